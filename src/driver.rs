@@ -1,0 +1,65 @@
+//! Runs the phases in order and stops after a phase with errors.
+//!
+//! The driver owns the source map and the collected diagnostics. Besides `main.rs` it is the only
+//! module that reads files.
+
+use crate::diag::Diagnostic;
+use crate::sema::{self, hir::Program};
+use crate::source::{SourceId, SourceMap};
+use crate::syntax;
+use std::path::Path;
+
+/// The result of compiling one file up to a checked program.
+pub struct Checked {
+    pub sources: SourceMap,
+    pub source: SourceId,
+    pub program: Option<Program>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Checked {
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+}
+
+/// Why a file could not be read.
+#[derive(Debug)]
+pub enum LoadError {
+    Io { path: String, error: std::io::Error },
+    NotUtf8 { path: String },
+}
+
+impl std::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LoadError::Io { path, error } => write!(f, "cannot read `{path}`: {error}"),
+            LoadError::NotUtf8 { path } => write!(f, "`{path}` is not valid UTF-8 text"),
+        }
+    }
+}
+
+/// Reads a file and checks it.
+pub fn check_file(path: &Path) -> Result<Checked, LoadError> {
+    let name = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|error| LoadError::Io { path: name.clone(), error })?;
+    let text = String::from_utf8(bytes).map_err(|_| LoadError::NotUtf8 { path: name.clone() })?;
+    Ok(check_source(&name, &text))
+}
+
+/// Parses and checks source text.
+pub fn check_source(name: &str, text: &str) -> Checked {
+    let mut sources = SourceMap::default();
+    let source = sources.add(name, text);
+    let (module, mut diagnostics) = syntax::parse(source, text);
+    let mut program = None;
+    if let Some(module) = module
+        && !diagnostics.iter().any(Diagnostic::is_error)
+    {
+        let (p, d) = sema::check(&module);
+        diagnostics.extend(d);
+        program = p;
+    }
+    diagnostics.sort_by_key(|d| (d.span().start, d.code));
+    Checked { sources, source, program, diagnostics }
+}

@@ -1,0 +1,16 @@
+//! snnc: a language and compiler for spiking-neural-network experiments.
+//!
+//! ```text
+//!  .snn text --syntax--> AST --sema--> HIR (names resolved, units checked)
+//!                                        |
+//!                                        +--> summary (`snnc check`)
+//! ```
+//!
+//! Every phase returns data plus [`diag::Diagnostic`]s; only [`driver`] and the binary do IO.
+
+pub mod diag;
+pub mod driver;
+pub mod report;
+pub mod sema;
+pub mod source;
+pub mod syntax;

@@ -1,0 +1,121 @@
+//! The `snnc` command line: argument parsing, reading files, printing diagnostics, exit codes.
+//!
+//! Exit codes: 0 success (warnings allowed), 1 errors in the program, 2 usage or IO errors.
+
+use clap::{Parser, Subcommand, ValueEnum};
+use snnc::diag::{self, codes};
+use snnc::driver::{self, Checked};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "snnc", version, about = "A language and compiler for spiking-neural-network experiments")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// When to colour diagnostics.
+    #[arg(long, value_enum, default_value_t = Color::Auto, global = true)]
+    color: Color,
+    /// How to print diagnostics.
+    #[arg(long, value_enum, default_value_t = MessageFormat::Human, global = true)]
+    message_format: MessageFormat,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Color {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq)]
+enum MessageFormat {
+    Human,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Parse and check a program, then print a summary of what it declares.
+    Check { file: PathBuf },
+    /// Explain an error code, e.g. `snnc explain E0301`.
+    Explain { code: String },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match &cli.command {
+        Command::Check { file } => check(&cli, file),
+        Command::Explain { code } => explain(code),
+    }
+}
+
+fn use_color(cli: &Cli) -> bool {
+    match cli.color {
+        Color::Always => true,
+        Color::Never => false,
+        Color::Auto => std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+    }
+}
+
+fn print_diagnostics(cli: &Cli, checked: &Checked) {
+    let color = use_color(cli);
+    for d in &checked.diagnostics {
+        match cli.message_format {
+            MessageFormat::Human => eprint!("{}", diag::render(&checked.sources, d, color)),
+            MessageFormat::Json => println!("{}", diag::render_json(&checked.sources, d)),
+        }
+    }
+}
+
+fn load(file: &std::path::Path) -> Result<Checked, ExitCode> {
+    driver::check_file(file).map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(2)
+    })
+}
+
+fn check(cli: &Cli, file: &std::path::Path) -> ExitCode {
+    let checked = match load(file) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    print_diagnostics(cli, &checked);
+    let errors = checked.diagnostics.iter().filter(|d| d.is_error()).count();
+    let warnings = checked.diagnostics.len() - errors;
+    if errors > 0 {
+        if cli.message_format == MessageFormat::Human {
+            eprintln!("{}: {errors} error{}, {warnings} warning{}", file.display(), s(errors), s(warnings));
+        }
+        return ExitCode::from(1);
+    }
+    if cli.message_format == MessageFormat::Human
+        && let Some(program) = &checked.program
+    {
+        println!("{}: ok ({warnings} warning{})", file.display(), s(warnings));
+        print!("{}", snnc::report::summary(program, &[]));
+    }
+    ExitCode::SUCCESS
+}
+
+fn s(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+fn explain(code: &str) -> ExitCode {
+    match codes::parse_code(code) {
+        Some(c) => {
+            match codes::explain(c) {
+                Some(text) => println!("{text}"),
+                None => println!("{c}: {}", c.summary()),
+            }
+            ExitCode::SUCCESS
+        }
+        None => {
+            eprintln!("error: `{code}` is not an snnc error code (they look like E0301)");
+            ExitCode::from(2)
+        }
+    }
+}
+
