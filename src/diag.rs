@@ -37,23 +37,42 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
-    pub fn error(code: Code, message: impl Into<String>, span: Span, label: impl Into<String>) -> Self {
+    pub fn error(
+        code: Code,
+        message: impl Into<String>,
+        span: Span,
+        label: impl Into<String>,
+    ) -> Self {
         Diagnostic {
             code,
             severity: Severity::Error,
             message: message.into(),
-            labels: vec![Label { span, message: label.into() }],
+            labels: vec![Label {
+                span,
+                message: label.into(),
+            }],
             notes: Vec::new(),
             help: None,
         }
     }
 
-    pub fn warning(code: Code, message: impl Into<String>, span: Span, label: impl Into<String>) -> Self {
-        Diagnostic { severity: Severity::Warning, ..Diagnostic::error(code, message, span, label) }
+    pub fn warning(
+        code: Code,
+        message: impl Into<String>,
+        span: Span,
+        label: impl Into<String>,
+    ) -> Self {
+        Diagnostic {
+            severity: Severity::Warning,
+            ..Diagnostic::error(code, message, span, label)
+        }
     }
 
     pub fn with_label(mut self, span: Span, message: impl Into<String>) -> Self {
-        self.labels.push(Label { span, message: message.into() });
+        self.labels.push(Label {
+            span,
+            message: message.into(),
+        });
         self
     }
 
@@ -85,14 +104,17 @@ pub fn render(map: &SourceMap, diag: &Diagnostic, color: bool) -> String {
         Severity::Warning => ReportKind::Warning,
     };
     let primary = diag.span();
-    let config = Config::new().with_index_type(IndexType::Byte).with_color(color);
+    let config = Config::new()
+        .with_index_type(IndexType::Byte)
+        .with_color(color);
     let mut report = Report::build(kind, (file(primary), primary.range()))
         .with_config(config)
         .with_code(diag.code.as_str())
         .with_message(&diag.message);
     for (i, label) in diag.labels.iter().enumerate() {
         let colour = if i == 0 { Color::Red } else { Color::Blue };
-        let mut l = ALabel::new((file(label.span), label.span.range())).with_message(&label.message);
+        let mut l =
+            ALabel::new((file(label.span), label.span.range())).with_message(&label.message);
         if color {
             l = l.with_color(colour);
         }

@@ -42,7 +42,10 @@ impl std::fmt::Display for LoadError {
 /// Reads a file and checks it.
 pub fn check_file(path: &Path) -> Result<Checked, LoadError> {
     let name = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|error| LoadError::Io { path: name.clone(), error })?;
+    let bytes = std::fs::read(path).map_err(|error| LoadError::Io {
+        path: name.clone(),
+        error,
+    })?;
     let text = String::from_utf8(bytes).map_err(|_| LoadError::NotUtf8 { path: name.clone() })?;
     Ok(check_source(&name, &text))
 }
@@ -61,5 +64,10 @@ pub fn check_source(name: &str, text: &str) -> Checked {
         program = p;
     }
     diagnostics.sort_by_key(|d| (d.span().start, d.code));
-    Checked { sources, source, program, diagnostics }
+    Checked {
+        sources,
+        source,
+        program,
+        diagnostics,
+    }
 }

@@ -10,7 +10,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "snnc", version, about = "A language and compiler for spiking-neural-network experiments")]
+#[command(
+    name = "snnc",
+    version,
+    about = "A language and compiler for spiking-neural-network experiments"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -86,7 +90,12 @@ fn check(cli: &Cli, file: &std::path::Path) -> ExitCode {
     let warnings = checked.diagnostics.len() - errors;
     if errors > 0 {
         if cli.message_format == MessageFormat::Human {
-            eprintln!("{}: {errors} error{}, {warnings} warning{}", file.display(), s(errors), s(warnings));
+            eprintln!(
+                "{}: {errors} error{}, {warnings} warning{}",
+                file.display(),
+                s(errors),
+                s(warnings)
+            );
         }
         return ExitCode::from(1);
     }
@@ -118,4 +127,3 @@ fn explain(code: &str) -> ExitCode {
         }
     }
 }
-

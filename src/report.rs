@@ -8,7 +8,11 @@ use std::fmt::Write;
 
 /// Formats a time in seconds with a readable unit.
 pub fn fmt_time(t: f64) -> String {
-    if t == 0.0 { "0 ms".into() } else { format_quantity(t, Dimension::time()) }
+    if t == 0.0 {
+        "0 ms".into()
+    } else {
+        format_quantity(t, Dimension::time())
+    }
 }
 
 fn init_text(init: &WeightInit, dim: Dimension) -> String {
@@ -24,7 +28,11 @@ fn init_text(init: &WeightInit, dim: Dimension) -> String {
 pub fn synapse_count(p: &Program, proj: &Projection) -> f64 {
     let n_pre = p.node_size(proj.pre) as f64;
     let n_post = p.populations[proj.post.index()].size as f64;
-    let pairs = if proj.is_recurrent() && !proj.autapses { n_pre * (n_post - 1.0) } else { n_pre * n_post };
+    let pairs = if proj.is_recurrent() && !proj.autapses {
+        n_pre * (n_post - 1.0)
+    } else {
+        n_pre * n_post
+    };
     match proj.connect {
         Connectivity::Dense => pairs,
         Connectivity::OneToOne => n_post,
@@ -49,8 +57,14 @@ pub fn summary(p: &Program, model_notes: &[Vec<String>]) -> String {
             m.params.len(),
             plural(m.params.len()),
             plural(receptors.len()),
-            if receptors.is_empty() { "none".to_string() } else { receptors.join(", ") },
-            m.refractory.as_ref().map_or(String::new(), |_| ", refractory".to_string()),
+            if receptors.is_empty() {
+                "none".to_string()
+            } else {
+                receptors.join(", ")
+            },
+            m.refractory
+                .as_ref()
+                .map_or(String::new(), |_| ", refractory".to_string()),
         );
         for note in model_notes.get(i).into_iter().flatten() {
             let _ = writeln!(s, "  {:<14} {note}", "");
@@ -58,7 +72,13 @@ pub fn summary(p: &Program, model_notes: &[Vec<String>]) -> String {
     }
     let _ = writeln!(s, "populations");
     for pop in &p.populations {
-        let _ = writeln!(s, "  {:<14} {:>6} x {}", pop.name, pop.size, p.neurons[pop.model.index()].name);
+        let _ = writeln!(
+            s,
+            "  {:<14} {:>6} x {}",
+            pop.name,
+            pop.size,
+            p.neurons[pop.model.index()].name
+        );
     }
     if !p.inputs.is_empty() {
         let _ = writeln!(s, "inputs");
@@ -75,13 +95,27 @@ pub fn summary(p: &Program, model_notes: &[Vec<String>]) -> String {
                 fmt_time(y.t_early),
                 fmt_time(y.t_late),
                 if y.mirror { ", mirrored" } else { "" },
-                y.bias.map_or(String::new(), |b| format!(", bias spike at {}", fmt_time(b))),
+                y.bias.map_or(String::new(), |b| format!(
+                    ", bias spike at {}",
+                    fmt_time(b)
+                )),
             ),
-            InputKind::Poisson { rate, seed, .. } => format!("poisson at {}, seed {seed}", format_quantity(*rate, Dimension::frequency())),
-            InputKind::Regular { rate, phase } => format!("regular at {}, phase {}", format_quantity(*rate, Dimension::frequency()), fmt_time(*phase)),
+            InputKind::Poisson { rate, seed, .. } => format!(
+                "poisson at {}, seed {seed}",
+                format_quantity(*rate, Dimension::frequency())
+            ),
+            InputKind::Regular { rate, phase } => format!(
+                "regular at {}, phase {}",
+                format_quantity(*rate, Dimension::frequency()),
+                fmt_time(*phase)
+            ),
             InputKind::File { path } => format!("spike trains from \"{path}\""),
         };
-        let _ = writeln!(s, "  {:<14} {:>6} channels, {}", input.name, input.size, what);
+        let _ = writeln!(
+            s,
+            "  {:<14} {:>6} channels, {}",
+            input.name, input.size, what
+        );
     }
     let _ = writeln!(s, "projections");
     let mut total = 0.0;
@@ -95,38 +129,76 @@ pub fn summary(p: &Program, model_notes: &[Vec<String>]) -> String {
             Connectivity::OneToOne => "one_to_one".to_string(),
             Connectivity::Sparse { p } => format!("sparse(p = {p})"),
         };
-        let receptor = &p.neurons[p.populations[proj.post.index()].model.index()].receptors[proj.receptor.index()].name;
-        let arrow = format!("{} -> {}", p.node_name(proj.pre), p.populations[proj.post.index()].name);
+        let receptor = &p.neurons[p.populations[proj.post.index()].model.index()].receptors
+            [proj.receptor.index()]
+        .name;
+        let arrow = format!(
+            "{} -> {}",
+            p.node_name(proj.pre),
+            p.populations[proj.post.index()].name
+        );
         let _ = writeln!(
             s,
             "  {arrow:<22} {connect:<16} {:>8} weights  init {}  receptor {receptor}{}{}",
             n,
             init_text(&proj.init, proj.weight_dim),
-            if proj.delay > 0.0 { format!("  delay {}", fmt_time(proj.delay)) } else { String::new() },
+            if proj.delay > 0.0 {
+                format!("  delay {}", fmt_time(proj.delay))
+            } else {
+                String::new()
+            },
             if proj.plastic { "" } else { "  (fixed)" },
         );
     }
-    let _ = writeln!(s, "  {:<22} {:<16} {:>8} trainable weights", "total", "", total);
+    let _ = writeln!(
+        s,
+        "  {:<22} {:<16} {:>8} trainable weights",
+        "total", "", total
+    );
     let sim = &p.simulation;
     let mode = match &sim.mode {
-        Mode::Event { max_spikes_per_neuron } => format!(
+        Mode::Event {
+            max_spikes_per_neuron,
+        } => format!(
             "event-based (exact), t_max {}{}",
             fmt_time(sim.t_max),
-            max_spikes_per_neuron.map_or(String::new(), |m| format!(", at most {m} spikes per neuron"))
+            max_spikes_per_neuron.map_or(String::new(), |m| format!(
+                ", at most {m} spikes per neuron"
+            ))
         ),
-        Mode::Discrete { dt, scheme } => format!("time-discrete, dt {}, scheme {scheme:?}, t_max {}", fmt_time(*dt), fmt_time(sim.t_max)),
+        Mode::Discrete { dt, scheme } => format!(
+            "time-discrete, dt {}, scheme {scheme:?}, t_max {}",
+            fmt_time(*dt),
+            fmt_time(sim.t_max)
+        ),
     };
     let _ = writeln!(s, "simulation\n  {mode}");
     if let Some(t) = &p.training {
         let gradient = match &t.gradient {
             Gradient::EventProp => "eventprop".to_string(),
             Gradient::Analytic => "analytic first-spike".to_string(),
-            Gradient::Surrogate(Surrogate::SuperSpike { beta }) => format!("surrogate (superspike, beta {beta})"),
-            Gradient::Surrogate(Surrogate::Sigmoid { beta }) => format!("surrogate (sigmoid, beta {beta})"),
+            Gradient::Surrogate(Surrogate::SuperSpike { beta }) => {
+                format!("surrogate (superspike, beta {beta})")
+            }
+            Gradient::Surrogate(Surrogate::Sigmoid { beta }) => {
+                format!("surrogate (sigmoid, beta {beta})")
+            }
         };
         let loss = match &t.loss {
-            Loss::FirstSpikeCe { tau, alpha, beta } => format!("first_spike_ce(tau {}, alpha {alpha}, beta {beta})", fmt_time(*tau)),
-            Loss::TargetMse { correct, wrong, tau } => format!("target_mse(correct {}, wrong {}, tau {})", fmt_time(*correct), fmt_time(*wrong), fmt_time(*tau)),
+            Loss::FirstSpikeCe { tau, alpha, beta } => format!(
+                "first_spike_ce(tau {}, alpha {alpha}, beta {beta})",
+                fmt_time(*tau)
+            ),
+            Loss::TargetMse {
+                correct,
+                wrong,
+                tau,
+            } => format!(
+                "target_mse(correct {}, wrong {}, tau {})",
+                fmt_time(*correct),
+                fmt_time(*wrong),
+                fmt_time(*tau)
+            ),
             Loss::MaxMembraneCe => "max_membrane_ce".into(),
             Loss::SpikeCountCe => "spike_count_ce".into(),
         };
@@ -144,19 +216,33 @@ pub fn summary(p: &Program, model_notes: &[Vec<String>]) -> String {
             t.epochs,
             t.batch,
             t.seed,
-            t.weight_bump.map_or(String::new(), |b| format!(", weight bump {b}")),
+            t.weight_bump
+                .map_or(String::new(), |b| format!(", weight bump {b}")),
         );
     }
     if !p.record.spikes.is_empty() || !p.record.traces.is_empty() {
-        let mut items: Vec<String> = p.record.spikes.iter().map(|n| format!("spikes of {}", p.node_name(*n))).collect();
+        let mut items: Vec<String> = p
+            .record
+            .spikes
+            .iter()
+            .map(|n| format!("spikes of {}", p.node_name(*n)))
+            .collect();
         items.extend(p.record.traces.iter().map(|(pop, st)| {
             let pop = &p.populations[pop.index()];
-            format!("{}.{}", pop.name, p.neurons[pop.model.index()].states[st.index()].name)
+            format!(
+                "{}.{}",
+                pop.name,
+                p.neurons[pop.model.index()].states[st.index()].name
+            )
         }));
         let _ = writeln!(s, "recording\n  {}", items.join(", "));
     }
     if let Some(h) = &p.hardware {
-        let _ = writeln!(s, "hardware\n  target {}, weight scale {}, speed-up {}x", h.target, h.weight_scale, h.speedup);
+        let _ = writeln!(
+            s,
+            "hardware\n  target {}, weight scale {}, speed-up {}x",
+            h.target, h.weight_scale, h.speedup
+        );
     }
     s
 }

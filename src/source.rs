@@ -19,12 +19,20 @@ pub struct Span {
 
 impl Span {
     pub fn new(source: SourceId, range: std::ops::Range<usize>) -> Self {
-        Span { source, start: range.start as u32, end: range.end as u32 }
+        Span {
+            source,
+            start: range.start as u32,
+            end: range.end as u32,
+        }
     }
 
     /// The smallest span covering both `self` and `other` (same source assumed).
     pub fn to(self, other: Span) -> Span {
-        Span { source: self.source, start: self.start.min(other.start), end: self.end.max(other.end) }
+        Span {
+            source: self.source,
+            start: self.start.min(other.start),
+            end: self.end.max(other.end),
+        }
     }
 
     pub fn range(self) -> std::ops::Range<usize> {
@@ -66,7 +74,10 @@ pub struct SourceMap {
 
 impl SourceMap {
     pub fn add(&mut self, name: impl Into<String>, text: impl Into<String>) -> SourceId {
-        self.files.push(SourceFile { name: name.into(), text: text.into() });
+        self.files.push(SourceFile {
+            name: name.into(),
+            text: text.into(),
+        });
         SourceId(self.files.len() as u32 - 1)
     }
 
@@ -75,7 +86,10 @@ impl SourceMap {
     }
 
     pub fn files(&self) -> impl Iterator<Item = (SourceId, &SourceFile)> {
-        self.files.iter().enumerate().map(|(i, f)| (SourceId(i as u32), f))
+        self.files
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (SourceId(i as u32), f))
     }
 
     /// 1-based (line, column) of a byte offset; the column counts characters.

@@ -80,5 +80,8 @@ pub fn explain(code: Code) -> Option<&'static str> {
 
 /// Parses `E0301` (case-insensitive) into a code.
 pub fn parse_code(text: &str) -> Option<Code> {
-    Code::ALL.iter().copied().find(|c| c.as_str().eq_ignore_ascii_case(text.trim()))
+    Code::ALL
+        .iter()
+        .copied()
+        .find(|c| c.as_str().eq_ignore_ascii_case(text.trim()))
 }

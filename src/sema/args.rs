@@ -4,7 +4,7 @@
 //! through [`Args`]: each getter marks its key as used and checks kind, dimension and range;
 //! `finish` reports every key nobody asked for, with a "did you mean".
 
-use super::error::SemaError;
+use super::error::{SemaError, fail};
 use super::expr::{self, Scope, Ty};
 use super::hir::ExprKind;
 use super::units::{self, Dimension};
@@ -16,10 +16,14 @@ use crate::syntax::ast;
 struct ConstScope;
 
 impl Scope for ConstScope {
-    fn lookup(&mut self, name: &str, span: Span) -> Result<(ExprKind, Dimension), SemaError> {
+    fn lookup(&mut self, name: &str, span: Span) -> Result<(ExprKind, Dimension), Box<SemaError>> {
         match units::lookup(name) {
             Some(u) => Ok((ExprKind::Const(u.scale), u.dim)),
-            None => Err(SemaError::TypeMismatch { expected: "a constant", found: "a name", span }),
+            None => fail(SemaError::TypeMismatch {
+                expected: "a constant",
+                found: "a name",
+                span,
+            }),
         }
     }
 }
@@ -44,27 +48,66 @@ pub struct Args<'a> {
 }
 
 impl<'a> Args<'a> {
-    pub fn from_settings(entries: &'a [ast::Setting], context: impl Into<String>, span: Span) -> Args<'a> {
+    pub fn from_settings(
+        entries: &'a [ast::Setting],
+        context: impl Into<String>,
+        span: Span,
+    ) -> Args<'a> {
         let entries: Vec<_> = entries.iter().map(|s| (Some(&s.key), &s.value)).collect();
-        Args { context: context.into(), used: vec![false; entries.len()], positional: Vec::new(), entries, known: Vec::new(), span }
+        Args {
+            context: context.into(),
+            used: vec![false; entries.len()],
+            positional: Vec::new(),
+            entries,
+            known: Vec::new(),
+            span,
+        }
     }
 
     /// Call arguments; positional ones take the names in `positional`, in order.
-    pub fn from_call(args: &'a [ast::Arg], positional: &[&'static str], context: impl Into<String>, span: Span, errs: &mut Vec<SemaError>) -> Args<'a> {
-        let mut out = Args { context: context.into(), entries: Vec::new(), positional: Vec::new(), used: Vec::new(), known: Vec::new(), span };
+    pub fn from_call(
+        args: &'a [ast::Arg],
+        positional: &[&'static str],
+        context: impl Into<String>,
+        span: Span,
+        errs: &mut Vec<SemaError>,
+    ) -> Args<'a> {
+        let mut out = Args {
+            context: context.into(),
+            entries: Vec::new(),
+            positional: Vec::new(),
+            used: Vec::new(),
+            known: Vec::new(),
+            span,
+        };
         let mut pos = positional.iter();
         for a in args {
             match &a.name {
                 Some(n) => out.entries.push((Some(n), &a.value)),
                 None => match pos.next() {
                     Some(_) => out.entries.push((None, &a.value)),
-                    None => errs.push(SemaError::Arity { func: out.context.clone(), expected: positional.len(), found: args.iter().filter(|a| a.name.is_none()).count(), span: a.value.span }),
+                    None => errs.push(SemaError::Arity {
+                        func: out.context.clone(),
+                        expected: positional.len(),
+                        found: args.iter().filter(|a| a.name.is_none()).count(),
+                        span: a.value.span,
+                    }),
                 },
             }
         }
         // Give positional arguments their names by order.
         let mut names = positional.iter();
-        let keys: Vec<Option<&'static str>> = out.entries.iter().map(|(k, _)| if k.is_none() { names.next().copied() } else { None }).collect();
+        let keys: Vec<Option<&'static str>> = out
+            .entries
+            .iter()
+            .map(|(k, _)| {
+                if k.is_none() {
+                    names.next().copied()
+                } else {
+                    None
+                }
+            })
+            .collect();
         out.positional = keys;
         out.used = vec![false; out.entries.len()];
         out
@@ -83,7 +126,11 @@ impl<'a> Args<'a> {
             }
             let span = k.map_or(v.span, |k| k.span);
             if let Some((_, first)) = found {
-                errs.push(SemaError::Duplicate { name: key.to_string(), span, first });
+                errs.push(SemaError::Duplicate {
+                    name: key.to_string(),
+                    span,
+                    first,
+                });
             } else {
                 found = Some((i, span));
             }
@@ -100,18 +147,36 @@ impl<'a> Args<'a> {
     }
 
     /// A quantity of dimension `dim`, in SI.
-    pub fn quantity(&mut self, key: &'static str, dim: Dimension, errs: &mut Vec<SemaError>) -> Option<f64> {
+    pub fn quantity(
+        &mut self,
+        key: &'static str,
+        dim: Dimension,
+        errs: &mut Vec<SemaError>,
+    ) -> Option<f64> {
         let e = self.find(key, errs)?;
         let (v, d) = const_quantity(e, errs)?;
         if d != dim {
-            errs.push(SemaError::SettingDim { key: key.into(), span: e.span, expected: dim, found: d });
+            errs.push(SemaError::SettingDim {
+                key: key.into(),
+                span: e.span,
+                expected: dim,
+                found: d,
+            });
             return None;
         }
         Some(v)
     }
 
     /// A quantity that must lie in `lo..=hi` (either bound optional; `lo` exclusive if `open`).
-    pub fn ranged(&mut self, key: &'static str, dim: Dimension, lo: Option<f64>, open: bool, hi: Option<f64>, errs: &mut Vec<SemaError>) -> Option<f64> {
+    pub fn ranged(
+        &mut self,
+        key: &'static str,
+        dim: Dimension,
+        lo: Option<f64>,
+        open: bool,
+        hi: Option<f64>,
+        errs: &mut Vec<SemaError>,
+    ) -> Option<f64> {
         let span = self.find(key, &mut Vec::new()).map(|e| e.span);
         self.known.pop();
         let v = self.quantity(key, dim, errs)?;
@@ -125,7 +190,12 @@ impl<'a> Args<'a> {
                 (None, Some(hi)) => format!("at most {hi}"),
                 (None, None) => unreachable!("a range has a bound"),
             };
-            errs.push(SemaError::OutOfRange { what: format!("`{key}`"), value: format_si(v, dim), allowed, span: span.unwrap_or(self.span) });
+            errs.push(SemaError::OutOfRange {
+                what: format!("`{key}`"),
+                value: format_si(v, dim),
+                allowed,
+                span: span.unwrap_or(self.span),
+            });
             return None;
         }
         Some(v)
@@ -137,16 +207,35 @@ impl<'a> Args<'a> {
     }
 
     /// An integer at least `min`.
-    pub fn integer(&mut self, key: &'static str, min: i64, errs: &mut Vec<SemaError>) -> Option<usize> {
+    pub fn integer(
+        &mut self,
+        key: &'static str,
+        min: i64,
+        errs: &mut Vec<SemaError>,
+    ) -> Option<usize> {
         let e = self.find(key, errs)?;
         let (v, d) = const_quantity(e, errs)?;
         if !d.is_none() {
-            errs.push(SemaError::SettingDim { key: key.into(), span: e.span, expected: Dimension::NONE, found: d });
+            errs.push(SemaError::SettingDim {
+                key: key.into(),
+                span: e.span,
+                expected: Dimension::NONE,
+                found: d,
+            });
             return None;
         }
         if v.fract() != 0.0 || v < min as f64 || v > 1e12 {
-            let allowed = if min == 0 { "a whole number, 0 or more".into() } else { format!("a whole number, at least {min}") };
-            errs.push(SemaError::OutOfRange { what: format!("`{key}`"), value: format!("{v}"), allowed, span: e.span });
+            let allowed = if min == 0 {
+                "a whole number, 0 or more".into()
+            } else {
+                format!("a whole number, at least {min}")
+            };
+            errs.push(SemaError::OutOfRange {
+                what: format!("`{key}`"),
+                value: format!("{v}"),
+                allowed,
+                span: e.span,
+            });
             return None;
         }
         Some(v as usize)
@@ -157,7 +246,11 @@ impl<'a> Args<'a> {
         match e.node {
             ast::ExprKind::Bool(b) => Some(b),
             _ => {
-                errs.push(SemaError::SettingKind { key: key.into(), expected: "`true` or `false`".into(), span: e.span });
+                errs.push(SemaError::SettingKind {
+                    key: key.into(),
+                    expected: "`true` or `false`".into(),
+                    span: e.span,
+                });
                 None
             }
         }
@@ -168,7 +261,11 @@ impl<'a> Args<'a> {
         match &e.node {
             ast::ExprKind::Str(s) => Some(s.clone()),
             _ => {
-                errs.push(SemaError::SettingKind { key: key.into(), expected: "a string in quotes".into(), span: e.span });
+                errs.push(SemaError::SettingKind {
+                    key: key.into(),
+                    expected: "a string in quotes".into(),
+                    span: e.span,
+                });
                 None
             }
         }
@@ -180,14 +277,22 @@ impl<'a> Args<'a> {
         match &e.node {
             ast::ExprKind::Name(n) => Some((n.clone(), e.span)),
             _ => {
-                errs.push(SemaError::SettingKind { key: key.into(), expected: "a name".into(), span: e.span });
+                errs.push(SemaError::SettingKind {
+                    key: key.into(),
+                    expected: "a name".into(),
+                    span: e.span,
+                });
                 None
             }
         }
     }
 
     /// A list of expressions (`[a, b]`); a single expression counts as a list of one.
-    pub fn list(&mut self, key: &'static str, errs: &mut Vec<SemaError>) -> Option<Vec<&'a ast::Expr>> {
+    pub fn list(
+        &mut self,
+        key: &'static str,
+        errs: &mut Vec<SemaError>,
+    ) -> Option<Vec<&'a ast::Expr>> {
         let e = self.find(key, errs)?;
         Some(match &e.node {
             ast::ExprKind::List(items) => items.iter().collect(),
@@ -196,7 +301,12 @@ impl<'a> Args<'a> {
     }
 
     /// One of `options`, written as a name or a call; returns the option and its arguments.
-    pub fn choice(&mut self, key: &'static str, options: &[&'static str], errs: &mut Vec<SemaError>) -> Option<Choice<'a>> {
+    pub fn choice(
+        &mut self,
+        key: &'static str,
+        options: &[&'static str],
+        errs: &mut Vec<SemaError>,
+    ) -> Option<Choice<'a>> {
         let e = self.find(key, errs)?;
         choice_of(key, e, options, errs)
     }
@@ -209,10 +319,21 @@ impl<'a> Args<'a> {
             }
             match k {
                 Some(k) => {
-                    let suggestion = closest(&k.node, self.known.iter().copied()).map(str::to_string);
-                    errs.push(SemaError::UnknownSetting { key: k.node.clone(), span: k.span, context: self.context.clone(), suggestion });
+                    let suggestion =
+                        closest(&k.node, self.known.iter().copied()).map(str::to_string);
+                    errs.push(SemaError::UnknownSetting {
+                        key: k.node.clone(),
+                        span: k.span,
+                        context: self.context.clone(),
+                        suggestion,
+                    });
                 }
-                None => errs.push(SemaError::Arity { func: self.context.clone(), expected: self.known.len(), found: self.entries.len(), span: v.span }),
+                None => errs.push(SemaError::Arity {
+                    func: self.context.clone(),
+                    expected: self.known.len(),
+                    found: self.entries.len(),
+                    span: v.span,
+                }),
             }
         }
     }
@@ -225,24 +346,48 @@ pub struct Choice<'a> {
     pub args: &'a [ast::Arg],
 }
 
-pub fn choice_of<'a>(key: &str, e: &'a ast::Expr, options: &[&'static str], errs: &mut Vec<SemaError>) -> Option<Choice<'a>> {
+pub fn choice_of<'a>(
+    key: &str,
+    e: &'a ast::Expr,
+    options: &[&'static str],
+    errs: &mut Vec<SemaError>,
+) -> Option<Choice<'a>> {
     let (name, span, args): (&str, Span, &'a [ast::Arg]) = match &e.node {
         ast::ExprKind::Name(n) => (n, e.span, &[]),
         ast::ExprKind::Call(n, args) => (&n.node, n.span, args),
         _ => {
-            errs.push(SemaError::SettingKind { key: key.into(), expected: format!("one of {}", options.join(", ")), span: e.span });
+            errs.push(SemaError::SettingKind {
+                key: key.into(),
+                expected: format!("one of {}", options.join(", ")),
+                span: e.span,
+            });
             return None;
         }
     };
     if !options.contains(&name) {
         let suggestion = closest(name, options.iter().copied()).map(str::to_string);
-        errs.push(SemaError::UnknownSetting { key: name.to_string(), span, context: format!("`{key}` (one of {})", options.join(", ")), suggestion });
+        errs.push(SemaError::UnknownSetting {
+            key: name.to_string(),
+            span,
+            context: format!("`{key}` (one of {})", options.join(", ")),
+            suggestion,
+        });
         return None;
     }
-    Some(Choice { name: name.to_string(), span, args })
+    Some(Choice {
+        name: name.to_string(),
+        span,
+        args,
+    })
 }
 
 /// A value in SI with its unit for messages.
 pub fn format_si(v: f64, dim: Dimension) -> String {
-    if dim.is_none() { format!("{v}") } else if dim == Dimension::time() { format!("{v} s") } else { format!("{v} (SI, {dim})") }
+    if dim.is_none() {
+        format!("{v}")
+    } else if dim == Dimension::time() {
+        format!("{v} s")
+    } else {
+        format!("{v} (SI, {dim})")
+    }
 }

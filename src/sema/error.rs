@@ -9,29 +9,134 @@ use crate::source::Span;
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum SemaError {
-    UnknownName { name: String, span: Span, kind: &'static str, suggestion: Option<String> },
-    Duplicate { name: String, span: Span, first: Span },
-    WrongKind { name: String, span: Span, expected: &'static str, found: &'static str },
-    ParamCycle { name: String, span: Span, path: Vec<String> },
-    UnknownSetting { key: String, span: Span, context: String, suggestion: Option<String> },
-    UnknownFunction { name: String, span: Span, suggestion: Option<String> },
-    DoubleOde { state: String, span: Span, first: Span },
-    Missing { what: String, span: Span, help: String },
-    DimMismatch { op: &'static str, op_span: Span, lhs: Dimension, lhs_span: Span, rhs: Dimension, rhs_span: Span },
-    OdeDim { state: String, state_span: Span, state_dim: Dimension, found: Dimension, rhs_span: Span },
-    NotDimensionless { what: String, span: Span, found: Dimension },
-    AssignDim { target: String, target_dim: Dimension, target_span: Span, found: Dimension, value_span: Span },
-    SettingDim { key: String, span: Span, expected: Dimension, found: Dimension },
-    BadExponent { span: Span, reason: String },
-    TypeMismatch { expected: &'static str, found: &'static str, span: Span },
-    Arity { func: String, expected: usize, found: usize, span: Span },
-    OutOfRange { what: String, value: String, allowed: String, span: Span },
-    GradientMode { gradient: String, span: Span, mode: String, mode_span: Option<Span>, needs: &'static str },
-    Unreachable { reason: String, span: Span, help: String },
-    SettingKind { key: String, expected: String, span: Span },
-    Network { message: String, span: Span, label: String, help: Option<String> },
-    HidesUnit { name: String, span: Span },
-    UnusedParam { name: String, span: Span },
+    UnknownName {
+        name: String,
+        span: Span,
+        kind: &'static str,
+        suggestion: Option<String>,
+    },
+    Duplicate {
+        name: String,
+        span: Span,
+        first: Span,
+    },
+    WrongKind {
+        name: String,
+        span: Span,
+        expected: &'static str,
+        found: &'static str,
+    },
+    ParamCycle {
+        name: String,
+        span: Span,
+        path: Vec<String>,
+    },
+    UnknownSetting {
+        key: String,
+        span: Span,
+        context: String,
+        suggestion: Option<String>,
+    },
+    UnknownFunction {
+        name: String,
+        span: Span,
+        suggestion: Option<String>,
+    },
+    DoubleOde {
+        state: String,
+        span: Span,
+        first: Span,
+    },
+    Missing {
+        what: String,
+        span: Span,
+        help: String,
+    },
+    DimMismatch {
+        op: &'static str,
+        op_span: Span,
+        lhs: Dimension,
+        lhs_span: Span,
+        rhs: Dimension,
+        rhs_span: Span,
+    },
+    OdeDim {
+        state: String,
+        state_span: Span,
+        state_dim: Dimension,
+        found: Dimension,
+        rhs_span: Span,
+    },
+    NotDimensionless {
+        what: String,
+        span: Span,
+        found: Dimension,
+    },
+    AssignDim {
+        target: String,
+        target_dim: Dimension,
+        target_span: Span,
+        found: Dimension,
+        value_span: Span,
+    },
+    SettingDim {
+        key: String,
+        span: Span,
+        expected: Dimension,
+        found: Dimension,
+    },
+    BadExponent {
+        span: Span,
+        reason: String,
+    },
+    TypeMismatch {
+        expected: &'static str,
+        found: &'static str,
+        span: Span,
+    },
+    Arity {
+        func: String,
+        expected: usize,
+        found: usize,
+        span: Span,
+    },
+    OutOfRange {
+        what: String,
+        value: String,
+        allowed: String,
+        span: Span,
+    },
+    GradientMode {
+        gradient: String,
+        span: Span,
+        mode: String,
+        mode_span: Option<Span>,
+        needs: &'static str,
+    },
+    Unreachable {
+        reason: String,
+        span: Span,
+        help: String,
+    },
+    SettingKind {
+        key: String,
+        expected: String,
+        span: Span,
+    },
+    Network {
+        message: String,
+        span: Span,
+        label: String,
+        help: Option<String>,
+    },
+    HidesUnit {
+        name: String,
+        span: Span,
+    },
+    UnusedParam {
+        name: String,
+        span: Span,
+    },
 }
 
 /// "multiply by a quantity of dimension X" or "divide by ..." to turn `found` into `expected`.
@@ -41,7 +146,12 @@ fn factor_help(side: &str, expected: Dimension, found: Dimension) -> Option<Stri
     }
     let factor = expected / found;
     let inverse = found / expected;
-    let named = |d: Dimension| d.to_string().chars().next().is_some_and(char::is_alphabetic);
+    let named = |d: Dimension| {
+        d.to_string()
+            .chars()
+            .next()
+            .is_some_and(char::is_alphabetic)
+    };
     Some(if !named(factor) && named(inverse) {
         format!("divide {side} by a quantity of dimension {inverse}")
     } else {
@@ -199,4 +309,9 @@ impl SemaError {
                 .with_help("remove it, or use it in the dynamics"),
         }
     }
+}
+
+/// `Err(Box::new(e))`: errors are boxed where they travel through `Result`s, to keep those small.
+pub fn fail<T>(e: SemaError) -> Result<T, Box<SemaError>> {
+    Err(Box::new(e))
 }

@@ -33,7 +33,7 @@ impl Ty {
 /// Resolves names inside an expression.
 pub trait Scope {
     /// The meaning of `name` with its dimension, or an error to report.
-    fn lookup(&mut self, name: &str, span: Span) -> Result<(ExprKind, Dimension), SemaError>;
+    fn lookup(&mut self, name: &str, span: Span) -> Result<(ExprKind, Dimension), Box<SemaError>>;
 }
 
 /// Checks one expression, pushing errors to `errs`.
@@ -44,12 +44,21 @@ pub fn check(e: &ast::Expr, scope: &mut dyn Scope, errs: &mut Vec<SemaError>) ->
         ast::ExprKind::Number(n) => (mk(ExprKind::Const(*n)), Ty::Num(Dimension::NONE)),
         ast::ExprKind::Quantity(n, unit) => match units::lookup(&unit.node) {
             Some(u) => (mk(ExprKind::Const(n * u.scale)), Ty::Num(u.dim)),
-            None => error(errs, SemaError::UnknownName { name: unit.node.clone(), span: unit.span, kind: "unit", suggestion: None }, span),
+            None => error(
+                errs,
+                SemaError::UnknownName {
+                    name: unit.node.clone(),
+                    span: unit.span,
+                    kind: "unit",
+                    suggestion: None,
+                },
+                span,
+            ),
         },
         ast::ExprKind::Bool(b) => (mk(ExprKind::Const(f64::from(u8::from(*b)))), Ty::Bool),
         ast::ExprKind::Name(name) => match scope.lookup(name, span) {
             Ok((kind, dim)) => (mk(kind), Ty::Num(dim)),
-            Err(err) => error(errs, err, span),
+            Err(err) => error(errs, *err, span),
         },
         ast::ExprKind::Unary(op, inner) => {
             let (x, ty) = check(inner, scope, errs);
@@ -64,9 +73,21 @@ pub fn check(e: &ast::Expr, scope: &mut dyn Scope, errs: &mut Vec<SemaError>) ->
         }
         ast::ExprKind::Binary(op, l, r) => binary(*op, l, r, span, scope, errs),
         ast::ExprKind::Call(name, args) => call(name, args, span, scope, errs),
-        ast::ExprKind::Str(_) => error(errs, SemaError::TypeMismatch { expected: "a number", found: "a string", span }, span),
+        ast::ExprKind::Str(_) => error(
+            errs,
+            SemaError::TypeMismatch {
+                expected: "a number",
+                found: "a string",
+                span,
+            },
+            span,
+        ),
         ast::ExprKind::Field(..) | ast::ExprKind::List(_) => {
-            errs.push(SemaError::TypeMismatch { expected: "a number", found: "a field or list", span });
+            errs.push(SemaError::TypeMismatch {
+                expected: "a number",
+                found: "a field or list",
+                span,
+            });
             (mk(ExprKind::Const(0.0)), Ty::Err)
         }
         ast::ExprKind::Error => (mk(ExprKind::Const(0.0)), Ty::Err),
@@ -75,11 +96,30 @@ pub fn check(e: &ast::Expr, scope: &mut dyn Scope, errs: &mut Vec<SemaError>) ->
 
 fn error(errs: &mut Vec<SemaError>, err: SemaError, span: Span) -> (Expr, Ty) {
     errs.push(err);
-    (Expr { kind: ExprKind::Const(0.0), span }, Ty::Err)
+    (
+        Expr {
+            kind: ExprKind::Const(0.0),
+            span,
+        },
+        Ty::Err,
+    )
 }
 
-fn mismatch(errs: &mut Vec<SemaError>, expected: &'static str, found: Ty, span: Span) -> (Expr, Ty) {
-    error(errs, SemaError::TypeMismatch { expected, found: found.describe(), span }, span)
+fn mismatch(
+    errs: &mut Vec<SemaError>,
+    expected: &'static str,
+    found: Ty,
+    span: Span,
+) -> (Expr, Ty) {
+    error(
+        errs,
+        SemaError::TypeMismatch {
+            expected,
+            found: found.describe(),
+            span,
+        },
+        span,
+    )
 }
 
 fn binary(
@@ -108,7 +148,15 @@ fn binary(
         A::And => BinOp::And,
         A::Or => BinOp::Or,
     };
-    let out = |ty| (Expr { kind: ExprKind::Binary(hop, Box::new(le.clone()), Box::new(re.clone())), span }, ty);
+    let out = |ty| {
+        (
+            Expr {
+                kind: ExprKind::Binary(hop, Box::new(le.clone()), Box::new(re.clone())),
+                span,
+            },
+            ty,
+        )
+    };
     if lt == Ty::Err || rt == Ty::Err {
         return out(Ty::Err);
     }
@@ -123,14 +171,19 @@ fn binary(
         }
         _ => {
             let (Ty::Num(ld), Ty::Num(rd)) = (lt, rt) else {
-                let (t, s) = if lt == Ty::Bool { (lt, l.span) } else { (rt, r.span) };
+                let (t, s) = if lt == Ty::Bool {
+                    (lt, l.span)
+                } else {
+                    (rt, r.span)
+                };
                 return mismatch(errs, "a number", t, s);
             };
             let op_span = operator_span(l.span, r.span, span);
             match op {
                 A::Mul => out(Ty::Num(ld * rd)),
                 A::Div => out(Ty::Num(ld / rd)),
-                A::Pow => power(ld, rd, &re, r.span, errs).map_or_else(|| out(Ty::Err), |d| out(Ty::Num(d))),
+                A::Pow => power(ld, rd, &re, r.span, errs)
+                    .map_or_else(|| out(Ty::Err), |d| out(Ty::Num(d))),
                 _ if ld != rd => {
                     errs.push(SemaError::DimMismatch {
                         op: op.symbol(),
@@ -151,45 +204,109 @@ fn binary(
 
 /// The span between two operands (where the operator sits), or the whole span if they touch.
 fn operator_span(l: Span, r: Span, whole: Span) -> Span {
-    if l.end < r.start { Span { source: l.source, start: l.end, end: r.start } } else { whole }
+    if l.end < r.start {
+        Span {
+            source: l.source,
+            start: l.end,
+            end: r.start,
+        }
+    } else {
+        whole
+    }
 }
 
-fn power(base: Dimension, exp: Dimension, exp_expr: &Expr, exp_span: Span, errs: &mut Vec<SemaError>) -> Option<Dimension> {
+fn power(
+    base: Dimension,
+    exp: Dimension,
+    exp_expr: &Expr,
+    exp_span: Span,
+    errs: &mut Vec<SemaError>,
+) -> Option<Dimension> {
     if !exp.is_none() {
-        errs.push(SemaError::NotDimensionless { what: "an exponent".into(), span: exp_span, found: exp });
+        errs.push(SemaError::NotDimensionless {
+            what: "an exponent".into(),
+            span: exp_span,
+            found: exp,
+        });
         return None;
     }
     if base.is_none() {
         return Some(Dimension::NONE);
     }
     let Some(value) = const_value(exp_expr) else {
-        errs.push(SemaError::BadExponent { span: exp_span, reason: "not a constant".into() });
+        errs.push(SemaError::BadExponent {
+            span: exp_span,
+            reason: "not a constant".into(),
+        });
         return None;
     };
     match Ratio::from_f64(value) {
         Some(r) => Some(base.powr(r)),
         None => {
-            errs.push(SemaError::BadExponent { span: exp_span, reason: format!("{value} is not a simple fraction") });
+            errs.push(SemaError::BadExponent {
+                span: exp_span,
+                reason: format!("{value} is not a simple fraction"),
+            });
             None
         }
     }
 }
 
-fn call(name: &ast::Ident, args: &[ast::Arg], span: Span, scope: &mut dyn Scope, errs: &mut Vec<SemaError>) -> (Expr, Ty) {
-    let Some(func) = Func::ALL.iter().find(|(n, _)| *n == name.node).map(|(_, f)| *f) else {
+fn call(
+    name: &ast::Ident,
+    args: &[ast::Arg],
+    span: Span,
+    scope: &mut dyn Scope,
+    errs: &mut Vec<SemaError>,
+) -> (Expr, Ty) {
+    let Some(func) = Func::ALL
+        .iter()
+        .find(|(n, _)| *n == name.node)
+        .map(|(_, f)| *f)
+    else {
         let suggestion = closest(&name.node, Func::ALL.iter().map(|(n, _)| *n)).map(str::to_string);
-        return error(errs, SemaError::UnknownFunction { name: name.node.clone(), span: name.span, suggestion }, span);
+        return error(
+            errs,
+            SemaError::UnknownFunction {
+                name: name.node.clone(),
+                span: name.span,
+                suggestion,
+            },
+            span,
+        );
     };
     if args.len() != func.arity() {
-        return error(errs, SemaError::Arity { func: name.node.clone(), expected: func.arity(), found: args.len(), span }, span);
+        return error(
+            errs,
+            SemaError::Arity {
+                func: name.node.clone(),
+                expected: func.arity(),
+                found: args.len(),
+                span,
+            },
+            span,
+        );
     }
     if let Some(named) = args.iter().find_map(|a| a.name.as_ref()) {
-        let err = SemaError::UnknownSetting { key: named.node.clone(), span: named.span, context: format!("`{}`", name.node), suggestion: None };
+        let err = SemaError::UnknownSetting {
+            key: named.node.clone(),
+            span: named.span,
+            context: format!("`{}`", name.node),
+            suggestion: None,
+        };
         return error(errs, err, span);
     }
     let checked: Vec<(Expr, Ty)> = args.iter().map(|a| check(&a.value, scope, errs)).collect();
     let exprs: Vec<Expr> = checked.iter().map(|(e, _)| e.clone()).collect();
-    let out = |ty| (Expr { kind: ExprKind::Call(func, exprs.clone()), span }, ty);
+    let out = |ty| {
+        (
+            Expr {
+                kind: ExprKind::Call(func, exprs.clone()),
+                span,
+            },
+            ty,
+        )
+    };
     let mut dims = Vec::new();
     for ((_, ty), arg) in checked.iter().zip(args) {
         match ty {
@@ -217,7 +334,11 @@ fn call(name: &ast::Ident, args: &[ast::Arg], span: Span, scope: &mut dyn Scope,
         }
         _ => {
             if !dims[0].is_none() {
-                errs.push(SemaError::NotDimensionless { what: format!("`{}`", func.name()), span: args[0].value.span, found: dims[0] });
+                errs.push(SemaError::NotDimensionless {
+                    what: format!("`{}`", func.name()),
+                    span: args[0].value.span,
+                    found: dims[0],
+                });
                 return out(Ty::Err);
             }
             Dimension::NONE

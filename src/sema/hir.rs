@@ -17,7 +17,9 @@ macro_rules! id {
         }
     )*};
 }
-id!(NeuronId, ParamId, StateId, LetId, ReceptorId, PopId, InputId);
+id!(
+    NeuronId, ParamId, StateId, LetId, ReceptorId, PopId, InputId
+);
 
 /// A built-in function usable in neuron expressions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -47,11 +49,18 @@ impl Func {
     ];
 
     pub fn name(self) -> &'static str {
-        Func::ALL.iter().find(|(_, f)| *f == self).map_or("?", |(n, _)| n)
+        Func::ALL
+            .iter()
+            .find(|(_, f)| *f == self)
+            .map_or("?", |(n, _)| n)
     }
 
     pub fn arity(self) -> usize {
-        if matches!(self, Func::Min | Func::Max) { 2 } else { 1 }
+        if matches!(self, Func::Min | Func::Max) {
+            2
+        } else {
+            1
+        }
     }
 }
 
@@ -171,13 +180,22 @@ pub struct NeuronModel {
 
 impl NeuronModel {
     pub fn param(&self, name: &str) -> Option<ParamId> {
-        self.params.iter().position(|p| p.name == name).map(|i| ParamId(i as u32))
+        self.params
+            .iter()
+            .position(|p| p.name == name)
+            .map(|i| ParamId(i as u32))
     }
     pub fn state(&self, name: &str) -> Option<StateId> {
-        self.states.iter().position(|s| s.name == name).map(|i| StateId(i as u32))
+        self.states
+            .iter()
+            .position(|s| s.name == name)
+            .map(|i| StateId(i as u32))
     }
     pub fn receptor(&self, name: &str) -> Option<ReceptorId> {
-        self.receptors.iter().position(|r| r.name == name).map(|i| ReceptorId(i as u32))
+        self.receptors
+            .iter()
+            .position(|r| r.name == name)
+            .map(|i| ReceptorId(i as u32))
     }
 }
 
@@ -210,9 +228,19 @@ pub struct YinYang {
 #[derive(Clone, Debug, PartialEq)]
 pub enum InputKind {
     YinYang(YinYang),
-    Poisson { rate: f64, seed: u64, start: f64, stop: Option<f64> },
-    Regular { rate: f64, phase: f64 },
-    File { path: String },
+    Poisson {
+        rate: f64,
+        seed: u64,
+        start: f64,
+        stop: Option<f64>,
+    },
+    Regular {
+        rate: f64,
+        phase: f64,
+    },
+    File {
+        path: String,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -277,8 +305,13 @@ pub enum Scheme {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Mode {
     /// Exact event-based simulation, with an optional limit of spikes per neuron.
-    Event { max_spikes_per_neuron: Option<usize> },
-    Discrete { dt: f64, scheme: Scheme },
+    Event {
+        max_spikes_per_neuron: Option<usize>,
+    },
+    Discrete {
+        dt: f64,
+        scheme: Scheme,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -319,8 +352,16 @@ pub enum Gradient {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Optimizer {
-    Adam { lr: f64, beta1: f64, beta2: f64, eps: f64 },
-    Sgd { lr: f64, momentum: f64 },
+    Adam {
+        lr: f64,
+        beta1: f64,
+        beta2: f64,
+        eps: f64,
+    },
+    Sgd {
+        lr: f64,
+        momentum: f64,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -43,19 +43,36 @@ fn check_module(module: &ast::Module, errs: &mut Vec<SemaError>) -> Option<Progr
         match item {
             Item::Neuron(n) => {
                 if let Some((_, first)) = names.models.get(&n.name.node) {
-                    errs.push(SemaError::Duplicate { name: n.name.node.clone(), span: n.name.span, first: *first });
+                    errs.push(SemaError::Duplicate {
+                        name: n.name.node.clone(),
+                        span: n.name.span,
+                        first: *first,
+                    });
                     continue;
                 }
-                names.models.insert(n.name.node.clone(), (NeuronId(neuron_defs.len() as u32), n.name.span));
+                names.models.insert(
+                    n.name.node.clone(),
+                    (NeuronId(neuron_defs.len() as u32), n.name.span),
+                );
                 neuron_defs.push(n);
             }
             Item::Population(p) => {
-                if declare_node(&mut names, &p.name, Node::Pop(PopId(pop_defs.len() as u32)), errs) {
+                if declare_node(
+                    &mut names,
+                    &p.name,
+                    Node::Pop(PopId(pop_defs.len() as u32)),
+                    errs,
+                ) {
                     pop_defs.push(p);
                 }
             }
             Item::Input(i) => {
-                if declare_node(&mut names, &i.name, Node::Input(InputId(input_defs.len() as u32)), errs) {
+                if declare_node(
+                    &mut names,
+                    &i.name,
+                    Node::Input(InputId(input_defs.len() as u32)),
+                    errs,
+                ) {
                     input_defs.push(i);
                 }
             }
@@ -63,7 +80,11 @@ fn check_module(module: &ast::Module, errs: &mut Vec<SemaError>) -> Option<Progr
             Item::Section(s) => {
                 let key = s.kind.node.name();
                 if let Some(first) = sections.get(key) {
-                    errs.push(SemaError::Duplicate { name: key.to_string(), span: s.kind.span, first: first.kind.span });
+                    errs.push(SemaError::Duplicate {
+                        name: key.to_string(),
+                        span: s.kind.span,
+                        first: first.kind.span,
+                    });
                 } else {
                     sections.insert(key, s);
                 }
@@ -74,25 +95,52 @@ fn check_module(module: &ast::Module, errs: &mut Vec<SemaError>) -> Option<Progr
     for (name, (_, span)) in &names.models {
         if names.nodes.contains_key(name) {
             let first = names.nodes[name].1;
-            errs.push(SemaError::Duplicate { name: name.clone(), span: first, first: *span });
+            errs.push(SemaError::Duplicate {
+                name: name.clone(),
+                span: first,
+                first: *span,
+            });
         }
     }
 
-    let models: Vec<Option<NeuronModel>> = neuron_defs.iter().map(|n| neuron::check_neuron(n, errs)).collect();
-    let populations: Vec<Option<Population>> = pop_defs.iter().map(|p| network::check_population(p, &models, &names, errs)).collect();
-    let inputs: Vec<Option<Input>> = input_defs.iter().map(|i| network::check_input(i, errs)).collect();
-    let partial = PartialProgram { models: &models, populations: &populations, inputs: &inputs };
-    let projections: Vec<Option<Projection>> = proj_defs.iter().map(|p| network::check_projection(p, &partial, &names, errs)).collect();
+    let models: Vec<Option<NeuronModel>> = neuron_defs
+        .iter()
+        .map(|n| neuron::check_neuron(n, errs))
+        .collect();
+    let populations: Vec<Option<Population>> = pop_defs
+        .iter()
+        .map(|p| network::check_population(p, &models, &names, errs))
+        .collect();
+    let inputs: Vec<Option<Input>> = input_defs
+        .iter()
+        .map(|i| network::check_input(i, errs))
+        .collect();
+    let partial = PartialProgram {
+        models: &models,
+        populations: &populations,
+        inputs: &inputs,
+    };
+    let projections: Vec<Option<Projection>> = proj_defs
+        .iter()
+        .map(|p| network::check_projection(p, &partial, &names, errs))
+        .collect();
     if pop_defs.is_empty() && !module.items.is_empty() {
-        errs.push(SemaError::Missing { what: "population".into(), span: whole, help: "declare one, e.g. `population hidden = 100 LIF`".into() });
+        errs.push(SemaError::Missing {
+            what: "population".into(),
+            span: whole,
+            help: "declare one, e.g. `population hidden = 100 LIF`".into(),
+        });
     }
 
-    let (simulation, mode_span) = sections::check_simulation(sections.get("simulation").copied(), whole, errs);
-    let training = sections
-        .get(SectionKind::Train.name())
-        .and_then(|s| sections::check_train(s, &partial, &names, simulation.as_ref(), mode_span, errs));
+    let (simulation, mode_span) =
+        sections::check_simulation(sections.get("simulation").copied(), whole, errs);
+    let training = sections.get(SectionKind::Train.name()).and_then(|s| {
+        sections::check_train(s, &partial, &names, simulation.as_ref(), mode_span, errs)
+    });
     let record = sections::check_record(sections.get("record").copied(), &partial, &names, errs);
-    let hardware = sections.get("hardware").and_then(|s| sections::check_hardware(s, errs));
+    let hardware = sections
+        .get("hardware")
+        .and_then(|s| sections::check_hardware(s, errs));
 
     Some(Program {
         neurons: models.into_iter().collect::<Option<_>>()?,
@@ -106,9 +154,18 @@ fn check_module(module: &ast::Module, errs: &mut Vec<SemaError>) -> Option<Progr
     })
 }
 
-fn declare_node(names: &mut Names, name: &ast::Ident, node: Node, errs: &mut Vec<SemaError>) -> bool {
+fn declare_node(
+    names: &mut Names,
+    name: &ast::Ident,
+    node: Node,
+    errs: &mut Vec<SemaError>,
+) -> bool {
     if let Some((_, first)) = names.nodes.get(&name.node) {
-        errs.push(SemaError::Duplicate { name: name.node.clone(), span: name.span, first: *first });
+        errs.push(SemaError::Duplicate {
+            name: name.node.clone(),
+            span: name.span,
+            first: *first,
+        });
         return false;
     }
     names.nodes.insert(name.node.clone(), (node, name.span));
@@ -129,7 +186,11 @@ fn module_span(module: &ast::Module) -> Span {
         })
         .collect();
     match (spans.first(), spans.last()) {
-        (Some(a), Some(b)) => Span { source: a.source, start: a.start, end: a.start.max(b.start.min(a.end)) },
+        (Some(a), Some(b)) => Span {
+            source: a.source,
+            start: a.start,
+            end: a.start.max(b.start.min(a.end)),
+        },
         _ => Span::default(),
     }
 }

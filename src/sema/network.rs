@@ -26,9 +26,19 @@ impl Names {
         match self.nodes.get(name) {
             Some((n, _)) => Some(*n),
             None => {
-                let kind = if self.models.contains_key(name) { "population or input (this is a neuron model)" } else { "population or input" };
-                let suggestion = closest(name, self.nodes.keys().map(String::as_str)).map(str::to_string);
-                errs.push(SemaError::UnknownName { name: name.into(), span, kind, suggestion });
+                let kind = if self.models.contains_key(name) {
+                    "population or input (this is a neuron model)"
+                } else {
+                    "population or input"
+                };
+                let suggestion =
+                    closest(name, self.nodes.keys().map(String::as_str)).map(str::to_string);
+                errs.push(SemaError::UnknownName {
+                    name: name.into(),
+                    span,
+                    kind,
+                    suggestion,
+                });
                 None
             }
         }
@@ -38,25 +48,49 @@ impl Names {
         match self.node(name, span, errs)? {
             Node::Pop(p) => Some(p),
             Node::Input(_) => {
-                errs.push(SemaError::WrongKind { name: name.into(), span, expected: "a population", found: "an input" });
+                errs.push(SemaError::WrongKind {
+                    name: name.into(),
+                    span,
+                    expected: "a population",
+                    found: "an input",
+                });
                 None
             }
         }
     }
 }
 
-pub fn check_population(def: &ast::PopulationDef, models: &[Option<NeuronModel>], names: &Names, errs: &mut Vec<SemaError>) -> Option<Population> {
+pub fn check_population(
+    def: &ast::PopulationDef,
+    models: &[Option<NeuronModel>],
+    names: &Names,
+    errs: &mut Vec<SemaError>,
+) -> Option<Population> {
     let size = check_size(&def.size, errs);
     let model = match names.models.get(&def.model.node) {
         Some((id, _)) => *id,
         None => {
             let (kind, suggestion) = if names.nodes.contains_key(&def.model.node) {
-                errs.push(SemaError::WrongKind { name: def.model.node.clone(), span: def.model.span, expected: "a neuron model", found: "a population or input" });
+                errs.push(SemaError::WrongKind {
+                    name: def.model.node.clone(),
+                    span: def.model.span,
+                    expected: "a neuron model",
+                    found: "a population or input",
+                });
                 return None;
             } else {
-                ("neuron model", closest(&def.model.node, names.models.keys().map(String::as_str)).map(str::to_string))
+                (
+                    "neuron model",
+                    closest(&def.model.node, names.models.keys().map(String::as_str))
+                        .map(str::to_string),
+                )
             };
-            errs.push(SemaError::UnknownName { name: def.model.node.clone(), span: def.model.span, kind, suggestion });
+            errs.push(SemaError::UnknownName {
+                name: def.model.node.clone(),
+                span: def.model.span,
+                kind,
+                suggestion,
+            });
             return None;
         }
     };
@@ -65,36 +99,74 @@ pub fn check_population(def: &ast::PopulationDef, models: &[Option<NeuronModel>]
     let mut seen: HashMap<&str, Span> = HashMap::new();
     for o in &def.overrides {
         if let Some(first) = seen.insert(&o.key.node, o.key.span) {
-            errs.push(SemaError::Duplicate { name: o.key.node.clone(), span: o.key.span, first });
+            errs.push(SemaError::Duplicate {
+                name: o.key.node.clone(),
+                span: o.key.span,
+                first,
+            });
             continue;
         }
         let Some(p) = m.param(&o.key.node) else {
-            let suggestion = closest(&o.key.node, m.params.iter().map(|p| p.name.as_str())).map(str::to_string);
-            let kind = if m.state(&o.key.node).is_some() { "parameter (states cannot be overridden)" } else { "parameter" };
-            errs.push(SemaError::UnknownName { name: o.key.node.clone(), span: o.key.span, kind, suggestion });
+            let suggestion =
+                closest(&o.key.node, m.params.iter().map(|p| p.name.as_str())).map(str::to_string);
+            let kind = if m.state(&o.key.node).is_some() {
+                "parameter (states cannot be overridden)"
+            } else {
+                "parameter"
+            };
+            errs.push(SemaError::UnknownName {
+                name: o.key.node.clone(),
+                span: o.key.span,
+                kind,
+                suggestion,
+            });
             continue;
         };
-        let Some((v, d)) = const_quantity(&o.value, errs) else { continue };
+        let Some((v, d)) = const_quantity(&o.value, errs) else {
+            continue;
+        };
         let param = &mut params[p.index()];
         if d != param.dim {
-            errs.push(SemaError::AssignDim { target: param.name.clone(), target_dim: param.dim, target_span: o.key.span, found: d, value_span: o.value.span });
+            errs.push(SemaError::AssignDim {
+                target: param.name.clone(),
+                target_dim: param.dim,
+                target_span: o.key.span,
+                found: d,
+                value_span: o.value.span,
+            });
             continue;
         }
         param.default = v;
         param.span = o.value.span;
     }
     check_time_constants(&params, errs);
-    Some(Population { name: def.name.node.clone(), size: size?, model, params: params.iter().map(|p| p.default).collect(), span: def.span })
+    Some(Population {
+        name: def.name.node.clone(),
+        size: size?,
+        model,
+        params: params.iter().map(|p| p.default).collect(),
+        span: def.span,
+    })
 }
 
 fn check_size(e: &ast::Expr, errs: &mut Vec<SemaError>) -> Option<usize> {
     let (v, d) = const_quantity(e, errs)?;
     if !d.is_none() {
-        errs.push(SemaError::SettingDim { key: "size".into(), span: e.span, expected: Dimension::NONE, found: d });
+        errs.push(SemaError::SettingDim {
+            key: "size".into(),
+            span: e.span,
+            expected: Dimension::NONE,
+            found: d,
+        });
         return None;
     }
     if v < 1.0 || v.fract() != 0.0 || v > 1e9 {
-        errs.push(SemaError::OutOfRange { what: "the population size".into(), value: format!("{v}"), allowed: "a whole number, at least 1".into(), span: e.span });
+        errs.push(SemaError::OutOfRange {
+            what: "the population size".into(),
+            value: format!("{v}"),
+            allowed: "a whole number, at least 1".into(),
+            span: e.span,
+        });
         return None;
     }
     Some(v as usize)
@@ -113,31 +185,71 @@ pub fn check_input(def: &ast::InputDef, errs: &mut Vec<SemaError>) -> Option<Inp
             let validation = a.integer("validation", 0, errs).unwrap_or(1000);
             let test = a.count("test", errs).unwrap_or(1000);
             let seed = a.integer("seed", 0, errs).unwrap_or(0) as u64;
-            let t_early = a.ranged("t_early", t, Some(0.0), false, None, errs).unwrap_or(0.0);
-            let t_late = a.ranged("t_late", t, Some(0.0), true, None, errs).unwrap_or(0.01);
-            let bias = if a.has("bias") { a.ranged("bias", t, Some(0.0), false, None, errs) } else { Some(0.0) };
+            let t_early = a
+                .ranged("t_early", t, Some(0.0), false, None, errs)
+                .unwrap_or(0.0);
+            let t_late = a
+                .ranged("t_late", t, Some(0.0), true, None, errs)
+                .unwrap_or(0.01);
+            let bias = if a.has("bias") {
+                a.ranged("bias", t, Some(0.0), false, None, errs)
+            } else {
+                Some(0.0)
+            };
             let mirror = a.boolean("mirror", errs).unwrap_or(true);
-            let generator = a.choice("generator", &["kriener", "jaxsnn"], errs).map_or("kriener".to_string(), |c| c.name);
+            let generator = a
+                .choice("generator", &["kriener", "jaxsnn"], errs)
+                .map_or("kriener".to_string(), |c| c.name);
             if t_late <= t_early {
-                errs.push(SemaError::OutOfRange { what: "`t_late`".into(), value: format!("{t_late} s"), allowed: format!("later than t_early ({t_early} s)"), span: def.source.span });
+                errs.push(SemaError::OutOfRange {
+                    what: "`t_late`".into(),
+                    value: format!("{t_late} s"),
+                    allowed: format!("later than t_early ({t_early} s)"),
+                    span: def.source.span,
+                });
             }
             let size = if mirror { 4 } else { 2 } + usize::from(bias.is_some());
-            (size, InputKind::YinYang(YinYang { train, validation, test, seed, t_early, t_late, bias, mirror, generator }))
+            (
+                size,
+                InputKind::YinYang(YinYang {
+                    train,
+                    validation,
+                    test,
+                    seed,
+                    t_early,
+                    t_late,
+                    bias,
+                    mirror,
+                    generator,
+                }),
+            )
         }
         "poisson" => {
             let size = a.count("size", errs);
             let rate = a.ranged("rate", Dimension::frequency(), Some(0.0), false, None, errs);
             let seed = a.integer("seed", 0, errs).unwrap_or(0) as u64;
-            let start = a.ranged("start", t, Some(0.0), false, None, errs).unwrap_or(0.0);
+            let start = a
+                .ranged("start", t, Some(0.0), false, None, errs)
+                .unwrap_or(0.0);
             let stop = a.ranged("stop", t, Some(0.0), false, None, errs);
             require(&a, "size", size.is_some(), errs);
             require(&a, "rate", rate.is_some(), errs);
-            (size?, InputKind::Poisson { rate: rate?, seed, start, stop })
+            (
+                size?,
+                InputKind::Poisson {
+                    rate: rate?,
+                    seed,
+                    start,
+                    stop,
+                },
+            )
         }
         "regular" => {
             let size = a.count("size", errs);
             let rate = a.ranged("rate", Dimension::frequency(), Some(0.0), true, None, errs);
-            let phase = a.ranged("phase", t, Some(0.0), false, None, errs).unwrap_or(0.0);
+            let phase = a
+                .ranged("phase", t, Some(0.0), false, None, errs)
+                .unwrap_or(0.0);
             require(&a, "size", size.is_some(), errs);
             require(&a, "rate", rate.is_some(), errs);
             (size?, InputKind::Regular { rate: rate?, phase })
@@ -151,19 +263,33 @@ pub fn check_input(def: &ast::InputDef, errs: &mut Vec<SemaError>) -> Option<Inp
         }
     };
     a.finish(errs);
-    Some(Input { name: def.name.node.clone(), size, kind, span: def.span })
+    Some(Input {
+        name: def.name.node.clone(),
+        size,
+        kind,
+        span: def.span,
+    })
 }
 
 /// Reports a missing required argument (only if it was not given at all).
 fn require(a: &Args<'_>, key: &str, ok: bool, errs: &mut Vec<SemaError>) {
     if !ok && !a.has(key) {
-        errs.push(SemaError::Missing { what: format!("argument `{key}`"), span: a.span, help: format!("add `{key} = ...`") });
+        errs.push(SemaError::Missing {
+            what: format!("argument `{key}`"),
+            span: a.span,
+            help: format!("add `{key} = ...`"),
+        });
     }
 }
 
 const CONNECT: [&str; 4] = ["dense", "one_to_one", "sparse", "all_to_all"];
 
-pub fn check_projection(def: &ast::ProjectDef, prog: &PartialProgram<'_>, names: &Names, errs: &mut Vec<SemaError>) -> Option<Projection> {
+pub fn check_projection(
+    def: &ast::ProjectDef,
+    prog: &PartialProgram<'_>,
+    names: &Names,
+    errs: &mut Vec<SemaError>,
+) -> Option<Projection> {
     let pre = names.node(&def.pre.node, def.pre.span, errs);
     let post = names.population(&def.post.node, def.post.span, errs);
     let connect = match choice_of("connectivity", &def.connect, &CONNECT, errs) {
@@ -186,15 +312,24 @@ pub fn check_projection(def: &ast::ProjectDef, prog: &PartialProgram<'_>, names:
         Some((name, span)) => match model.receptor(&name) {
             Some(r) => Some(r),
             None => {
-                let suggestion = closest(&name, model.receptors.iter().map(|r| r.name.as_str())).map(str::to_string);
-                errs.push(SemaError::UnknownName { name, span, kind: "receptor", suggestion });
+                let suggestion = closest(&name, model.receptors.iter().map(|r| r.name.as_str()))
+                    .map(str::to_string);
+                errs.push(SemaError::UnknownName {
+                    name,
+                    span,
+                    kind: "receptor",
+                    suggestion,
+                });
                 None
             }
         },
         None if model.receptors.len() == 1 => Some(ReceptorId(0)),
         None if model.receptors.is_empty() => {
             errs.push(SemaError::Network {
-                message: format!("neuron model `{}` has no receptor, so nothing can project onto it", model.name),
+                message: format!(
+                    "neuron model `{}` has no receptor, so nothing can project onto it",
+                    model.name
+                ),
                 span: def.post.span,
                 label: "the target population".into(),
                 help: Some("add a receptor to the model, e.g. `receptor syn(w) { i += w }`".into()),
@@ -202,44 +337,83 @@ pub fn check_projection(def: &ast::ProjectDef, prog: &PartialProgram<'_>, names:
             None
         }
         None => {
-            let names: Vec<_> = model.receptors.iter().map(|r| format!("`{}`", r.name)).collect();
-            errs.push(SemaError::Missing { what: "receptor".into(), span: def.span, help: format!("the model has several receptors; add `receptor NAME` with one of {}", names.join(", ")) });
+            let names: Vec<_> = model
+                .receptors
+                .iter()
+                .map(|r| format!("`{}`", r.name))
+                .collect();
+            errs.push(SemaError::Missing {
+                what: "receptor".into(),
+                span: def.span,
+                help: format!(
+                    "the model has several receptors; add `receptor NAME` with one of {}",
+                    names.join(", ")
+                ),
+            });
             None
         }
     };
     let weight_dim = receptor.map_or(Dimension::NONE, |r| model.receptors[r.index()].weight_dim);
-    let init = a.choice("init", &["normal", "uniform", "constant"], errs).and_then(|c| {
-        let (pos, ctx): (&[&'static str], _) = match c.name.as_str() {
-            "normal" => (&["mean", "std"], "`normal(...)`"),
-            "uniform" => (&["low", "high"], "`uniform(...)`"),
-            _ => (&["value"], "`constant(...)`"),
-        };
-        let mut ia = Args::from_call(c.args, pos, ctx, c.span, errs);
-        let vals: Vec<Option<f64>> = pos.iter().map(|k| ia.quantity(k, weight_dim, errs)).collect();
-        for (k, v) in pos.iter().zip(&vals) {
-            require(&ia, k, v.is_some(), errs);
-        }
-        ia.finish(errs);
-        let vals: Option<Vec<f64>> = vals.into_iter().collect();
-        let v = vals?;
-        match c.name.as_str() {
-            "normal" if v[1] < 0.0 => {
-                errs.push(SemaError::OutOfRange { what: "the standard deviation".into(), value: format!("{}", v[1]), allowed: "0 or more".into(), span: c.span });
-                None
+    let init = a
+        .choice("init", &["normal", "uniform", "constant"], errs)
+        .and_then(|c| {
+            let (pos, ctx): (&[&'static str], _) = match c.name.as_str() {
+                "normal" => (&["mean", "std"], "`normal(...)`"),
+                "uniform" => (&["low", "high"], "`uniform(...)`"),
+                _ => (&["value"], "`constant(...)`"),
+            };
+            let mut ia = Args::from_call(c.args, pos, ctx, c.span, errs);
+            let vals: Vec<Option<f64>> = pos
+                .iter()
+                .map(|k| ia.quantity(k, weight_dim, errs))
+                .collect();
+            for (k, v) in pos.iter().zip(&vals) {
+                require(&ia, k, v.is_some(), errs);
             }
-            "normal" => Some(WeightInit::Normal { mean: v[0], std: v[1] }),
-            "uniform" if v[1] < v[0] => {
-                errs.push(SemaError::OutOfRange { what: "the upper bound".into(), value: format!("{}", v[1]), allowed: format!("at least the lower bound {}", v[0]), span: c.span });
-                None
+            ia.finish(errs);
+            let vals: Option<Vec<f64>> = vals.into_iter().collect();
+            let v = vals?;
+            match c.name.as_str() {
+                "normal" if v[1] < 0.0 => {
+                    errs.push(SemaError::OutOfRange {
+                        what: "the standard deviation".into(),
+                        value: format!("{}", v[1]),
+                        allowed: "0 or more".into(),
+                        span: c.span,
+                    });
+                    None
+                }
+                "normal" => Some(WeightInit::Normal {
+                    mean: v[0],
+                    std: v[1],
+                }),
+                "uniform" if v[1] < v[0] => {
+                    errs.push(SemaError::OutOfRange {
+                        what: "the upper bound".into(),
+                        value: format!("{}", v[1]),
+                        allowed: format!("at least the lower bound {}", v[0]),
+                        span: c.span,
+                    });
+                    None
+                }
+                "uniform" => Some(WeightInit::Uniform {
+                    low: v[0],
+                    high: v[1],
+                }),
+                _ => Some(WeightInit::Constant(v[0])),
             }
-            "uniform" => Some(WeightInit::Uniform { low: v[0], high: v[1] }),
-            _ => Some(WeightInit::Constant(v[0])),
-        }
-    });
+        });
     if !a.has("init") {
-        errs.push(SemaError::Missing { what: "weight initialisation".into(), span: def.span, help: "add `init normal(MEAN, STD)`, `init uniform(LOW, HIGH)` or `init constant(W)`".into() });
+        errs.push(SemaError::Missing {
+            what: "weight initialisation".into(),
+            span: def.span,
+            help: "add `init normal(MEAN, STD)`, `init uniform(LOW, HIGH)` or `init constant(W)`"
+                .into(),
+        });
     }
-    let delay = a.ranged("delay", Dimension::time(), Some(0.0), false, None, errs).unwrap_or(0.0);
+    let delay = a
+        .ranged("delay", Dimension::time(), Some(0.0), false, None, errs)
+        .unwrap_or(0.0);
     let autapses = a.boolean("autapses", errs).unwrap_or(false);
     let plastic = a.boolean("plastic", errs).unwrap_or(true);
     a.finish(errs);
@@ -255,7 +429,18 @@ pub fn check_projection(def: &ast::ProjectDef, prog: &PartialProgram<'_>, names:
             });
         }
     }
-    Some(Projection { pre, post, connect, autapses, receptor: receptor?, init: init?, weight_dim, delay, plastic, span: def.span })
+    Some(Projection {
+        pre,
+        post,
+        connect,
+        autapses,
+        receptor: receptor?,
+        init: init?,
+        weight_dim,
+        delay,
+        plastic,
+        span: def.span,
+    })
 }
 
 /// What is known about the network while projections and sections are checked.

@@ -4,7 +4,7 @@
 //! checks dimensions of every equation, infers each receptor's weight dimension, and checks that
 //! the threshold can be crossed. It does not look at populations or the experiment.
 
-use super::error::SemaError;
+use super::error::{SemaError, fail};
 use super::expr::{self, Scope, Ty};
 use super::hir::*;
 use super::units::{self, Dimension};
@@ -71,7 +71,7 @@ struct NeuronScope<'c, 'a> {
 }
 
 impl Scope for NeuronScope<'_, '_> {
-    fn lookup(&mut self, name: &str, span: Span) -> Result<(ExprKind, Dimension), SemaError> {
+    fn lookup(&mut self, name: &str, span: Span) -> Result<(ExprKind, Dimension), Box<SemaError>> {
         if let Some((w, dim)) = self.weight
             && w == name
         {
@@ -92,8 +92,17 @@ impl Scope for NeuronScope<'_, '_> {
                 Ok((ExprKind::Let(LetId(i as u32)), dim))
             }
             Some((def, _)) if !matches!(def, Def::Let(_)) || self.level != Level::Dynamics => {
-                let expected = if self.level == Level::Dynamics { "a value" } else { "a parameter (defaults and initial values may only use parameters)" };
-                Err(SemaError::WrongKind { name: name.to_string(), span, expected, found: def.kind() })
+                let expected = if self.level == Level::Dynamics {
+                    "a value"
+                } else {
+                    "a parameter (defaults and initial values may only use parameters)"
+                };
+                fail(SemaError::WrongKind {
+                    name: name.to_string(),
+                    span,
+                    expected,
+                    found: def.kind(),
+                })
             }
             _ => {
                 if let Some(unit) = units::lookup(name) {
@@ -101,34 +110,56 @@ impl Scope for NeuronScope<'_, '_> {
                 }
                 let candidates = self.ctx.defs.keys().map(String::as_str);
                 let suggestion = closest(name, candidates).map(str::to_string);
-                Err(SemaError::UnknownName { name: name.to_string(), span, kind: "name", suggestion })
+                fail(SemaError::UnknownName {
+                    name: name.to_string(),
+                    span,
+                    kind: "name",
+                    suggestion,
+                })
             }
         }
     }
 }
 
 /// Dimension of parameter `i`, checking its default first if needed.
-fn param_dim(ctx: &mut Ctx<'_>, i: usize) -> Result<Dimension, SemaError> {
+fn param_dim(ctx: &mut Ctx<'_>, i: usize) -> Result<Dimension, Box<SemaError>> {
     match ctx.params[i].clone() {
         ParamSlot::Done { dim, .. } => Ok(dim),
         ParamSlot::InProgress => {
             let (name, _) = ctx.param_asts[i];
             let mut path = ctx.stack.clone();
             path.push(name.node.clone());
-            Err(SemaError::ParamCycle { name: name.node.clone(), span: name.span, path })
+            fail(SemaError::ParamCycle {
+                name: name.node.clone(),
+                span: name.span,
+                path,
+            })
         }
         ParamSlot::Todo => {
             let (name, value) = ctx.param_asts[i];
             ctx.params[i] = ParamSlot::InProgress;
             ctx.stack.push(name.node.clone());
             let mut errs = Vec::new();
-            let (e, ty) = expr::check(value, &mut NeuronScope { ctx, level: Level::Params, weight: None, lets_visible: 0 }, &mut errs);
+            let (e, ty) = expr::check(
+                value,
+                &mut NeuronScope {
+                    ctx,
+                    level: Level::Params,
+                    weight: None,
+                    lets_visible: 0,
+                },
+                &mut errs,
+            );
             ctx.stack.pop();
             ctx.errs.append(&mut errs);
             let dim = match ty {
                 Ty::Num(d) => d,
                 Ty::Bool => {
-                    ctx.errs.push(SemaError::TypeMismatch { expected: "a number", found: "a boolean", span: value.span });
+                    ctx.errs.push(SemaError::TypeMismatch {
+                        expected: "a number",
+                        found: "a boolean",
+                        span: value.span,
+                    });
                     Dimension::NONE
                 }
                 Ty::Err => Dimension::NONE,
@@ -141,7 +172,10 @@ fn param_dim(ctx: &mut Ctx<'_>, i: usize) -> Result<Dimension, SemaError> {
                 },
                 _ => None,
             });
-            ctx.params[i] = ParamSlot::Done { dim, value: v.filter(|_| ty != Ty::Err) };
+            ctx.params[i] = ParamSlot::Done {
+                dim,
+                value: v.filter(|_| ty != Ty::Err),
+            };
             Ok(dim)
         }
     }
@@ -178,25 +212,37 @@ pub fn check_neuron(def: &ast::NeuronDef, errs: &mut Vec<SemaError>) -> Option<N
                 ctx.let_dims.push(None);
                 (name, Def::Let(let_asts.len() - 1))
             }
-            Stmt::Receptor { name, weight, body, span } => {
+            Stmt::Receptor {
+                name,
+                weight,
+                body,
+                span,
+            } => {
                 receptor_asts.push((name, weight, body, *span));
                 (name, Def::Receptor(receptor_asts.len() - 1))
             }
             _ => continue,
         };
         if let Some((_, first)) = ctx.defs.get(&name.node) {
-            ctx.errs.push(SemaError::Duplicate { name: name.node.clone(), span: name.span, first: *first });
+            ctx.errs.push(SemaError::Duplicate {
+                name: name.node.clone(),
+                span: name.span,
+                first: *first,
+            });
             continue;
         }
         if units::lookup(&name.node).is_some() {
-            ctx.errs.push(SemaError::HidesUnit { name: name.node.clone(), span: name.span });
+            ctx.errs.push(SemaError::HidesUnit {
+                name: name.node.clone(),
+                span: name.span,
+            });
         }
         ctx.defs.insert(name.node.clone(), (d, name.span));
     }
 
     for i in 0..ctx.params.len() {
         if let Err(e) = param_dim(&mut ctx, i) {
-            ctx.errs.push(e);
+            ctx.errs.push(*e);
         }
     }
     let params: Vec<Param> = ctx
@@ -208,7 +254,12 @@ pub fn check_neuron(def: &ast::NeuronDef, errs: &mut Vec<SemaError>) -> Option<N
                 ParamSlot::Done { dim, value } => (*dim, *value),
                 _ => (Dimension::NONE, None),
             };
-            Param { name: name.node.clone(), dim, default: value.unwrap_or(f64::NAN), span: name.span }
+            Param {
+                name: name.node.clone(),
+                dim,
+                default: value.unwrap_or(f64::NAN),
+                span: name.span,
+            }
         })
         .collect();
     check_time_constants(&params, errs);
@@ -218,14 +269,24 @@ pub fn check_neuron(def: &ast::NeuronDef, errs: &mut Vec<SemaError>) -> Option<N
         let (init, ty) = check_in(&mut ctx, value, Level::Init, None, 0);
         let dim = num_dim(ty, value.span, &mut ctx.errs);
         ctx.state_dims[i] = Some(dim);
-        states.push(State { name: name.node.clone(), dim, init, span: name.span });
+        states.push(State {
+            name: name.node.clone(),
+            dim,
+            init,
+            span: name.span,
+        });
     }
     let mut lets = Vec::new();
     for (i, (name, value)) in let_asts.iter().enumerate() {
         let (e, ty) = check_in(&mut ctx, value, Level::Dynamics, None, i);
         let dim = num_dim(ty, value.span, &mut ctx.errs);
         ctx.let_dims[i] = Some(dim);
-        lets.push(Let { name: name.node.clone(), dim, value: e, span: name.span });
+        lets.push(Let {
+            name: name.node.clone(),
+            dim,
+            value: e,
+            span: name.span,
+        });
     }
     let nlets = lets.len();
 
@@ -236,16 +297,28 @@ pub fn check_neuron(def: &ast::NeuronDef, errs: &mut Vec<SemaError>) -> Option<N
     for stmt in &def.body {
         match stmt {
             Stmt::Ode { state, rhs, span } => {
-                let Some(i) = target_state(&mut ctx, state) else { continue };
+                let Some(i) = target_state(&mut ctx, state) else {
+                    continue;
+                };
                 let (e, ty) = check_in(&mut ctx, rhs, Level::Dynamics, None, nlets);
                 if let Ty::Num(found) = ty {
                     let sd = states[i].dim;
                     if found != sd / Dimension::time() {
-                        ctx.errs.push(SemaError::OdeDim { state: state.node.clone(), state_span: state.span, state_dim: sd, found, rhs_span: rhs.span });
+                        ctx.errs.push(SemaError::OdeDim {
+                            state: state.node.clone(),
+                            state_span: state.span,
+                            state_dim: sd,
+                            found,
+                            rhs_span: rhs.span,
+                        });
                     }
                 }
                 if let Some((_, first)) = &odes[i] {
-                    ctx.errs.push(SemaError::DoubleOde { state: state.node.clone(), span: *span, first: *first });
+                    ctx.errs.push(SemaError::DoubleOde {
+                        state: state.node.clone(),
+                        span: *span,
+                        first: *first,
+                    });
                 } else {
                     odes[i] = Some((e, *span));
                 }
@@ -263,19 +336,34 @@ pub fn check_neuron(def: &ast::NeuronDef, errs: &mut Vec<SemaError>) -> Option<N
                 threshold = check_threshold(&mut ctx, cond, nlets);
             }
             Stmt::OnSpike { body, .. } => {
-                reset.extend(body.iter().filter_map(|a| check_assign(&mut ctx, a, None, nlets)));
+                reset.extend(
+                    body.iter()
+                        .filter_map(|a| check_assign(&mut ctx, a, None, nlets)),
+                );
             }
             Stmt::Refractory { value, .. } => {
                 let (e, ty) = check_in(&mut ctx, value, Level::Dynamics, None, nlets);
                 if let Ty::Num(d) = ty
                     && d != Dimension::time()
                 {
-                    ctx.errs.push(SemaError::SettingDim { key: "refractory".into(), span: value.span, expected: Dimension::time(), found: d });
+                    ctx.errs.push(SemaError::SettingDim {
+                        key: "refractory".into(),
+                        span: value.span,
+                        expected: Dimension::time(),
+                        found: d,
+                    });
                 }
                 let mut deps_on_state = false;
-                expr::for_each_leaf(&e, &mut |l| deps_on_state |= !matches!(l, ExprKind::Param(_)));
+                expr::for_each_leaf(&e, &mut |l| {
+                    deps_on_state |= !matches!(l, ExprKind::Param(_))
+                });
                 if deps_on_state {
-                    ctx.errs.push(SemaError::WrongKind { name: "refractory".into(), span: value.span, expected: "an expression of parameters", found: "an expression of the state" });
+                    ctx.errs.push(SemaError::WrongKind {
+                        name: "refractory".into(),
+                        span: value.span,
+                        expected: "an expression of parameters",
+                        found: "an expression of the state",
+                    });
                 }
                 refractory = Some(e);
             }
@@ -286,8 +374,16 @@ pub fn check_neuron(def: &ast::NeuronDef, errs: &mut Vec<SemaError>) -> Option<N
     let mut receptors = Vec::new();
     for (name, weight, body, span) in receptor_asts {
         let weight_dim = infer_weight_dim(&mut ctx, weight, body, nlets);
-        let body = body.iter().filter_map(|a| check_assign(&mut ctx, a, Some((&weight.node, weight_dim)), nlets)).collect();
-        receptors.push(Receptor { name: name.node.clone(), weight_dim, body, span });
+        let body = body
+            .iter()
+            .filter_map(|a| check_assign(&mut ctx, a, Some((&weight.node, weight_dim)), nlets))
+            .collect();
+        receptors.push(Receptor {
+            name: name.node.clone(),
+            weight_dim,
+            body,
+            span,
+        });
     }
 
     let threshold = match threshold {
@@ -309,7 +405,10 @@ pub fn check_neuron(def: &ast::NeuronDef, errs: &mut Vec<SemaError>) -> Option<N
         lets,
         odes: odes.into_iter().map(|o| o.map(|(e, _)| e)).collect(),
         receptors,
-        threshold: threshold.unwrap_or(Expr { kind: ExprKind::Const(-1.0), span: def.name.span }),
+        threshold: threshold.unwrap_or(Expr {
+            kind: ExprKind::Const(-1.0),
+            span: def.name.span,
+        }),
         reset,
         refractory,
         span: def.span,
@@ -318,14 +417,34 @@ pub fn check_neuron(def: &ast::NeuronDef, errs: &mut Vec<SemaError>) -> Option<N
         check_reachable(&model, &mut ctx.errs);
     }
     warn_unused(&model, &mut ctx.errs);
-    let had_errors = ctx.errs.iter().any(|e| !matches!(e, SemaError::HidesUnit { .. } | SemaError::UnusedParam { .. }));
+    let had_errors = ctx.errs.iter().any(|e| {
+        !matches!(
+            e,
+            SemaError::HidesUnit { .. } | SemaError::UnusedParam { .. }
+        )
+    });
     errs.append(&mut ctx.errs);
     (!had_errors).then_some(model)
 }
 
-fn check_in(ctx: &mut Ctx<'_>, e: &ast::Expr, level: Level, weight: Option<(&str, Dimension)>, lets_visible: usize) -> (Expr, Ty) {
+fn check_in(
+    ctx: &mut Ctx<'_>,
+    e: &ast::Expr,
+    level: Level,
+    weight: Option<(&str, Dimension)>,
+    lets_visible: usize,
+) -> (Expr, Ty) {
     let mut errs = Vec::new();
-    let out = expr::check(e, &mut NeuronScope { ctx, level, weight, lets_visible }, &mut errs);
+    let out = expr::check(
+        e,
+        &mut NeuronScope {
+            ctx,
+            level,
+            weight,
+            lets_visible,
+        },
+        &mut errs,
+    );
     ctx.errs.append(&mut errs);
     out
 }
@@ -334,7 +453,11 @@ fn num_dim(ty: Ty, span: Span, errs: &mut Vec<SemaError>) -> Dimension {
     match ty {
         Ty::Num(d) => d,
         Ty::Bool => {
-            errs.push(SemaError::TypeMismatch { expected: "a number", found: "a boolean", span });
+            errs.push(SemaError::TypeMismatch {
+                expected: "a number",
+                found: "a boolean",
+                span,
+            });
             Dimension::NONE
         }
         Ty::Err => Dimension::NONE,
@@ -344,7 +467,7 @@ fn num_dim(ty: Ty, span: Span, errs: &mut Vec<SemaError>) -> Dimension {
 /// Time constants (parameters named `tau...` with dimension time) must be positive.
 pub fn check_time_constants(params: &[Param], errs: &mut Vec<SemaError>) {
     for p in params {
-        if p.name.starts_with("tau") && p.dim == Dimension::time() && !(p.default > 0.0) && !p.default.is_nan() {
+        if p.name.starts_with("tau") && p.dim == Dimension::time() && p.default <= 0.0 {
             errs.push(SemaError::OutOfRange {
                 what: format!("time constant `{}`", p.name),
                 value: format!("{} s", p.default),
@@ -359,30 +482,63 @@ fn target_state(ctx: &mut Ctx<'_>, name: &ast::Ident) -> Option<usize> {
     match ctx.defs.get(&name.node).copied() {
         Some((Def::State(i), _)) => Some(i),
         Some((def, _)) => {
-            ctx.errs.push(SemaError::WrongKind { name: name.node.clone(), span: name.span, expected: "a state variable", found: def.kind() });
+            ctx.errs.push(SemaError::WrongKind {
+                name: name.node.clone(),
+                span: name.span,
+                expected: "a state variable",
+                found: def.kind(),
+            });
             None
         }
         None => {
-            let states = ctx.defs.iter().filter(|(_, (d, _))| matches!(d, Def::State(_))).map(|(n, _)| n.as_str());
+            let states = ctx
+                .defs
+                .iter()
+                .filter(|(_, (d, _))| matches!(d, Def::State(_)))
+                .map(|(n, _)| n.as_str());
             let suggestion = closest(&name.node, states).map(str::to_string);
-            ctx.errs.push(SemaError::UnknownName { name: name.node.clone(), span: name.span, kind: "state variable", suggestion });
+            ctx.errs.push(SemaError::UnknownName {
+                name: name.node.clone(),
+                span: name.span,
+                kind: "state variable",
+                suggestion,
+            });
             None
         }
     }
 }
 
-fn check_assign(ctx: &mut Ctx<'_>, a: &ast::Assign, weight: Option<(&str, Dimension)>, nlets: usize) -> Option<Assign> {
+fn check_assign(
+    ctx: &mut Ctx<'_>,
+    a: &ast::Assign,
+    weight: Option<(&str, Dimension)>,
+    nlets: usize,
+) -> Option<Assign> {
     let i = target_state(ctx, &a.target)?;
     let (value, ty) = check_in(ctx, &a.value, Level::Dynamics, weight, nlets);
     let sd = ctx.state_dims[i].unwrap_or(Dimension::NONE);
-    let expected = if a.op == ast::AssignOp::Mul { Dimension::NONE } else { sd };
+    let expected = if a.op == ast::AssignOp::Mul {
+        Dimension::NONE
+    } else {
+        sd
+    };
     match ty {
         Ty::Num(found) if found != expected => {
-            ctx.errs.push(SemaError::AssignDim { target: a.target.node.clone(), target_dim: expected, target_span: a.target.span, found, value_span: a.value.span });
+            ctx.errs.push(SemaError::AssignDim {
+                target: a.target.node.clone(),
+                target_dim: expected,
+                target_span: a.target.span,
+                found,
+                value_span: a.value.span,
+            });
             return None;
         }
         Ty::Bool => {
-            ctx.errs.push(SemaError::TypeMismatch { expected: "a number", found: "a boolean", span: a.value.span });
+            ctx.errs.push(SemaError::TypeMismatch {
+                expected: "a number",
+                found: "a boolean",
+                span: a.value.span,
+            });
             return None;
         }
         Ty::Err => return None,
@@ -394,26 +550,59 @@ fn check_assign(ctx: &mut Ctx<'_>, a: &ast::Assign, weight: Option<(&str, Dimens
         ast::AssignOp::Sub => AssignOp::Sub,
         ast::AssignOp::Mul => AssignOp::Mul,
     };
-    Some(Assign { state: StateId(i as u32), op, value, span: a.span })
+    Some(Assign {
+        state: StateId(i as u32),
+        op,
+        value,
+        span: a.span,
+    })
 }
 
 /// The weight's dimension is whatever makes the receptor's assignments consistent: check each
 /// value once with a dimensionless weight and once with weight dimension `time`, and solve.
-fn infer_weight_dim(ctx: &mut Ctx<'_>, weight: &ast::Ident, body: &[ast::Assign], nlets: usize) -> Dimension {
+fn infer_weight_dim(
+    ctx: &mut Ctx<'_>,
+    weight: &ast::Ident,
+    body: &[ast::Assign],
+    nlets: usize,
+) -> Dimension {
     for a in body {
-        let Some(i) = ctx.defs.get(&a.target.node).and_then(|(d, _)| if let Def::State(i) = d { Some(*i) } else { None }) else {
+        let Some(i) = ctx.defs.get(&a.target.node).and_then(|(d, _)| {
+            if let Def::State(i) = d {
+                Some(*i)
+            } else {
+                None
+            }
+        }) else {
             continue;
         };
         let probe = |ctx: &mut Ctx<'_>, wd: Dimension| {
             let mut errs = Vec::new();
-            let (_, ty) = expr::check(&a.value, &mut NeuronScope { ctx, level: Level::Dynamics, weight: Some((&weight.node, wd)), lets_visible: nlets }, &mut errs);
+            let (_, ty) = expr::check(
+                &a.value,
+                &mut NeuronScope {
+                    ctx,
+                    level: Level::Dynamics,
+                    weight: Some((&weight.node, wd)),
+                    lets_visible: nlets,
+                },
+                &mut errs,
+            );
             ty
         };
-        let (Ty::Num(d0), Ty::Num(d1)) = (probe(ctx, Dimension::NONE), probe(ctx, Dimension::time())) else { continue };
+        let (Ty::Num(d0), Ty::Num(d1)) =
+            (probe(ctx, Dimension::NONE), probe(ctx, Dimension::time()))
+        else {
+            continue;
+        };
         if d0 == d1 {
             continue;
         }
-        let target = if a.op == ast::AssignOp::Mul { Dimension::NONE } else { ctx.state_dims[i].unwrap_or(Dimension::NONE) };
+        let target = if a.op == ast::AssignOp::Mul {
+            Dimension::NONE
+        } else {
+            ctx.state_dims[i].unwrap_or(Dimension::NONE)
+        };
         // d1 / d0 = time^k, so weight^k = target / d0.
         let ratio = d1 / d0;
         let k = ratio.0[2];
@@ -427,14 +616,22 @@ fn infer_weight_dim(ctx: &mut Ctx<'_>, weight: &ast::Ident, body: &[ast::Assign]
 /// `a >= b` or `a > b` gives h = a - b; `a <= b` or `a < b` gives h = b - a.
 fn check_threshold(ctx: &mut Ctx<'_>, cond: &ast::Expr, nlets: usize) -> Option<Expr> {
     let ast::ExprKind::Binary(op, _, _) = &cond.node else {
-        ctx.errs.push(SemaError::TypeMismatch { expected: "a comparison such as `v >= v_th`", found: "another expression", span: cond.span });
+        ctx.errs.push(SemaError::TypeMismatch {
+            expected: "a comparison such as `v >= v_th`",
+            found: "another expression",
+            span: cond.span,
+        });
         return None;
     };
     let flip = match op {
         ast::BinaryOp::Ge | ast::BinaryOp::Gt => false,
         ast::BinaryOp::Le | ast::BinaryOp::Lt => true,
         _ => {
-            ctx.errs.push(SemaError::TypeMismatch { expected: "a comparison `>=`, `>`, `<=` or `<`", found: "another expression", span: cond.span });
+            ctx.errs.push(SemaError::TypeMismatch {
+                expected: "a comparison `>=`, `>`, `<=` or `<`",
+                found: "another expression",
+                span: cond.span,
+            });
             return None;
         }
     };
@@ -442,9 +639,14 @@ fn check_threshold(ctx: &mut Ctx<'_>, cond: &ast::Expr, nlets: usize) -> Option<
     if ty == Ty::Err {
         return None;
     }
-    let ExprKind::Binary(_, a, b) = e.kind else { return None };
+    let ExprKind::Binary(_, a, b) = e.kind else {
+        return None;
+    };
     let (a, b) = if flip { (b, a) } else { (a, b) };
-    Some(Expr { kind: ExprKind::Binary(BinOp::Sub, a, b), span: cond.span })
+    Some(Expr {
+        kind: ExprKind::Binary(BinOp::Sub, a, b),
+        span: cond.span,
+    })
 }
 
 /// Expands `Let` leaves so dependency questions see through them.
@@ -476,13 +678,27 @@ fn check_reachable(model: &NeuronModel, errs: &mut Vec<SemaError>) {
     let mut x: Vec<Option<f64>> = model
         .states
         .iter()
-        .map(|s| expr::eval(&s.init, &mut |l| if let ExprKind::Param(p) = l { Some(params[p.index()]) } else { None }))
+        .map(|s| {
+            expr::eval(&s.init, &mut |l| {
+                if let ExprKind::Param(p) = l {
+                    Some(params[p.index()])
+                } else {
+                    None
+                }
+            })
+        })
         .collect();
     let mut reset_any = false;
     for a in &model.reset {
         if a.op == AssignOp::Set && states.contains(&a.state) {
             reset_any = true;
-            let v = expr::eval(&a.value, &mut |l| if let ExprKind::Param(p) = l { Some(params[p.index()]) } else { None });
+            let v = expr::eval(&a.value, &mut |l| {
+                if let ExprKind::Param(p) = l {
+                    Some(params[p.index()])
+                } else {
+                    None
+                }
+            });
             x[a.state.index()] = v;
         }
     }
@@ -497,11 +713,16 @@ fn check_reachable(model: &NeuronModel, errs: &mut Vec<SemaError>) {
     if let Some(h) = h
         && h >= 0.0
     {
-        let span = model.reset.iter().find(|a| states.contains(&a.state)).map_or(model.threshold.span, |a| a.span);
+        let span = model
+            .reset
+            .iter()
+            .find(|a| states.contains(&a.state))
+            .map_or(model.threshold.span, |a| a.span);
         errs.push(SemaError::Unreachable {
             reason: "the reset leaves the neuron at or above its threshold".into(),
             span,
-            help: "reset to a value below the threshold, or the neuron would spike again at once".into(),
+            help: "reset to a value below the threshold, or the neuron would spike again at once"
+                .into(),
         });
     }
 }
@@ -518,7 +739,11 @@ fn warn_unused(model: &NeuronModel, errs: &mut Vec<SemaError>) {
     model.states.iter().for_each(|s| mark(&s.init));
     model.lets.iter().for_each(|l| mark(&l.value));
     model.odes.iter().flatten().for_each(&mut mark);
-    model.receptors.iter().flat_map(|r| &r.body).for_each(|a| mark(&a.value));
+    model
+        .receptors
+        .iter()
+        .flat_map(|r| &r.body)
+        .for_each(|a| mark(&a.value));
     model.reset.iter().for_each(|a| mark(&a.value));
     mark(&model.threshold);
     if let Some(r) = &model.refractory {
@@ -526,7 +751,10 @@ fn warn_unused(model: &NeuronModel, errs: &mut Vec<SemaError>) {
     }
     for (p, used) in model.params.iter().zip(used) {
         if !used {
-            errs.push(SemaError::UnusedParam { name: p.name.clone(), span: p.span });
+            errs.push(SemaError::UnusedParam {
+                name: p.name.clone(),
+                span: p.span,
+            });
         }
     }
 }

@@ -12,23 +12,42 @@ use super::units::Dimension;
 use crate::source::Span;
 use crate::syntax::ast;
 
-pub fn check_simulation(sec: Option<&ast::SectionDef>, module_span: Span, errs: &mut Vec<SemaError>) -> (Option<Simulation>, Option<Span>) {
+pub fn check_simulation(
+    sec: Option<&ast::SectionDef>,
+    module_span: Span,
+    errs: &mut Vec<SemaError>,
+) -> (Option<Simulation>, Option<Span>) {
     let empty = [];
     let (entries, span) = sec.map_or((&empty[..], module_span), |s| (&s.entries[..], s.span));
     let mut a = Args::from_settings(entries, "the simulation section", span);
     let t = Dimension::time();
-    let mode_span = entries.iter().find(|s| s.key.node == "mode").map(|s| s.value.span);
+    let mode_span = entries
+        .iter()
+        .find(|s| s.key.node == "mode")
+        .map(|s| s.value.span);
     let mode = a.choice("mode", &["event", "discrete"], errs);
     let t_max = a.ranged("t_max", t, Some(0.0), true, None, errs);
     let max_spikes = a.count("max_spikes", errs);
     let dt = a.ranged("dt", t, Some(0.0), true, None, errs);
     let scheme = a.choice("scheme", &["exact", "euler", "rk4"], errs);
-    let tolerance = a.ranged("tolerance", Dimension::NONE, Some(0.0), true, Some(1e-2), errs).unwrap_or(1e-10);
+    let tolerance = a
+        .ranged(
+            "tolerance",
+            Dimension::NONE,
+            Some(0.0),
+            true,
+            Some(1e-2),
+            errs,
+        )
+        .unwrap_or(1e-10);
     let discrete = mode.as_ref().is_some_and(|m| m.name == "discrete");
     if !discrete {
         for (key, given) in [("dt", dt.is_some()), ("scheme", scheme.is_some())] {
             if given {
-                let span = entries.iter().find(|s| s.key.node == key).map_or(span, |s| s.key.span);
+                let span = entries
+                    .iter()
+                    .find(|s| s.key.node == key)
+                    .map_or(span, |s| s.key.span);
                 errs.push(SemaError::Network {
                     message: format!("`{key}` only applies to `mode discrete`"),
                     span,
@@ -45,64 +64,161 @@ pub fn check_simulation(sec: Option<&ast::SectionDef>, module_span: Span, errs: 
             _ => Scheme::Exact,
         };
         if dt.is_none() && !a.has("dt") {
-            errs.push(SemaError::Missing { what: "time step `dt`".into(), span, help: "add `dt 0.5 ms` to the simulation section".into() });
+            errs.push(SemaError::Missing {
+                what: "time step `dt`".into(),
+                span,
+                help: "add `dt 0.5 ms` to the simulation section".into(),
+            });
         }
-        Mode::Discrete { dt: dt.unwrap_or(f64::NAN), scheme }
+        Mode::Discrete {
+            dt: dt.unwrap_or(f64::NAN),
+            scheme,
+        }
     } else {
-        Mode::Event { max_spikes_per_neuron: max_spikes }
+        Mode::Event {
+            max_spikes_per_neuron: max_spikes,
+        }
     };
     if t_max.is_none() && !a.has("t_max") {
-        errs.push(SemaError::Missing { what: "simulated time `t_max`".into(), span, help: "add a simulation section with `t_max 20 ms`".into() });
+        errs.push(SemaError::Missing {
+            what: "simulated time `t_max`".into(),
+            span,
+            help: "add a simulation section with `t_max 20 ms`".into(),
+        });
     }
     a.finish(errs);
-    let sim = t_max.map(|t_max| Simulation { mode, t_max, tolerance, span });
+    let sim = t_max.map(|t_max| Simulation {
+        mode,
+        t_max,
+        tolerance,
+        span,
+    });
     (sim, mode_span)
 }
 
-pub fn check_train(sec: &ast::SectionDef, prog: &PartialProgram<'_>, names: &Names, sim: Option<&Simulation>, mode_span: Option<Span>, errs: &mut Vec<SemaError>) -> Option<Training> {
+pub fn check_train(
+    sec: &ast::SectionDef,
+    prog: &PartialProgram<'_>,
+    names: &Names,
+    sim: Option<&Simulation>,
+    mode_span: Option<Span>,
+    errs: &mut Vec<SemaError>,
+) -> Option<Training> {
     let mut a = Args::from_settings(&sec.entries, "the train section", sec.span);
-    let output = a.name("output", errs).and_then(|(n, s)| names.population(&n, s, errs));
+    let output = a
+        .name("output", errs)
+        .and_then(|(n, s)| names.population(&n, s, errs));
     if !a.has("output") {
-        errs.push(SemaError::Missing { what: "output population".into(), span: sec.span, help: "add `output NAME` naming the population whose spikes are read out".into() });
+        errs.push(SemaError::Missing {
+            what: "output population".into(),
+            span: sec.span,
+            help: "add `output NAME` naming the population whose spikes are read out".into(),
+        });
     }
     let data = match a.name("data", errs) {
         Some((n, s)) => match names.node(&n, s, errs)? {
             Node::Input(i) => Some(i),
             Node::Pop(_) => {
-                errs.push(SemaError::WrongKind { name: n, span: s, expected: "an input", found: "a population" });
+                errs.push(SemaError::WrongKind {
+                    name: n,
+                    span: s,
+                    expected: "an input",
+                    found: "a population",
+                });
                 None
             }
         },
         None => {
-            let yy: Vec<usize> = prog.inputs.iter().enumerate().filter(|(_, i)| matches!(i, Some(Input { kind: InputKind::YinYang(_), .. }))).map(|(k, _)| k).collect();
+            let yy: Vec<usize> = prog
+                .inputs
+                .iter()
+                .enumerate()
+                .filter(|(_, i)| {
+                    matches!(
+                        i,
+                        Some(Input {
+                            kind: InputKind::YinYang(_),
+                            ..
+                        })
+                    )
+                })
+                .map(|(k, _)| k)
+                .collect();
             if yy.len() == 1 {
                 Some(InputId(yy[0] as u32))
             } else {
-                errs.push(SemaError::Missing { what: "training data".into(), span: sec.span, help: "add `data NAME` naming a dataset input".into() });
+                errs.push(SemaError::Missing {
+                    what: "training data".into(),
+                    span: sec.span,
+                    help: "add `data NAME` naming a dataset input".into(),
+                });
                 None
             }
         }
     };
-    let loss_span = sec.entries.iter().find(|s| s.key.node == "loss").map_or(sec.span, |s| s.value.span);
-    let loss = a.choice("loss", &["first_spike_ce", "target_mse", "max_membrane_ce", "spike_count_ce"], errs).and_then(|c| loss(&c, errs));
+    let loss_span = sec
+        .entries
+        .iter()
+        .find(|s| s.key.node == "loss")
+        .map_or(sec.span, |s| s.value.span);
+    let loss = a
+        .choice(
+            "loss",
+            &[
+                "first_spike_ce",
+                "target_mse",
+                "max_membrane_ce",
+                "spike_count_ce",
+            ],
+            errs,
+        )
+        .and_then(|c| loss(&c, errs));
     if !a.has("loss") {
-        errs.push(SemaError::Missing { what: "loss".into(), span: sec.span, help: "add e.g. `loss first_spike_ce(tau = 0.5 ms)`".into() });
+        errs.push(SemaError::Missing {
+            what: "loss".into(),
+            span: sec.span,
+            help: "add e.g. `loss first_spike_ce(tau = 0.5 ms)`".into(),
+        });
     }
-    let grad_span = sec.entries.iter().find(|s| s.key.node == "gradient").map_or(sec.span, |s| s.value.span);
-    let gradient = a.choice("gradient", &["eventprop", "analytic", "surrogate"], errs).and_then(|c| gradient(&c, errs));
+    let grad_span = sec
+        .entries
+        .iter()
+        .find(|s| s.key.node == "gradient")
+        .map_or(sec.span, |s| s.value.span);
+    let gradient = a
+        .choice("gradient", &["eventprop", "analytic", "surrogate"], errs)
+        .and_then(|c| gradient(&c, errs));
     let optimizer = match a.choice("optimizer", &["adam", "sgd"], errs) {
         Some(c) => optimizer(&c, errs),
-        None if !a.has("optimizer") => Some((Optimizer::Adam { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8 }, None)),
+        None if !a.has("optimizer") => Some((
+            Optimizer::Adam {
+                lr: 1e-3,
+                beta1: 0.9,
+                beta2: 0.999,
+                eps: 1e-8,
+            },
+            None,
+        )),
         None => None,
     };
-    let lr_decay = a.ranged("lr_decay", Dimension::NONE, Some(0.0), true, Some(1.0), errs);
+    let lr_decay = a.ranged(
+        "lr_decay",
+        Dimension::NONE,
+        Some(0.0),
+        true,
+        Some(1.0),
+        errs,
+    );
     let clip = a.ranged("clip", Dimension::NONE, Some(0.0), true, None, errs);
     let epochs = a.count("epochs", errs).unwrap_or(1);
     let batch = a.count("batch", errs).unwrap_or(64);
     let seed = a.integer("seed", 0, errs).unwrap_or(0) as u64;
     let weight_bump = a.ranged("weight_bump", Dimension::NONE, Some(0.0), true, None, errs);
     let rate_reg = a.list("rate_reg", errs).and_then(|items| {
-        let vals: Vec<f64> = items.iter().filter_map(|e| super::args::const_quantity(e, errs).map(|(v, _)| v)).collect();
+        let vals: Vec<f64> = items
+            .iter()
+            .filter_map(|e| super::args::const_quantity(e, errs).map(|(v, _)| v))
+            .collect();
         (vals.len() == 2).then(|| (vals[0], vals[1]))
     });
     a.finish(errs);
@@ -112,7 +228,8 @@ pub fn check_train(sec: &ast::SectionDef, prog: &PartialProgram<'_>, names: &Nam
     let (gradient, loss, output, data) = (gradient?, loss?, output?, data?);
     if let Some(sim) = sim {
         let (needs, ok) = match (&gradient, &sim.mode) {
-            (Gradient::Surrogate(_), Mode::Discrete { .. }) | (Gradient::EventProp | Gradient::Analytic, Mode::Event { .. }) => ("", true),
+            (Gradient::Surrogate(_), Mode::Discrete { .. })
+            | (Gradient::EventProp | Gradient::Analytic, Mode::Event { .. }) => ("", true),
             (Gradient::Surrogate(_), _) => ("discrete", false),
             _ => ("event", false),
         };
@@ -122,8 +239,18 @@ pub fn check_train(sec: &ast::SectionDef, prog: &PartialProgram<'_>, names: &Nam
                 Gradient::Analytic => "analytic",
                 Gradient::Surrogate(_) => "surrogate",
             };
-            let mode = if needs == "event" { "discrete" } else { "event" };
-            errs.push(SemaError::GradientMode { gradient: name.into(), span: grad_span, mode: mode.into(), mode_span, needs });
+            let mode = if needs == "event" {
+                "discrete"
+            } else {
+                "event"
+            };
+            errs.push(SemaError::GradientMode {
+                gradient: name.into(),
+                span: grad_span,
+                mode: mode.into(),
+                mode_span,
+                needs,
+            });
             return None;
         }
         let discrete_loss = matches!(loss, Loss::MaxMembraneCe | Loss::SpikeCountCe);
@@ -136,8 +263,19 @@ pub fn check_train(sec: &ast::SectionDef, prog: &PartialProgram<'_>, names: &Nam
             });
         }
     }
-    if !matches!(prog.inputs.get(data.index()), Some(Some(Input { kind: InputKind::YinYang(_) | InputKind::File { .. }, .. }))) {
-        errs.push(SemaError::Network { message: "training data must be a dataset input (`yinyang` or `file`)".into(), span: sec.span, label: "in this section".into(), help: None });
+    if !matches!(
+        prog.inputs.get(data.index()),
+        Some(Some(Input {
+            kind: InputKind::YinYang(_) | InputKind::File { .. },
+            ..
+        }))
+    ) {
+        errs.push(SemaError::Network {
+            message: "training data must be a dataset input (`yinyang` or `file`)".into(),
+            span: sec.span,
+            label: "in this section".into(),
+            help: None,
+        });
     }
     let (optimizer, decay) = optimizer?;
     Some(Training {
@@ -166,9 +304,15 @@ fn loss(c: &Choice<'_>, errs: &mut Vec<SemaError>) -> Option<Loss> {
     let mut a = Args::from_call(c.args, &[], format!("`{}(...)`", c.name), c.span, errs);
     let loss = match c.name.as_str() {
         "first_spike_ce" => Loss::FirstSpikeCe {
-            tau: a.ranged("tau", t, Some(0.0), true, None, errs).unwrap_or(5e-4),
-            alpha: a.ranged("alpha", Dimension::NONE, Some(0.0), false, None, errs).unwrap_or(0.0),
-            beta: a.ranged("beta", Dimension::NONE, Some(0.0), true, None, errs).unwrap_or(1.0),
+            tau: a
+                .ranged("tau", t, Some(0.0), true, None, errs)
+                .unwrap_or(5e-4),
+            alpha: a
+                .ranged("alpha", Dimension::NONE, Some(0.0), false, None, errs)
+                .unwrap_or(0.0),
+            beta: a
+                .ranged("beta", Dimension::NONE, Some(0.0), true, None, errs)
+                .unwrap_or(1.0),
         },
         "target_mse" => {
             let correct = a.ranged("correct", t, Some(0.0), false, None, errs);
@@ -176,10 +320,18 @@ fn loss(c: &Choice<'_>, errs: &mut Vec<SemaError>) -> Option<Loss> {
             let tau = a.ranged("tau", t, Some(0.0), true, None, errs);
             for (k, v) in [("correct", correct), ("wrong", wrong), ("tau", tau)] {
                 if v.is_none() && !a.has(k) {
-                    errs.push(SemaError::Missing { what: format!("argument `{k}`"), span: c.span, help: format!("add `{k} = ...`") });
+                    errs.push(SemaError::Missing {
+                        what: format!("argument `{k}`"),
+                        span: c.span,
+                        help: format!("add `{k} = ...`"),
+                    });
                 }
             }
-            Loss::TargetMse { correct: correct?, wrong: wrong?, tau: tau? }
+            Loss::TargetMse {
+                correct: correct?,
+                wrong: wrong?,
+                tau: tau?,
+            }
         }
         "max_membrane_ce" => Loss::MaxMembraneCe,
         _ => Loss::SpikeCountCe,
@@ -189,14 +341,28 @@ fn loss(c: &Choice<'_>, errs: &mut Vec<SemaError>) -> Option<Loss> {
 }
 
 fn gradient(c: &Choice<'_>, errs: &mut Vec<SemaError>) -> Option<Gradient> {
-    let mut a = Args::from_call(c.args, &["function"], format!("`{}(...)`", c.name), c.span, errs);
+    let mut a = Args::from_call(
+        c.args,
+        &["function"],
+        format!("`{}(...)`", c.name),
+        c.span,
+        errs,
+    );
     let g = match c.name.as_str() {
         "eventprop" => Gradient::EventProp,
         "analytic" => Gradient::Analytic,
         _ => {
-            let f = a.choice("function", &["superspike", "sigmoid"], errs).map_or("superspike".to_string(), |c| c.name);
-            let beta = a.ranged("beta", Dimension::NONE, Some(0.0), true, None, errs).unwrap_or(80.0);
-            Gradient::Surrogate(if f == "sigmoid" { Surrogate::Sigmoid { beta } } else { Surrogate::SuperSpike { beta } })
+            let f = a
+                .choice("function", &["superspike", "sigmoid"], errs)
+                .map_or("superspike".to_string(), |c| c.name);
+            let beta = a
+                .ranged("beta", Dimension::NONE, Some(0.0), true, None, errs)
+                .unwrap_or(80.0);
+            Gradient::Surrogate(if f == "sigmoid" {
+                Surrogate::Sigmoid { beta }
+            } else {
+                Surrogate::SuperSpike { beta }
+            })
         }
     };
     a.finish(errs);
@@ -206,48 +372,94 @@ fn gradient(c: &Choice<'_>, errs: &mut Vec<SemaError>) -> Option<Gradient> {
 fn optimizer(c: &Choice<'_>, errs: &mut Vec<SemaError>) -> Option<(Optimizer, Option<f64>)> {
     let n = Dimension::NONE;
     let mut a = Args::from_call(c.args, &["lr"], format!("`{}(...)`", c.name), c.span, errs);
-    let lr = a.ranged("lr", n, Some(0.0), true, None, errs).unwrap_or(1e-3);
+    let lr = a
+        .ranged("lr", n, Some(0.0), true, None, errs)
+        .unwrap_or(1e-3);
     let decay = a.ranged("decay", n, Some(0.0), true, Some(1.0), errs);
     let opt = if c.name == "adam" {
         Optimizer::Adam {
             lr,
-            beta1: a.ranged("beta1", n, Some(0.0), false, Some(1.0), errs).unwrap_or(0.9),
-            beta2: a.ranged("beta2", n, Some(0.0), false, Some(1.0), errs).unwrap_or(0.999),
-            eps: a.ranged("eps", n, Some(0.0), true, None, errs).unwrap_or(1e-8),
+            beta1: a
+                .ranged("beta1", n, Some(0.0), false, Some(1.0), errs)
+                .unwrap_or(0.9),
+            beta2: a
+                .ranged("beta2", n, Some(0.0), false, Some(1.0), errs)
+                .unwrap_or(0.999),
+            eps: a
+                .ranged("eps", n, Some(0.0), true, None, errs)
+                .unwrap_or(1e-8),
         }
     } else {
-        Optimizer::Sgd { lr, momentum: a.ranged("momentum", n, Some(0.0), false, Some(1.0), errs).unwrap_or(0.0) }
+        Optimizer::Sgd {
+            lr,
+            momentum: a
+                .ranged("momentum", n, Some(0.0), false, Some(1.0), errs)
+                .unwrap_or(0.0),
+        }
     };
     a.finish(errs);
     Some((opt, decay))
 }
 
-pub fn check_record(sec: Option<&ast::SectionDef>, prog: &PartialProgram<'_>, names: &Names, errs: &mut Vec<SemaError>) -> Record {
-    let Some(sec) = sec else { return Record::default() };
+pub fn check_record(
+    sec: Option<&ast::SectionDef>,
+    prog: &PartialProgram<'_>,
+    names: &Names,
+    errs: &mut Vec<SemaError>,
+) -> Record {
+    let Some(sec) = sec else {
+        return Record::default();
+    };
     let mut a = Args::from_settings(&sec.entries, "the record section", sec.span);
     let mut rec = Record::default();
     for e in a.list("spikes", errs).unwrap_or_default() {
         match &e.node {
             ast::ExprKind::Name(n) => rec.spikes.extend(names.node(n, e.span, errs)),
-            _ => errs.push(SemaError::SettingKind { key: "spikes".into(), expected: "population or input names".into(), span: e.span }),
+            _ => errs.push(SemaError::SettingKind {
+                key: "spikes".into(),
+                expected: "population or input names".into(),
+                span: e.span,
+            }),
         }
     }
     for e in a.list("traces", errs).unwrap_or_default() {
         let ast::ExprKind::Field(pop, state) = &e.node else {
-            errs.push(SemaError::SettingKind { key: "traces".into(), expected: "`population.state` entries".into(), span: e.span });
+            errs.push(SemaError::SettingKind {
+                key: "traces".into(),
+                expected: "`population.state` entries".into(),
+                span: e.span,
+            });
             continue;
         };
         let ast::ExprKind::Name(pn) = &pop.node else {
-            errs.push(SemaError::SettingKind { key: "traces".into(), expected: "`population.state` entries".into(), span: e.span });
+            errs.push(SemaError::SettingKind {
+                key: "traces".into(),
+                expected: "`population.state` entries".into(),
+                span: e.span,
+            });
             continue;
         };
-        let Some(p) = names.population(pn, pop.span, errs) else { continue };
-        let Some(model) = prog.populations[p.index()].as_ref().and_then(|p| prog.models[p.model.index()].as_ref()) else { continue };
+        let Some(p) = names.population(pn, pop.span, errs) else {
+            continue;
+        };
+        let Some(model) = prog.populations[p.index()]
+            .as_ref()
+            .and_then(|p| prog.models[p.model.index()].as_ref())
+        else {
+            continue;
+        };
         match model.state(&state.node) {
             Some(s) => rec.traces.push((p, s)),
             None => {
-                let suggestion = crate::diag::closest(&state.node, model.states.iter().map(|s| s.name.as_str())).map(str::to_string);
-                errs.push(SemaError::UnknownName { name: state.node.clone(), span: state.span, kind: "state variable", suggestion });
+                let suggestion =
+                    crate::diag::closest(&state.node, model.states.iter().map(|s| s.name.as_str()))
+                        .map(str::to_string);
+                errs.push(SemaError::UnknownName {
+                    name: state.node.clone(),
+                    span: state.span,
+                    kind: "state variable",
+                    suggestion,
+                });
             }
         }
     }
@@ -259,10 +471,23 @@ pub fn check_hardware(sec: &ast::SectionDef, errs: &mut Vec<SemaError>) -> Optio
     let mut a = Args::from_settings(&sec.entries, "the hardware section", sec.span);
     let target = a.choice("target", &["bss2"], errs).map(|c| c.name);
     if !a.has("target") {
-        errs.push(SemaError::Missing { what: "hardware target".into(), span: sec.span, help: "add `target bss2`".into() });
+        errs.push(SemaError::Missing {
+            what: "hardware target".into(),
+            span: sec.span,
+            help: "add `target bss2`".into(),
+        });
     }
-    let weight_scale = a.ranged("weight_scale", Dimension::NONE, Some(0.0), true, None, errs).unwrap_or(58.0);
-    let speedup = a.ranged("speedup", Dimension::NONE, Some(0.0), true, None, errs).unwrap_or(1000.0);
+    let weight_scale = a
+        .ranged("weight_scale", Dimension::NONE, Some(0.0), true, None, errs)
+        .unwrap_or(58.0);
+    let speedup = a
+        .ranged("speedup", Dimension::NONE, Some(0.0), true, None, errs)
+        .unwrap_or(1000.0);
     a.finish(errs);
-    Some(Hardware { target: target?, weight_scale, speedup, span: sec.span })
+    Some(Hardware {
+        target: target?,
+        weight_scale,
+        speedup,
+        span: sec.span,
+    })
 }

@@ -20,10 +20,17 @@ impl Ratio {
 
     pub fn new(num: i32, den: i32) -> Ratio {
         fn gcd(a: i32, b: i32) -> i32 {
-            if b == 0 { a.abs().max(1) } else { gcd(b, a % b) }
+            if b == 0 {
+                a.abs().max(1)
+            } else {
+                gcd(b, a % b)
+            }
         }
         let g = gcd(num, den) * den.signum();
-        Ratio { num: num / g, den: den / g }
+        Ratio {
+            num: num / g,
+            den: den / g,
+        }
     }
 
     pub fn int(n: i32) -> Ratio {
@@ -42,7 +49,8 @@ impl Ratio {
     pub fn from_f64(x: f64) -> Option<Ratio> {
         (1..=12).find_map(|den| {
             let num = (x * den as f64).round();
-            ((num / den as f64 - x).abs() < 1e-9 && num.abs() < 1e6).then(|| Ratio::new(num as i32, den))
+            ((num / den as f64 - x).abs() < 1e-9 && num.abs() < 1e6)
+                .then(|| Ratio::new(num as i32, den))
         })
     }
 }
@@ -70,7 +78,15 @@ impl Dimension {
     }
     pub fn voltage() -> Dimension {
         // kg m^2 s^-3 A^-1
-        Dimension([Ratio::int(1), Ratio::int(2), Ratio::int(-3), Ratio::int(-1), Ratio::ZERO, Ratio::ZERO, Ratio::ZERO])
+        Dimension([
+            Ratio::int(1),
+            Ratio::int(2),
+            Ratio::int(-3),
+            Ratio::int(-1),
+            Ratio::ZERO,
+            Ratio::ZERO,
+            Ratio::ZERO,
+        ])
     }
     pub fn frequency() -> Dimension {
         Dimension::NONE / Dimension::time()
@@ -161,7 +177,10 @@ impl fmt::Display for Dimension {
 
 /// The SI symbol of a named dimension (`V`, `A`, `s`, ...), if it has one.
 pub fn symbol(dim: Dimension) -> Option<&'static str> {
-    named().into_iter().find(|(_, _, d)| *d == dim).map(|(_, s, _)| s)
+    named()
+        .into_iter()
+        .find(|(_, _, d)| *d == dim)
+        .map(|(_, s, _)| s)
 }
 
 /// Formats an SI value with the best prefix for its dimension, e.g. `1.2 nA`, `-65 mV`, `0.5`.
@@ -170,12 +189,23 @@ pub fn format_quantity(v: f64, dim: Dimension) -> String {
     if dim.is_none() {
         return format!("{}", round(v));
     }
-    let Some(sym) = symbol(dim) else { return format!("{} {dim}", round(v)) };
+    let Some(sym) = symbol(dim) else {
+        return format!("{} {dim}", round(v));
+    };
     let a = v.abs();
-    let (prefix, scale) = [("G", 1e9), ("M", 1e6), ("k", 1e3), ("", 1.0), ("m", 1e-3), ("u", 1e-6), ("n", 1e-9), ("p", 1e-12)]
-        .into_iter()
-        .find(|(_, sc)| a >= *sc * 0.9999999)
-        .unwrap_or(("p", 1e-12));
+    let (prefix, scale) = [
+        ("G", 1e9),
+        ("M", 1e6),
+        ("k", 1e3),
+        ("", 1.0),
+        ("m", 1e-3),
+        ("u", 1e-6),
+        ("n", 1e-9),
+        ("p", 1e-12),
+    ]
+    .into_iter()
+    .find(|(_, sc)| a >= *sc * 0.9999999)
+    .unwrap_or(("p", 1e-12));
     let (prefix, scale) = if a == 0.0 { ("", 1.0) } else { (prefix, scale) };
     format!("{} {prefix}{sym}", round(v / scale))
 }
@@ -247,8 +277,14 @@ mod tests {
     fn units_scale_to_si() {
         assert_eq!(lookup("ms").unwrap().scale, 1e-3);
         assert_eq!(lookup("ms").unwrap().dim, Dimension::time());
-        assert_eq!(lookup("mS").unwrap().dim, Dimension::current() / Dimension::voltage());
-        assert_eq!(lookup("kHz").unwrap().dim * Dimension::time(), Dimension::NONE);
+        assert_eq!(
+            lookup("mS").unwrap().dim,
+            Dimension::current() / Dimension::voltage()
+        );
+        assert_eq!(
+            lookup("kHz").unwrap().dim * Dimension::time(),
+            Dimension::NONE
+        );
         assert!(lookup("mss").is_none());
         assert!(lookup("epochs").is_none());
     }
@@ -264,8 +300,17 @@ mod tests {
     #[test]
     fn display_names_and_rational_powers() {
         assert_eq!(Dimension::voltage().to_string(), "voltage [V]");
-        assert_eq!((Dimension::voltage() / Dimension::time()).to_string(), "[V/s]");
-        assert_eq!(Dimension::time().powr(Ratio::new(1, 2)).to_string(), "[s^(1/2)]");
-        assert_eq!(Dimension::time().powr(Ratio::new(1, 2)).powr(Ratio::int(2)), Dimension::time());
+        assert_eq!(
+            (Dimension::voltage() / Dimension::time()).to_string(),
+            "[V/s]"
+        );
+        assert_eq!(
+            Dimension::time().powr(Ratio::new(1, 2)).to_string(),
+            "[s^(1/2)]"
+        );
+        assert_eq!(
+            Dimension::time().powr(Ratio::new(1, 2)).powr(Ratio::int(2)),
+            Dimension::time()
+        );
     }
 }

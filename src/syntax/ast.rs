@@ -38,21 +38,48 @@ pub struct NeuronDef {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Stmt {
     /// `param name = default`
-    Param { name: Ident, value: Expr },
+    Param {
+        name: Ident,
+        value: Expr,
+    },
     /// `state name = initial`
-    State { name: Ident, value: Expr },
+    State {
+        name: Ident,
+        value: Expr,
+    },
     /// `let name = expr`, a named sub-expression.
-    Let { name: Ident, value: Expr },
+    Let {
+        name: Ident,
+        value: Expr,
+    },
     /// `d/dt x = rhs` or `x' = rhs`
-    Ode { state: Ident, rhs: Expr, span: Span },
+    Ode {
+        state: Ident,
+        rhs: Expr,
+        span: Span,
+    },
     /// `receptor name(w) { assignments }`
-    Receptor { name: Ident, weight: Ident, body: Vec<Assign>, span: Span },
+    Receptor {
+        name: Ident,
+        weight: Ident,
+        body: Vec<Assign>,
+        span: Span,
+    },
     /// `spike when condition`
-    SpikeWhen { cond: Expr, span: Span },
+    SpikeWhen {
+        cond: Expr,
+        span: Span,
+    },
     /// `on spike { assignments }`
-    OnSpike { body: Vec<Assign>, span: Span },
+    OnSpike {
+        body: Vec<Assign>,
+        span: Span,
+    },
     /// `refractory duration`
-    Refractory { value: Expr, span: Span },
+    Refractory {
+        value: Expr,
+        span: Span,
+    },
     Error(Span),
 }
 

@@ -22,8 +22,13 @@ pub fn convert(err: &ParseError<'_, '_>, prev: Option<&Token<'_>>) -> Option<Dia
         && let Some(unit) = closest(name, units::names())
     {
         return Some(
-            Diagnostic::error(Code::E0104, format!("unknown unit `{name}`"), span, "not a unit")
-                .with_help(format!("did you mean `{unit}`?")),
+            Diagnostic::error(
+                Code::E0104,
+                format!("unknown unit `{name}`"),
+                span,
+                "not a unit",
+            )
+            .with_help(format!("did you mean `{unit}`?")),
         );
     }
     let found_text = match found {
@@ -35,7 +40,11 @@ pub fn convert(err: &ParseError<'_, '_>, prev: Option<&Token<'_>>) -> Option<Dia
         RichReason::ExpectedFound { .. } => format!("unexpected {found_text}"),
     };
     let expected = expected_list(err.expected());
-    let label = if expected.is_empty() { "unexpected here".to_string() } else { format!("expected {expected}") };
+    let label = if expected.is_empty() {
+        "unexpected here".to_string()
+    } else {
+        format!("expected {expected}")
+    };
     let mut diag = Diagnostic::error(Code::E0101, message, span, label);
     for (context, ctx_span) in err.contexts() {
         diag = diag.with_label(*ctx_span, format!("while parsing this {context}"));
@@ -53,8 +62,16 @@ fn expected_list<'a>(expected: impl Iterator<Item = &'a RichPattern<'a, Token<'a
         })
         .collect();
     // Operators that could continue an expression are summarised, or the list drowns the rest.
-    const OPERATORS: [&str; 15] = ["'!='", "'&&'", "'*'", "'+'", "'-'", "'.'", "'/'", "'<'", "'<='", "'=='", "'>'", "'>='", "'^'", "'||'", "'('"];
-    if items.iter().filter(|i| OPERATORS.contains(&i.as_str())).count() > 4 {
+    const OPERATORS: [&str; 15] = [
+        "'!='", "'&&'", "'*'", "'+'", "'-'", "'.'", "'/'", "'<'", "'<='", "'=='", "'>'", "'>='",
+        "'^'", "'||'", "'('",
+    ];
+    if items
+        .iter()
+        .filter(|i| OPERATORS.contains(&i.as_str()))
+        .count()
+        > 4
+    {
         items.retain(|i| !OPERATORS.contains(&i.as_str()));
         items.push("an operator".to_string());
     }

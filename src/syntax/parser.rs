@@ -53,7 +53,8 @@ fn clause_key<'t, 's: 't, I>() -> impl Parser<'t, I, Ident, Extra<'t, 's>> + Clo
 where
     I: ValueInput<'t, Token = Token<'s>, Span = Span>,
 {
-    ident().or(just(Token::Receptor).map_with(|_, e| Spanned::new("receptor".to_string(), e.span())))
+    ident()
+        .or(just(Token::Receptor).map_with(|_, e| Spanned::new("receptor".to_string(), e.span())))
 }
 
 /// Expressions, with the whole precedence table in one place (tightest last):
@@ -110,13 +111,19 @@ where
         .recover_with(via_parser(nested_delimiters(
             Token::LParen,
             Token::RParen,
-            [(Token::LBracket, Token::RBracket), (Token::LBrace, Token::RBrace)],
+            [
+                (Token::LBracket, Token::RBracket),
+                (Token::LBrace, Token::RBrace),
+            ],
             |span| Spanned::new(ExprKind::Error, span),
         )))
         .boxed();
 
         let bin = |op: BinaryOp| {
-            move |l: Expr, _, r: Expr, e: &mut chumsky::input::MapExtra<'t, '_, I, Extra<'t, 's>>| {
+            move |l: Expr,
+                  _,
+                  r: Expr,
+                  e: &mut chumsky::input::MapExtra<'t, '_, I, Extra<'t, 's>>| {
                 Spanned::new(ExprKind::Binary(op, Box::new(l), Box::new(r)), e.span())
             }
         };
@@ -163,7 +170,12 @@ where
     ident()
         .then(op)
         .then(expr())
-        .map_with(|((target, op), value), e| Assign { target, op, value, span: e.span() })
+        .map_with(|((target, op), value), e| Assign {
+            target,
+            op,
+            value,
+            span: e.span(),
+        })
         .labelled("assignment")
 }
 
@@ -180,7 +192,10 @@ where
         .recover_with(via_parser(nested_delimiters(
             Token::LBrace,
             Token::RBrace,
-            [(Token::LParen, Token::RParen), (Token::LBracket, Token::RBracket)],
+            [
+                (Token::LParen, Token::RParen),
+                (Token::LBracket, Token::RBracket),
+            ],
             |_| Vec::new(),
         )))
 }
@@ -190,33 +205,60 @@ where
     I: ValueInput<'t, Token = Token<'s>, Span = Span>,
 {
     let binding = || ident().then_ignore(just(Token::Eq)).then(expr());
-    let param = just(Token::Param).ignore_then(binding()).map(|(name, value)| Stmt::Param { name, value });
-    let state = just(Token::State).ignore_then(binding()).map(|(name, value)| Stmt::State { name, value });
-    let let_ = just(Token::Let).ignore_then(binding()).map(|(name, value)| Stmt::Let { name, value });
+    let param = just(Token::Param)
+        .ignore_then(binding())
+        .map(|(name, value)| Stmt::Param { name, value });
+    let state = just(Token::State)
+        .ignore_then(binding())
+        .map(|(name, value)| Stmt::State { name, value });
+    let let_ = just(Token::Let)
+        .ignore_then(binding())
+        .map(|(name, value)| Stmt::Let { name, value });
     let ode_ddt = just(Token::Ddt).ignore_then(binding());
-    let ode_prime = ident().then_ignore(just(Token::Prime)).then_ignore(just(Token::Eq)).then(expr());
-    let ode = ode_ddt
-        .or(ode_prime)
-        .map_with(|(state, rhs), e| Stmt::Ode { state, rhs, span: e.span() });
+    let ode_prime = ident()
+        .then_ignore(just(Token::Prime))
+        .then_ignore(just(Token::Eq))
+        .then(expr());
+    let ode = ode_ddt.or(ode_prime).map_with(|(state, rhs), e| Stmt::Ode {
+        state,
+        rhs,
+        span: e.span(),
+    });
     let receptor = just(Token::Receptor)
         .ignore_then(ident())
         .then(ident().delimited_by(just(Token::LParen), just(Token::RParen)))
         .then(block(assign()))
-        .map_with(|((name, weight), body), e| Stmt::Receptor { name, weight, body, span: e.span() });
+        .map_with(|((name, weight), body), e| Stmt::Receptor {
+            name,
+            weight,
+            body,
+            span: e.span(),
+        });
     let spike_when = just(Token::Spike)
         .ignore_then(just(Token::When))
         .ignore_then(expr())
-        .map_with(|cond, e| Stmt::SpikeWhen { cond, span: e.span() });
+        .map_with(|cond, e| Stmt::SpikeWhen {
+            cond,
+            span: e.span(),
+        });
     let on_spike = just(Token::On)
         .ignore_then(just(Token::Spike))
         .ignore_then(block(assign()))
-        .map_with(|body, e| Stmt::OnSpike { body, span: e.span() });
+        .map_with(|body, e| Stmt::OnSpike {
+            body,
+            span: e.span(),
+        });
     let refractory = just(Token::Refractory)
         .ignore_then(expr())
-        .map_with(|value, e| Stmt::Refractory { value, span: e.span() });
-    choice((param, state, let_, ode, receptor, spike_when, on_spike, refractory))
-        .labelled("neuron statement")
-        .boxed()
+        .map_with(|value, e| Stmt::Refractory {
+            value,
+            span: e.span(),
+        });
+    choice((
+        param, state, let_, ode, receptor, spike_when, on_spike, refractory,
+    ))
+    .labelled("neuron statement")
+    .boxed()
 }
 
 fn stmt_start<'t, 's: 't, I>() -> impl Parser<'t, I, (), Extra<'t, 's>> + Clone
@@ -242,9 +284,19 @@ where
     I: ValueInput<'t, Token = Token<'s>, Span = Span>,
 {
     let eq = just(Token::Eq).ignored();
-    let sep = if with_eq { eq.boxed() } else { eq.or_not().ignored().boxed() };
-    let name = if with_eq { ident().boxed() } else { key().boxed() };
-    name.then_ignore(sep).then(expr()).map(|(key, value)| Setting { key, value })
+    let sep = if with_eq {
+        eq.boxed()
+    } else {
+        eq.or_not().ignored().boxed()
+    };
+    let name = if with_eq {
+        ident().boxed()
+    } else {
+        key().boxed()
+    };
+    name.then_ignore(sep)
+        .then(expr())
+        .map(|(key, value)| Setting { key, value })
 }
 
 fn item<'t, 's: 't, I>() -> impl Parser<'t, I, Item, Extra<'t, 's>> + Clone
@@ -258,7 +310,13 @@ where
     let neuron = just(Token::Neuron)
         .ignore_then(ident())
         .then(block(stmt_recovering))
-        .map_with(|(name, body), e| Item::Neuron(NeuronDef { name, body, span: e.span() }));
+        .map_with(|(name, body), e| {
+            Item::Neuron(NeuronDef {
+                name,
+                body,
+                span: e.span(),
+            })
+        });
     let population = just(Token::Population)
         .ignore_then(ident())
         .then_ignore(just(Token::Eq))
@@ -266,21 +324,45 @@ where
         .then(ident())
         .then(block(setting(true)).or_not())
         .map_with(|(((name, size), model), overrides), e| {
-            Item::Population(PopulationDef { name, size, model, overrides: overrides.unwrap_or_default(), span: e.span() })
+            Item::Population(PopulationDef {
+                name,
+                size,
+                model,
+                overrides: overrides.unwrap_or_default(),
+                span: e.span(),
+            })
         });
     let input = just(Token::Input)
         .ignore_then(ident())
         .then_ignore(just(Token::Eq))
         .then(expr())
-        .map_with(|(name, source), e| Item::Input(InputDef { name, source, span: e.span() }));
+        .map_with(|(name, source), e| {
+            Item::Input(InputDef {
+                name,
+                source,
+                span: e.span(),
+            })
+        });
     let project = just(Token::Project)
         .ignore_then(ident())
         .then_ignore(just(Token::Arrow))
         .then(ident())
         .then(expr())
-        .then(clause_key().then(expr()).map(|(key, value)| Setting { key, value }).repeated().collect::<Vec<_>>())
+        .then(
+            clause_key()
+                .then(expr())
+                .map(|(key, value)| Setting { key, value })
+                .repeated()
+                .collect::<Vec<_>>(),
+        )
         .map_with(|(((pre, post), connect), clauses), e| {
-            Item::Project(ProjectDef { pre, post, connect, clauses, span: e.span() })
+            Item::Project(ProjectDef {
+                pre,
+                post,
+                connect,
+                clauses,
+                span: e.span(),
+            })
         });
     let kind = select! {
         Token::Simulation => SectionKind::Simulation,
@@ -291,8 +373,16 @@ where
     .map_with(|k, e| Spanned::new(k, e.span()));
     let section = kind
         .then(block(setting(false)))
-        .map_with(|(kind, entries), e| Item::Section(SectionDef { kind, entries, span: e.span() }));
-    choice((neuron, population, input, project, section)).labelled("item").boxed()
+        .map_with(|(kind, entries), e| {
+            Item::Section(SectionDef {
+                kind,
+                entries,
+                span: e.span(),
+            })
+        });
+    choice((neuron, population, input, project, section))
+        .labelled("item")
+        .boxed()
 }
 
 fn item_start<'t, 's: 't, I>() -> impl Parser<'t, I, (), Extra<'t, 's>> + Clone
@@ -318,7 +408,10 @@ where
     I: ValueInput<'t, Token = Token<'s>, Span = Span>,
 {
     item()
-        .recover_with(skip_then_retry_until(any().ignored(), item_start().rewind().or(end())))
+        .recover_with(skip_then_retry_until(
+            any().ignored(),
+            item_start().rewind().or(end()),
+        ))
         .repeated()
         .collect::<Vec<_>>()
         .then_ignore(end())

@@ -227,11 +227,16 @@ fn lex_error(err: LexError, slice: &str, span: Span) -> Diagnostic {
             span,
             "this literal",
         )
-        .with_help("write a smaller number, or use a unit prefix (e.g. `5 GOhm` instead of `5e9 Ohm`)"),
-        LexError::UnterminatedString => {
-            Diagnostic::error(Code::E0102, "unterminated string", span, "this string has no closing `\"`")
-                .with_help("strings end on the same line with `\"`")
-        }
+        .with_help(
+            "write a smaller number, or use a unit prefix (e.g. `5 GOhm` instead of `5e9 Ohm`)",
+        ),
+        LexError::UnterminatedString => Diagnostic::error(
+            Code::E0102,
+            "unterminated string",
+            span,
+            "this string has no closing `\"`",
+        )
+        .with_help("strings end on the same line with `\"`"),
         LexError::InvalidChar => Diagnostic::error(
             Code::E0102,
             format!("unexpected character `{}`", slice.escape_debug()),
