@@ -71,3 +71,12 @@ pub fn check_source(name: &str, text: &str) -> Checked {
         diagnostics,
     }
 }
+
+/// Lowers every neuron model of a checked program to IR and derives its functions.
+pub fn lower(program: &Program) -> Vec<crate::ir::derive::ModelIr> {
+    program
+        .neurons
+        .iter()
+        .map(crate::ir::derive::derive)
+        .collect()
+}

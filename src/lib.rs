@@ -10,6 +10,7 @@
 
 pub mod diag;
 pub mod driver;
+pub mod ir;
 pub mod report;
 pub mod sema;
 pub mod source;

@@ -45,6 +45,13 @@ enum Command {
     Check { file: PathBuf },
     /// Explain an error code, e.g. `snnc explain E0301`.
     Explain { code: String },
+    /// Print the IR of every neuron model with all derived functions.
+    Ir {
+        file: PathBuf,
+        /// Only this neuron model.
+        #[arg(long)]
+        model: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -52,6 +59,7 @@ fn main() -> ExitCode {
     match &cli.command {
         Command::Check { file } => check(&cli, file),
         Command::Explain { code } => explain(code),
+        Command::Ir { file, model } => ir(&cli, file, model.as_deref()),
     }
 }
 
@@ -103,7 +111,33 @@ fn check(cli: &Cli, file: &std::path::Path) -> ExitCode {
         && let Some(program) = &checked.program
     {
         println!("{}: ok ({warnings} warning{})", file.display(), s(warnings));
-        print!("{}", snnc::report::summary(program, &[]));
+        let notes: Vec<Vec<String>> = driver::lower(program)
+            .iter()
+            .map(|m| vec![snnc::ir::print::classification(m)])
+            .collect();
+        print!("{}", snnc::report::summary(program, &notes));
+    }
+    ExitCode::SUCCESS
+}
+
+fn ir(cli: &Cli, file: &std::path::Path, only: Option<&str>) -> ExitCode {
+    let checked = match load(file) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    print_diagnostics(cli, &checked);
+    let Some(program) = &checked.program else {
+        return ExitCode::from(1);
+    };
+    let models = driver::lower(program);
+    if let Some(name) = only
+        && !models.iter().any(|m| m.name == name)
+    {
+        eprintln!("error: no neuron model `{name}` in {}", file.display());
+        return ExitCode::from(2);
+    }
+    for m in models.iter().filter(|m| only.is_none_or(|n| n == m.name)) {
+        println!("{}", snnc::ir::print::model(m));
     }
     ExitCode::SUCCESS
 }

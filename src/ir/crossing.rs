@@ -1,0 +1,164 @@
+//! The next threshold crossing of a linear model's free evolution, found without ever missing
+//! one.
+//!
+//! Along a free trajectory of x' = A x + b with triangular A, the threshold signal
+//! y_0(t) = h(x(t)) (h affine) is annihilated by the operator prod_k (D - lambda_k), whose
+//! lambda_k are the eigenvalues (the diagonal of A) and 0. Write y_k = (D - lambda_k) y_{k-1}.
+//! Then u_k = e^{-lambda_{k+1} t} y_k has derivative e^{-lambda_{k+1} t} y_{k+1}: between two
+//! consecutive zeros of y_{k+1}, u_k is monotone, so y_k has at most one zero there and it is
+//! bracketed by a sign change. The last y_{N-1} is a single exponential with no zeros. Going down
+//! from there isolates every zero of every y_k, so no crossing is missed, grazing ones included
+//! (a touch of zero is a zero of y_1, where h is evaluated). A reported time always has
+//! h >= 0 there (the bracket keeps h(hi) >= 0), so no crossing is invented.
+//!
+//! The y_k are linear combinations of the Lie derivatives h, L_f h, .., which `derive::lie`
+//! provides as an IR function; the caller supplies their values along the trajectory.
+
+/// Evaluates the Lie derivatives `[h, L_f h, ..]` of the threshold at time `t` of the free
+/// trajectory.
+pub trait Signal {
+    fn lie_at(&mut self, t: f64, out: &mut [f64]);
+}
+
+impl<F: FnMut(f64, &mut [f64])> Signal for F {
+    fn lie_at(&mut self, t: f64, out: &mut [f64]) {
+        self(t, out)
+    }
+}
+
+/// Coefficients of prod_{j<k} (z - lambda_j) for k = 0..N, lowest power first.
+fn operator_coefficients(lambdas: &[f64]) -> Vec<Vec<f64>> {
+    let mut out = vec![vec![1.0]];
+    for &l in lambdas {
+        let prev = out.last().expect("starts with one entry");
+        let mut next = vec![0.0; prev.len() + 1];
+        for (m, c) in prev.iter().enumerate() {
+            next[m + 1] += c;
+            next[m] -= l * c;
+        }
+        out.push(next);
+    }
+    out
+}
+
+struct Finder<'a, S: Signal> {
+    signal: &'a mut S,
+    coef: Vec<Vec<f64>>,
+    lie: Vec<f64>,
+    evaluations: usize,
+}
+
+impl<S: Signal> Finder<'_, S> {
+    fn y(&mut self, k: usize, t: f64) -> f64 {
+        self.evaluations += 1;
+        self.signal.lie_at(t, &mut self.lie);
+        self.coef[k].iter().zip(&self.lie).map(|(c, l)| c * l).sum()
+    }
+
+    /// All zeros of y_k on [a, b], ascending.
+    fn zeros(&mut self, k: usize, a: f64, b: f64) -> Vec<f64> {
+        if k + 1 >= self.coef.len() - 1 {
+            return Vec::new();
+        }
+        let mut pts = vec![a];
+        pts.extend(self.zeros(k + 1, a, b));
+        pts.push(b);
+        let mut out = Vec::new();
+        for w in pts.windows(2) {
+            let (p, q) = (w[0], w[1]);
+            let (yp, yq) = (self.y(k, p), self.y(k, q));
+            if yp == 0.0 {
+                if out.last() != Some(&p) {
+                    out.push(p);
+                }
+            } else if yq == 0.0 || (yp < 0.0) != (yq < 0.0) {
+                let sign = if yp < 0.0 { 1.0 } else { -1.0 };
+                out.push(self.solve(k, sign, p, q));
+            }
+        }
+        out
+    }
+
+    /// The zero of `sign * y_k` on [lo, hi] given `sign*y(lo) < 0 <= sign*y(hi)`: the returned
+    /// time always has `sign*y >= 0`. Illinois steps, then bisection down to adjacent floats.
+    fn solve(&mut self, k: usize, sign: f64, mut lo: f64, mut hi: f64) -> f64 {
+        let mut flo = sign * self.y(k, lo);
+        let mut fhi = sign * self.y(k, hi);
+        let mut side = 0i8;
+        for _ in 0..200 {
+            let width = hi - lo;
+            if width <= 2.0 * f64::EPSILON * hi.abs().max(lo.abs()) || width <= f64::MIN_POSITIVE {
+                break;
+            }
+            let secant = lo - flo * width / (fhi - flo);
+            let mid = 0.5 * (lo + hi);
+            let t = if secant > lo && secant < hi && side.abs() < 3 {
+                secant
+            } else {
+                mid
+            };
+            let ft = sign * self.y(k, t);
+            if ft >= 0.0 {
+                hi = t;
+                fhi = ft;
+                if side == -1 {
+                    flo *= 0.5;
+                }
+                side = if side >= 0 { side + 1 } else { -1 };
+            } else {
+                lo = t;
+                flo = ft;
+                if side == 1 {
+                    fhi *= 0.5;
+                }
+                side = if side <= 0 { side - 1 } else { 1 };
+            }
+        }
+        hi
+    }
+}
+
+/// Result of a crossing search.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Crossing {
+    /// Time of the first crossing after the start, if any within the horizon.
+    pub time: Option<f64>,
+    /// How many times the signal was evaluated (for benchmarks).
+    pub evaluations: usize,
+}
+
+/// The first `t` in `[0, horizon]` with `h(x(t)) >= 0`, given the eigenvalues of the model
+/// (`lambdas`, from `derive::eigenvalues`, one Lie derivative per eigenvalue plus h itself).
+/// Returns `Some(0.0)` if the threshold is already reached at the start.
+pub fn next_crossing(signal: &mut impl Signal, lambdas: &[f64], horizon: f64) -> Crossing {
+    let coef = operator_coefficients(lambdas);
+    let mut f = Finder {
+        signal,
+        coef,
+        lie: vec![0.0; lambdas.len() + 1],
+        evaluations: 0,
+    };
+    let mut pts = vec![0.0];
+    pts.extend(f.zeros(1, 0.0, horizon));
+    pts.push(horizon);
+    for w in pts.windows(2) {
+        let (p, q) = (w[0], w[1]);
+        if f.y(0, p) >= 0.0 {
+            return Crossing {
+                time: Some(p),
+                evaluations: f.evaluations,
+            };
+        }
+        if f.y(0, q) >= 0.0 {
+            let t = f.solve(0, 1.0, p, q);
+            return Crossing {
+                time: Some(t),
+                evaluations: f.evaluations,
+            };
+        }
+    }
+    Crossing {
+        time: None,
+        evaluations: f.evaluations,
+    }
+}
