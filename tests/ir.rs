@@ -1,0 +1,304 @@
+//! Tests of the IR and its derived functions, each against an independent reference:
+//! RK4 integration of the base right-hand side, dense sampling, central finite differences,
+//! published golden values, and the dot-product test between tangents and adjoints.
+
+mod common;
+
+use common::*;
+use snnc::ir::crossing::next_crossing;
+use snnc::ir::derive::ModelIr;
+use snnc::ir::interp::eval;
+use snnc::ir::{Function, print, verify::verify};
+
+const LIF: &str = "
+neuron LIF {
+    param tau_mem = 10 ms
+    param tau_syn = 5 ms
+    param v_th = 0.6
+    param v_leak = 0.0
+    param v_reset = 0.0
+    state v = 0.0
+    state i = 0.0
+    d/dt v = (v_leak - v + i) / tau_mem
+    d/dt i = -i / tau_syn
+    receptor syn(w) { i += w }
+    spike when v >= v_th
+    on spike { v = v_reset }
+}
+population p = 1 LIF
+simulation { t_max 20 ms }
+";
+
+fn lif() -> ModelIr {
+    models(LIF).remove(0)
+}
+
+/// Parameters of the LIF test model: [tau_mem, tau_syn, v_th, v_leak, v_reset].
+fn lif_params(tau_mem: f64, tau_syn: f64, v_th: f64, v_leak: f64) -> Vec<f64> {
+    vec![tau_mem, tau_syn, v_th, v_leak, 0.0]
+}
+
+fn all_example_models() -> Vec<ModelIr> {
+    ["yinyang", "yinyang_discrete", "ei_network", "adex"].iter().flat_map(|e| models(&example(e))).collect()
+}
+
+/// Random parameters near the defaults (time constants jittered), for any model.
+fn random_params(m: &ModelIr, rng: &mut Rng, defaults: &[f64]) -> Vec<f64> {
+    defaults
+        .iter()
+        .zip(&m.params)
+        .map(|(d, name)| if name.starts_with("tau") { d * rng.range(0.5, 2.0) } else { d * rng.range(0.8, 1.2) })
+        .collect()
+}
+
+fn defaults(src: &str, model: usize) -> Vec<f64> {
+    program(src).neurons[model].params.iter().map(|p| p.default).collect()
+}
+
+#[test]
+fn every_function_of_every_example_verifies() {
+    for m in all_example_models() {
+        for f in m.functions() {
+            verify(f).unwrap_or_else(|e| panic!("{e}\n{}", print::function(f)));
+        }
+    }
+}
+
+#[test]
+fn ir_printout_of_examples() {
+    for name in ["yinyang", "adex"] {
+        let text: String = models(&example(name)).iter().map(print::model).collect();
+        insta::assert_snapshot!(format!("ir_{name}"), text);
+    }
+}
+
+#[test]
+fn classification_of_example_models() {
+    let all = all_example_models();
+    let kinds: Vec<(String, bool)> = all.iter().map(|m| (m.name.clone(), m.propagate.is_some())).collect();
+    assert_eq!(
+        kinds,
+        vec![("LIF".into(), true), ("LIF".into(), true), ("LI".into(), true), ("LIF".into(), true), ("AdEx".into(), false)]
+    );
+    let adex = all.last().unwrap();
+    assert!(print::classification(adex).contains("nonlinear"), "{}", print::classification(adex));
+}
+
+/// The propagator against RK4 with a tiny step, for every linear example model, random
+/// parameters and states, including equal and nearly equal time constants.
+#[test]
+fn propagators_match_rk4_integration() {
+    let mut rng = Rng(7);
+    let mut cases: Vec<(ModelIr, Vec<f64>)> = Vec::new();
+    for name in ["yinyang", "yinyang_discrete", "ei_network"] {
+        let src = example(name);
+        for (k, m) in models(&src).into_iter().enumerate() {
+            let d = defaults(&src, k);
+            cases.push((m, d));
+        }
+    }
+    for (m, d) in &cases {
+        let Some(prop) = &m.propagate else { continue };
+        for trial in 0..40 {
+            let mut p = random_params(m, &mut rng, d);
+            // Force coinciding and nearly coinciding time constants on some trials.
+            let taus: Vec<usize> = m.params.iter().enumerate().filter(|(_, n)| n.starts_with("tau")).map(|(i, _)| i).collect();
+            if taus.len() >= 2 {
+                match trial % 4 {
+                    0 => p[taus[1]] = p[taus[0]],
+                    1 => p[taus[1]] = p[taus[0]] * (1.0 + 1e-9),
+                    2 => p[taus[1]] = p[taus[0]] / 2.0,
+                    _ => {}
+                }
+            }
+            let scale: Vec<f64> = m.params.iter().zip(d).map(|(_, v)| v.abs().max(1e-3)).collect();
+            let x: Vec<f64> = (0..m.n()).map(|i| rng.normal() * scale[i % scale.len()].min(1.0)).collect();
+            let t = rng.range(1e-4, 0.03);
+            let exact = eval(prop, &args(&x, &p, &[t]));
+            let reference = rk4(m, &x, &p, t, 20_000);
+            for (a, b) in exact.iter().zip(&reference) {
+                let tol = 1e-10 * reference.iter().chain(&x).fold(0.0f64, |s, v| s.max(v.abs()));
+                assert!((a - b).abs() <= tol, "{}: {a} vs {b} (params {p:?}, x {x:?}, t {t})", m.name);
+            }
+        }
+    }
+}
+
+#[test]
+fn propagator_is_continuous_across_equal_time_constants() {
+    let m = lif();
+    let prop = m.propagate.as_ref().unwrap();
+    let x = [0.2, 1.5];
+    let at = |tau_syn: f64| eval(prop, &args(&x, &lif_params(0.01, tau_syn, 1.0, 0.3), &[0.004]))[0];
+    let equal = at(0.01);
+    for eps in [1e-4, 1e-6, 1e-8, 1e-10, 1e-12] {
+        let (lo, hi) = (at(0.01 * (1.0 - eps)), at(0.01 * (1.0 + eps)));
+        assert!((lo - equal).abs() < 10.0 * eps + 1e-15 && (hi - equal).abs() < 10.0 * eps + 1e-15, "eps {eps}: {lo} {equal} {hi}");
+        assert!((lo <= equal) == (equal <= hi), "not monotone in tau_syn near equality");
+    }
+    // t e^{-t/tau} term: v(t) = (v0 + I t/tau) e^{-t/tau} + v_leak (1 - e^{-t/tau}).
+    let t: f64 = 0.004;
+    let e = (-t / 0.01).exp();
+    let want = (0.2 + 1.5 * t / 0.01) * e + 0.3 * (1.0 - e);
+    assert!(rel_err(equal, want) < 1e-14, "{equal} vs {want}");
+}
+
+/// Crossing time of the LIF test model from state `x` with the IR's own crossing finder.
+fn crossing(m: &ModelIr, x: &[f64], p: &[f64], horizon: f64) -> Option<f64> {
+    let lambdas = eval(m.eigenvalues.as_ref().unwrap(), &args(x, p, &[]));
+    let prop = m.propagate.as_ref().unwrap();
+    let mut scratch = Vec::new();
+    let mut signal = |t: f64, out: &mut [f64]| {
+        let xt = eval(prop, &args(x, p, &[t]));
+        snnc::ir::interp::eval_into(&m.lie, &args(&xt, p, &[]), &mut scratch);
+        for (o, (_, v)) in out.iter_mut().zip(&m.lie.outputs) {
+            *o = scratch[v.index()];
+        }
+    };
+    next_crossing(&mut signal, &lambdas, horizon).time
+}
+
+#[test]
+fn crossing_times_match_jaxsnn_golden_values() {
+    let m = lif();
+    // jaxsnn's solver tests: V0 = 0, I0 = 3, theta = 0.6 (section 4.4 of the reference).
+    let t = crossing(&m, &[0.0, 3.0], &lif_params(0.01, 0.005, 0.6, 0.0), 0.02).unwrap();
+    assert!((t - 0.00323507).abs() < 5e-9, "{t}");
+    let t = crossing(&m, &[0.0, 3.0], &lif_params(0.005, 0.005, 0.6, 0.0), 0.02).unwrap();
+    assert!((t - 0.00129586).abs() < 5e-9, "{t}");
+    // Leak over threshold: tau_mem 20 ms, v_leak 2, theta 1, no current.
+    let t = crossing(&m, &[0.0, 0.0], &lif_params(0.02, 0.005, 1.0, 2.0), 0.1).unwrap();
+    assert!((t - 0.01386294).abs() < 5e-9, "{t}");
+    let t = crossing(&m, &[0.3, 0.0], &lif_params(0.02, 0.005, 1.0, 2.0), 0.1).unwrap();
+    assert!((t - 0.01061257).abs() < 5e-9, "{t}");
+    // Ratio 3 has no spike (peak 0.577 < 0.6), where jaxsnn 0.3.0 reports one.
+    assert_eq!(crossing(&m, &[0.0, 3.0], &lif_params(0.015, 0.005, 0.6, 0.0), 0.05), None);
+}
+
+/// The crossing finder never misses a crossing that dense sampling finds and never invents one,
+/// over 100,000 random cases including grazing ones.
+#[test]
+fn crossing_finder_misses_nothing_dense_sampling_finds() {
+    let m = lif();
+    let prop = m.propagate.as_ref().unwrap();
+    let thr = &m.base.threshold;
+    let mut rng = Rng(12345);
+    let horizon = 0.02;
+    let samples = 400;
+    let mut grazing = 0;
+    for case in 0..100_000 {
+        let tau_mem = rng.range(0.002, 0.03);
+        let tau_syn = match case % 5 {
+            0 => tau_mem,
+            1 => tau_mem / 2.0,
+            2 => tau_mem * (1.0 + 1e-7 * rng.normal()),
+            _ => rng.range(0.001, 0.03),
+        };
+        let v_leak = if case % 7 == 0 { rng.range(-1.0, 2.0) } else { 0.0 };
+        let mut p = lif_params(tau_mem, tau_syn, 1.0, v_leak);
+        let x = [rng.range(-1.0, 0.99), rng.range(-3.0, 8.0)];
+        let h_at = |t: f64, p: &[f64]| {
+            let xt = eval(prop, &args(&x, p, &[t]));
+            eval(thr, &args(&xt, p, &[]))[0]
+        };
+        let mut grazes = false;
+        if case % 10 == 9 {
+            // Grazing: move the threshold to the sampled maximum of v.
+            let vmax = (0..=samples).map(|k| h_at(horizon * k as f64 / samples as f64, &p) + p[2]).fold(f64::MIN, f64::max);
+            if vmax > x[0] {
+                p[2] = vmax;
+                grazing += 1;
+                grazes = true;
+            }
+        }
+        let found = crossing(&m, &x, &p, horizon);
+        let dense = (0..=samples).map(|k| horizon * k as f64 / samples as f64).find(|t| h_at(*t, &p) >= 0.0);
+        match (found, dense) {
+            (None, Some(d)) => panic!("case {case}: missed a crossing at {d} (x {x:?}, p {p:?})"),
+            // At a grazing touch h is flat, so the touch time is only defined to about sqrt(eps).
+            (Some(t), Some(d)) => {
+                let tol = if grazes { 1e-8 } else { 1e-12 };
+                assert!(t <= d * (1.0 + tol), "case {case}: found {t} after the dense crossing {d}")
+            }
+            (Some(t), None) => {
+                assert!(h_at(t, &p) >= 0.0, "case {case}: invented crossing at {t}");
+            }
+            (None, None) => {}
+        }
+        if let Some(t) = found {
+            assert!(h_at(t, &p) >= 0.0);
+            if t > 0.0 {
+                assert!(h_at(t * (1.0 - 1e-9), &p) < 1e-9, "case {case}: not the first crossing");
+            }
+        }
+    }
+    assert!(grazing > 5000);
+}
+
+/// Central finite differences of an IR function's output `o` by argument `a`.
+fn fd(f: &Function, x: &[f64], a: usize, o: usize) -> f64 {
+    let h = 1e-6 * x[a].abs().max(1e-3);
+    let mut xp = x.to_vec();
+    let mut xm = x.to_vec();
+    xp[a] += h;
+    xm[a] -= h;
+    (eval(f, &xp)[o] - eval(f, &xm)[o]) / (2.0 * h)
+}
+
+/// Every tangent and adjoint of every example model against finite differences, and the
+/// dot-product test between tangent and adjoint.
+#[test]
+fn derivatives_match_finite_differences_and_each_other() {
+    let mut rng = Rng(99);
+    for name in ["yinyang", "yinyang_discrete", "ei_network", "adex"] {
+        let src = example(name);
+        for (k, m) in models(&src).iter().enumerate() {
+            let d = defaults(&src, k);
+            let pairs: Vec<(&Function, &Function)> = m.derivatives.chunks(2).map(|c| (&c[0], &c[1])).collect();
+            for (tangent, adjoint) in pairs {
+                let base_name = tangent.name.trim_end_matches("_tangent");
+                let primal = m.functions().into_iter().find(|f| f.name == base_name).unwrap();
+                let wrt: Vec<usize> = tangent.args[primal.args.len()..]
+                    .iter()
+                    .map(|a| primal.args.iter().position(|p| *p == a[1..]).unwrap())
+                    .collect();
+                for _ in 0..5 {
+                    let p = random_params(m, &mut rng, &d);
+                    let n = m.n();
+                    let mut x: Vec<f64> = (0..n).map(|i| 0.3 * rng.normal() * d.get(i).map_or(1.0, |v| v.abs().max(1e-9))).collect();
+                    if m.name == "AdEx" {
+                        x = vec![-0.065 + 0.005 * rng.normal(), 1e-10 * rng.normal(), 2e-9 * rng.uniform(), 2e-9 * rng.uniform()];
+                    }
+                    let mut at = args(&x, &p, &[]);
+                    while at.len() < primal.args.len() {
+                        at.push(if primal.args[at.len()] == "t" { rng.range(1e-4, 0.02) } else { rng.normal() });
+                    }
+                    let outs = primal.outputs.len();
+                    let u: Vec<f64> = wrt.iter().map(|_| rng.normal()).collect();
+                    let v: Vec<f64> = (0..outs).map(|_| rng.normal()).collect();
+                    let mut targs = at.clone();
+                    targs.extend(&u);
+                    let t_out = eval(tangent, &targs);
+                    let ju = &t_out[outs..];
+                    let mut aargs = at.clone();
+                    aargs.extend(&v);
+                    let jtv = eval(adjoint, &aargs);
+                    // Tangent against finite differences, output by output.
+                    let value = eval(primal, &at);
+                    for o in 0..outs {
+                        let want: f64 = wrt.iter().zip(&u).map(|(a, ui)| fd(primal, &at, *a, o) * ui).sum();
+                        let scale = wrt.iter().zip(&u).map(|(a, ui)| (fd(primal, &at, *a, o) * ui).abs()).sum::<f64>();
+                        // Rounding noise of the difference quotient itself: eps |f| / step.
+                        let noise: f64 = wrt.iter().zip(&u).map(|(a, ui)| 1e-15 * value[o].abs() / (1e-6 * at[*a].abs().max(1e-3)) * ui.abs()).sum();
+                        assert!((ju[o] - want).abs() <= 1e-6 * scale + noise + 1e-300, "{}/{}: output {o}: {} vs {want}", m.name, tangent.name, ju[o]);
+                    }
+                    // <J u, v> == <u, J^T v>
+                    let lhs: f64 = ju.iter().zip(&v).map(|(a, b)| a * b).sum();
+                    let rhs: f64 = u.iter().zip(&jtv).map(|(a, b)| a * b).sum();
+                    let scale: f64 = ju.iter().zip(&v).map(|(a, b)| (a * b).abs()).sum::<f64>() + u.iter().zip(&jtv).map(|(a, b)| (a * b).abs()).sum::<f64>();
+                    assert!((lhs - rhs).abs() <= 1e-12 * scale.max(1e-300), "{}/{}: dot test {lhs} vs {rhs}", m.name, adjoint.name);
+                }
+            }
+        }
+    }
+}
