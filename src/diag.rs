@@ -98,6 +98,24 @@ impl Diagnostic {
 
 /// Renders one diagnostic for a terminal (or, with `color == false`, for a golden file).
 pub fn render(map: &SourceMap, diag: &Diagnostic, color: bool) -> String {
+    render_all(map, std::slice::from_ref(diag), color).remove(0)
+}
+
+/// Renders many diagnostics, sharing one source cache (ariadne indexes each file once).
+pub fn render_all(map: &SourceMap, diags: &[Diagnostic], color: bool) -> Vec<String> {
+    let mut sources = ariadne::sources(map.files().map(|(_, f)| (f.name.clone(), f.text.clone())));
+    diags
+        .iter()
+        .map(|d| render_one(map, d, color, &mut sources))
+        .collect()
+}
+
+fn render_one(
+    map: &SourceMap,
+    diag: &Diagnostic,
+    color: bool,
+    sources: &mut impl ariadne::Cache<String>,
+) -> String {
     let file = |span: Span| map.get(span.source).name.clone();
     let kind = match diag.severity {
         Severity::Error => ReportKind::Error,
@@ -126,7 +144,6 @@ pub fn render(map: &SourceMap, diag: &Diagnostic, color: bool) -> String {
     if let Some(help) = &diag.help {
         report = report.with_help(help);
     }
-    let sources = ariadne::sources(map.files().map(|(_, f)| (f.name.clone(), f.text.clone())));
     let mut out = Vec::new();
     // Writing into a Vec cannot fail; an error here would be a bug in ariadne.
     let _ = report.finish().write(sources, &mut out);
@@ -169,27 +186,62 @@ pub fn render_json(map: &SourceMap, diag: &Diagnostic) -> String {
 }
 
 /// "Did you mean" support: the candidate closest to `name` by edit distance, if close enough.
+/// Case differences count as half an edit, so `Lif` finds `LIF`.
 pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    let limit = (name.chars().count() / 3).max(1);
+    // Suggestions cost a comparison per candidate; a file with thousands of unknown names among
+    // thousands of definitions would otherwise take quadratic time. Each compilation runs on its
+    // own thread, so the budget is per compilation.
+    thread_local!(static BUDGET: std::cell::Cell<usize> = const { std::cell::Cell::new(200_000) });
+    let name: Vec<char> = name.chars().collect();
+    let limit = (name.len() / 3).max(1);
+    let mut buf = Vec::new();
     candidates
         .into_iter()
-        .filter(|c| *c != name)
-        .map(|c| (edit_distance(name, c), c))
-        .filter(|(d, _)| *d <= limit)
-        .min_by_key(|(d, c)| (*d, *c))
-        .map(|(_, c)| c)
+        .filter_map(|c| {
+            if BUDGET.with(|b| b.replace(b.get().saturating_sub(1))) == 0 {
+                return None;
+            }
+            buf.clear();
+            buf.extend(c.chars());
+            if buf == name || buf.len().abs_diff(name.len()) > limit {
+                return None;
+            }
+            let folded = edit_distance(&name, &buf, limit, true)?;
+            let exact = edit_distance(&name, &buf, limit + 1, false).unwrap_or(usize::MAX);
+            // Two units per edit; a pure case change costs one. Ties go to the longer common
+            // prefix (`mv` means `mV` rather than `MV`).
+            let prefix = name.iter().zip(&buf).take_while(|(a, b)| a == b).count();
+            Some((
+                2 * folded + usize::from(exact > folded),
+                usize::MAX - prefix,
+                c,
+            ))
+        })
+        .min_by_key(|(d, p, c)| (*d, *p, *c))
+        .map(|(_, _, c)| c)
 }
 
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != *cb);
-            cur.push((prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1));
+/// Levenshtein distance, or `None` as soon as it must exceed `limit`.
+fn edit_distance(a: &[char], b: &[char], limit: usize, fold_case: bool) -> Option<usize> {
+    let eq = |x: char, y: char| {
+        if fold_case {
+            x.to_lowercase().eq(y.to_lowercase())
+        } else {
+            x == y
         }
-        prev = cur;
+    };
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    let mut cur = vec![0; b.len() + 1];
+    for (i, ca) in a.iter().enumerate() {
+        cur[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(!eq(*ca, *cb));
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        if cur.iter().min().is_some_and(|m| *m > limit) {
+            return None;
+        }
+        std::mem::swap(&mut prev, &mut cur);
     }
-    prev[b.len()]
+    (prev[b.len()] <= limit).then_some(prev[b.len()])
 }

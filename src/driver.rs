@@ -50,8 +50,23 @@ pub fn check_file(path: &Path) -> Result<Checked, LoadError> {
     Ok(check_source(&name, &text))
 }
 
-/// Parses and checks source text.
+/// Stack for the front end: the parser and checker recurse over the tree, and hostile input can
+/// nest deeply (a sum of thousands of terms is a left-leaning tree thousands deep).
+const FRONT_END_STACK: usize = 1 << 30;
+
+/// Parses and checks source text (on a thread with a large stack, see [`FRONT_END_STACK`]).
 pub fn check_source(name: &str, text: &str) -> Checked {
+    std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .stack_size(FRONT_END_STACK)
+            .spawn_scoped(scope, || check_source_here(name, text))
+            .expect("spawning the front-end thread")
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
+}
+
+fn check_source_here(name: &str, text: &str) -> Checked {
     let mut sources = SourceMap::default();
     let source = sources.add(name, text);
     let (module, mut diagnostics) = syntax::parse(source, text);

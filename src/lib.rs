@@ -8,6 +8,9 @@
 //!
 //! Every phase returns data plus [`diag::Diagnostic`]s; only [`driver`] and the binary do IO.
 
+// Numerical kernels index several arrays in lock-step; index loops read better there.
+#![allow(clippy::needless_range_loop)]
+
 pub mod diag;
 pub mod driver;
 pub mod ir;

@@ -73,10 +73,16 @@ fn use_color(cli: &Cli) -> bool {
 
 fn print_diagnostics(cli: &Cli, checked: &Checked) {
     let color = use_color(cli);
-    for d in &checked.diagnostics {
-        match cli.message_format {
-            MessageFormat::Human => eprint!("{}", diag::render(&checked.sources, d, color)),
-            MessageFormat::Json => println!("{}", diag::render_json(&checked.sources, d)),
+    match cli.message_format {
+        MessageFormat::Human => {
+            for text in diag::render_all(&checked.sources, &checked.diagnostics, color) {
+                eprint!("{text}");
+            }
+        }
+        MessageFormat::Json => {
+            for d in &checked.diagnostics {
+                println!("{}", diag::render_json(&checked.sources, d));
+            }
         }
     }
 }

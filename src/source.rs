@@ -64,6 +64,8 @@ impl<T> Spanned<T> {
 pub struct SourceFile {
     pub name: String,
     pub text: String,
+    /// Byte offset of the start of each line, for fast line/column lookup.
+    line_starts: Vec<u32>,
 }
 
 /// All source files of a compilation, indexed by [`SourceId`].
@@ -74,9 +76,14 @@ pub struct SourceMap {
 
 impl SourceMap {
     pub fn add(&mut self, name: impl Into<String>, text: impl Into<String>) -> SourceId {
+        let text: String = text.into();
+        let line_starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i as u32 + 1))
+            .collect();
         self.files.push(SourceFile {
             name: name.into(),
-            text: text.into(),
+            text,
+            line_starts,
         });
         SourceId(self.files.len() as u32 - 1)
     }
@@ -94,12 +101,11 @@ impl SourceMap {
 
     /// 1-based (line, column) of a byte offset; the column counts characters.
     pub fn line_col(&self, id: SourceId, offset: u32) -> (usize, usize) {
-        let text = &self.get(id).text;
-        let offset = (offset as usize).min(text.len());
-        let before = &text[..floor_char_boundary(text, offset)];
-        let line = before.matches('\n').count() + 1;
-        let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-        (line, col)
+        let file = self.get(id);
+        let offset = floor_char_boundary(&file.text, (offset as usize).min(file.text.len()));
+        let line = file.line_starts.partition_point(|s| *s as usize <= offset);
+        let start = file.line_starts[line - 1] as usize;
+        (line, file.text[start..offset].chars().count() + 1)
     }
 }
 

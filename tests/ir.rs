@@ -1,3 +1,4 @@
+#![allow(clippy::needless_range_loop)]
 //! Tests of the IR and its derived functions, each against an independent reference:
 //! RK4 integration of the base right-hand side, dense sampling, central finite differences,
 //! published golden values, and the dot-product test between tangents and adjoints.
@@ -39,7 +40,10 @@ fn lif_params(tau_mem: f64, tau_syn: f64, v_th: f64, v_leak: f64) -> Vec<f64> {
 }
 
 fn all_example_models() -> Vec<ModelIr> {
-    ["yinyang", "yinyang_discrete", "ei_network", "adex"].iter().flat_map(|e| models(&example(e))).collect()
+    ["yinyang", "yinyang_discrete", "ei_network", "adex"]
+        .iter()
+        .flat_map(|e| models(&example(e)))
+        .collect()
 }
 
 /// Random parameters near the defaults (time constants jittered), for any model.
@@ -47,12 +51,22 @@ fn random_params(m: &ModelIr, rng: &mut Rng, defaults: &[f64]) -> Vec<f64> {
     defaults
         .iter()
         .zip(&m.params)
-        .map(|(d, name)| if name.starts_with("tau") { d * rng.range(0.5, 2.0) } else { d * rng.range(0.8, 1.2) })
+        .map(|(d, name)| {
+            if name.starts_with("tau") {
+                d * rng.range(0.5, 2.0)
+            } else {
+                d * rng.range(0.8, 1.2)
+            }
+        })
         .collect()
 }
 
 fn defaults(src: &str, model: usize) -> Vec<f64> {
-    program(src).neurons[model].params.iter().map(|p| p.default).collect()
+    program(src).neurons[model]
+        .params
+        .iter()
+        .map(|p| p.default)
+        .collect()
 }
 
 #[test]
@@ -75,13 +89,26 @@ fn ir_printout_of_examples() {
 #[test]
 fn classification_of_example_models() {
     let all = all_example_models();
-    let kinds: Vec<(String, bool)> = all.iter().map(|m| (m.name.clone(), m.propagate.is_some())).collect();
+    let kinds: Vec<(String, bool)> = all
+        .iter()
+        .map(|m| (m.name.clone(), m.propagate.is_some()))
+        .collect();
     assert_eq!(
         kinds,
-        vec![("LIF".into(), true), ("LIF".into(), true), ("LI".into(), true), ("LIF".into(), true), ("AdEx".into(), false)]
+        vec![
+            ("LIF".into(), true),
+            ("LIF".into(), true),
+            ("LI".into(), true),
+            ("LIF".into(), true),
+            ("AdEx".into(), false)
+        ]
     );
     let adex = all.last().unwrap();
-    assert!(print::classification(adex).contains("nonlinear"), "{}", print::classification(adex));
+    assert!(
+        print::classification(adex).contains("nonlinear"),
+        "{}",
+        print::classification(adex)
+    );
 }
 
 /// The propagator against RK4 with a tiny step, for every linear example model, random
@@ -102,7 +129,13 @@ fn propagators_match_rk4_integration() {
         for trial in 0..40 {
             let mut p = random_params(m, &mut rng, d);
             // Force coinciding and nearly coinciding time constants on some trials.
-            let taus: Vec<usize> = m.params.iter().enumerate().filter(|(_, n)| n.starts_with("tau")).map(|(i, _)| i).collect();
+            let taus: Vec<usize> = m
+                .params
+                .iter()
+                .enumerate()
+                .filter(|(_, n)| n.starts_with("tau"))
+                .map(|(i, _)| i)
+                .collect();
             if taus.len() >= 2 {
                 match trial % 4 {
                     0 => p[taus[1]] = p[taus[0]],
@@ -111,14 +144,29 @@ fn propagators_match_rk4_integration() {
                     _ => {}
                 }
             }
-            let scale: Vec<f64> = m.params.iter().zip(d).map(|(_, v)| v.abs().max(1e-3)).collect();
-            let x: Vec<f64> = (0..m.n()).map(|i| rng.normal() * scale[i % scale.len()].min(1.0)).collect();
+            let scale: Vec<f64> = m
+                .params
+                .iter()
+                .zip(d)
+                .map(|(_, v)| v.abs().max(1e-3))
+                .collect();
+            let x: Vec<f64> = (0..m.n())
+                .map(|i| rng.normal() * scale[i % scale.len()].min(1.0))
+                .collect();
             let t = rng.range(1e-4, 0.03);
             let exact = eval(prop, &args(&x, &p, &[t]));
             let reference = rk4(m, &x, &p, t, 20_000);
             for (a, b) in exact.iter().zip(&reference) {
-                let tol = 1e-10 * reference.iter().chain(&x).fold(0.0f64, |s, v| s.max(v.abs()));
-                assert!((a - b).abs() <= tol, "{}: {a} vs {b} (params {p:?}, x {x:?}, t {t})", m.name);
+                let tol = 1e-10
+                    * reference
+                        .iter()
+                        .chain(&x)
+                        .fold(0.0f64, |s, v| s.max(v.abs()));
+                assert!(
+                    (a - b).abs() <= tol,
+                    "{}: {a} vs {b} (params {p:?}, x {x:?}, t {t})",
+                    m.name
+                );
             }
         }
     }
@@ -129,12 +177,23 @@ fn propagator_is_continuous_across_equal_time_constants() {
     let m = lif();
     let prop = m.propagate.as_ref().unwrap();
     let x = [0.2, 1.5];
-    let at = |tau_syn: f64| eval(prop, &args(&x, &lif_params(0.01, tau_syn, 1.0, 0.3), &[0.004]))[0];
+    let at = |tau_syn: f64| {
+        eval(
+            prop,
+            &args(&x, &lif_params(0.01, tau_syn, 1.0, 0.3), &[0.004]),
+        )[0]
+    };
     let equal = at(0.01);
     for eps in [1e-4, 1e-6, 1e-8, 1e-10, 1e-12] {
         let (lo, hi) = (at(0.01 * (1.0 - eps)), at(0.01 * (1.0 + eps)));
-        assert!((lo - equal).abs() < 10.0 * eps + 1e-15 && (hi - equal).abs() < 10.0 * eps + 1e-15, "eps {eps}: {lo} {equal} {hi}");
-        assert!((lo <= equal) == (equal <= hi), "not monotone in tau_syn near equality");
+        assert!(
+            (lo - equal).abs() < 10.0 * eps + 1e-15 && (hi - equal).abs() < 10.0 * eps + 1e-15,
+            "eps {eps}: {lo} {equal} {hi}"
+        );
+        assert!(
+            (lo <= equal) == (equal <= hi),
+            "not monotone in tau_syn near equality"
+        );
     }
     // t e^{-t/tau} term: v(t) = (v0 + I t/tau) e^{-t/tau} + v_leak (1 - e^{-t/tau}).
     let t: f64 = 0.004;
@@ -172,7 +231,10 @@ fn crossing_times_match_jaxsnn_golden_values() {
     let t = crossing(&m, &[0.3, 0.0], &lif_params(0.02, 0.005, 1.0, 2.0), 0.1).unwrap();
     assert!((t - 0.01061257).abs() < 5e-9, "{t}");
     // Ratio 3 has no spike (peak 0.577 < 0.6), where jaxsnn 0.3.0 reports one.
-    assert_eq!(crossing(&m, &[0.0, 3.0], &lif_params(0.015, 0.005, 0.6, 0.0), 0.05), None);
+    assert_eq!(
+        crossing(&m, &[0.0, 3.0], &lif_params(0.015, 0.005, 0.6, 0.0), 0.05),
+        None
+    );
 }
 
 /// The crossing finder never misses a crossing that dense sampling finds and never invents one,
@@ -194,7 +256,11 @@ fn crossing_finder_misses_nothing_dense_sampling_finds() {
             2 => tau_mem * (1.0 + 1e-7 * rng.normal()),
             _ => rng.range(0.001, 0.03),
         };
-        let v_leak = if case % 7 == 0 { rng.range(-1.0, 2.0) } else { 0.0 };
+        let v_leak = if case % 7 == 0 {
+            rng.range(-1.0, 2.0)
+        } else {
+            0.0
+        };
         let mut p = lif_params(tau_mem, tau_syn, 1.0, v_leak);
         let x = [rng.range(-1.0, 0.99), rng.range(-3.0, 8.0)];
         let h_at = |t: f64, p: &[f64]| {
@@ -204,7 +270,9 @@ fn crossing_finder_misses_nothing_dense_sampling_finds() {
         let mut grazes = false;
         if case % 10 == 9 {
             // Grazing: move the threshold to the sampled maximum of v.
-            let vmax = (0..=samples).map(|k| h_at(horizon * k as f64 / samples as f64, &p) + p[2]).fold(f64::MIN, f64::max);
+            let vmax = (0..=samples)
+                .map(|k| h_at(horizon * k as f64 / samples as f64, &p) + p[2])
+                .fold(f64::MIN, f64::max);
             if vmax > x[0] {
                 p[2] = vmax;
                 grazing += 1;
@@ -212,13 +280,18 @@ fn crossing_finder_misses_nothing_dense_sampling_finds() {
             }
         }
         let found = crossing(&m, &x, &p, horizon);
-        let dense = (0..=samples).map(|k| horizon * k as f64 / samples as f64).find(|t| h_at(*t, &p) >= 0.0);
+        let dense = (0..=samples)
+            .map(|k| horizon * k as f64 / samples as f64)
+            .find(|t| h_at(*t, &p) >= 0.0);
         match (found, dense) {
             (None, Some(d)) => panic!("case {case}: missed a crossing at {d} (x {x:?}, p {p:?})"),
             // At a grazing touch h is flat, so the touch time is only defined to about sqrt(eps).
             (Some(t), Some(d)) => {
                 let tol = if grazes { 1e-8 } else { 1e-12 };
-                assert!(t <= d * (1.0 + tol), "case {case}: found {t} after the dense crossing {d}")
+                assert!(
+                    t <= d * (1.0 + tol),
+                    "case {case}: found {t} after the dense crossing {d}"
+                )
             }
             (Some(t), None) => {
                 assert!(h_at(t, &p) >= 0.0, "case {case}: invented crossing at {t}");
@@ -228,7 +301,10 @@ fn crossing_finder_misses_nothing_dense_sampling_finds() {
         if let Some(t) = found {
             assert!(h_at(t, &p) >= 0.0);
             if t > 0.0 {
-                assert!(h_at(t * (1.0 - 1e-9), &p) < 1e-9, "case {case}: not the first crossing");
+                assert!(
+                    h_at(t * (1.0 - 1e-9), &p) < 1e-9,
+                    "case {case}: not the first crossing"
+                );
             }
         }
     }
@@ -254,10 +330,15 @@ fn derivatives_match_finite_differences_and_each_other() {
         let src = example(name);
         for (k, m) in models(&src).iter().enumerate() {
             let d = defaults(&src, k);
-            let pairs: Vec<(&Function, &Function)> = m.derivatives.chunks(2).map(|c| (&c[0], &c[1])).collect();
+            let pairs: Vec<(&Function, &Function)> =
+                m.derivatives.chunks(2).map(|c| (&c[0], &c[1])).collect();
             for (tangent, adjoint) in pairs {
                 let base_name = tangent.name.trim_end_matches("_tangent");
-                let primal = m.functions().into_iter().find(|f| f.name == base_name).unwrap();
+                let primal = m
+                    .functions()
+                    .into_iter()
+                    .find(|f| f.name == base_name)
+                    .unwrap();
                 let wrt: Vec<usize> = tangent.args[primal.args.len()..]
                     .iter()
                     .map(|a| primal.args.iter().position(|p| *p == a[1..]).unwrap())
@@ -265,13 +346,24 @@ fn derivatives_match_finite_differences_and_each_other() {
                 for _ in 0..5 {
                     let p = random_params(m, &mut rng, &d);
                     let n = m.n();
-                    let mut x: Vec<f64> = (0..n).map(|i| 0.3 * rng.normal() * d.get(i).map_or(1.0, |v| v.abs().max(1e-9))).collect();
+                    let mut x: Vec<f64> = (0..n)
+                        .map(|i| 0.3 * rng.normal() * d.get(i).map_or(1.0, |v| v.abs().max(1e-9)))
+                        .collect();
                     if m.name == "AdEx" {
-                        x = vec![-0.065 + 0.005 * rng.normal(), 1e-10 * rng.normal(), 2e-9 * rng.uniform(), 2e-9 * rng.uniform()];
+                        x = vec![
+                            -0.065 + 0.005 * rng.normal(),
+                            1e-10 * rng.normal(),
+                            2e-9 * rng.uniform(),
+                            2e-9 * rng.uniform(),
+                        ];
                     }
                     let mut at = args(&x, &p, &[]);
                     while at.len() < primal.args.len() {
-                        at.push(if primal.args[at.len()] == "t" { rng.range(1e-4, 0.02) } else { rng.normal() });
+                        at.push(if primal.args[at.len()] == "t" {
+                            rng.range(1e-4, 0.02)
+                        } else {
+                            rng.normal()
+                        });
                     }
                     let outs = primal.outputs.len();
                     let u: Vec<f64> = wrt.iter().map(|_| rng.normal()).collect();
@@ -286,17 +378,43 @@ fn derivatives_match_finite_differences_and_each_other() {
                     // Tangent against finite differences, output by output.
                     let value = eval(primal, &at);
                     for o in 0..outs {
-                        let want: f64 = wrt.iter().zip(&u).map(|(a, ui)| fd(primal, &at, *a, o) * ui).sum();
-                        let scale = wrt.iter().zip(&u).map(|(a, ui)| (fd(primal, &at, *a, o) * ui).abs()).sum::<f64>();
+                        let want: f64 = wrt
+                            .iter()
+                            .zip(&u)
+                            .map(|(a, ui)| fd(primal, &at, *a, o) * ui)
+                            .sum();
+                        let scale = wrt
+                            .iter()
+                            .zip(&u)
+                            .map(|(a, ui)| (fd(primal, &at, *a, o) * ui).abs())
+                            .sum::<f64>();
                         // Rounding noise of the difference quotient itself: eps |f| / step.
-                        let noise: f64 = wrt.iter().zip(&u).map(|(a, ui)| 1e-15 * value[o].abs() / (1e-6 * at[*a].abs().max(1e-3)) * ui.abs()).sum();
-                        assert!((ju[o] - want).abs() <= 1e-6 * scale + noise + 1e-300, "{}/{}: output {o}: {} vs {want}", m.name, tangent.name, ju[o]);
+                        let noise: f64 = wrt
+                            .iter()
+                            .zip(&u)
+                            .map(|(a, ui)| {
+                                1e-15 * value[o].abs() / (1e-6 * at[*a].abs().max(1e-3)) * ui.abs()
+                            })
+                            .sum();
+                        assert!(
+                            (ju[o] - want).abs() <= 1e-6 * scale + noise + 1e-300,
+                            "{}/{}: output {o}: {} vs {want}",
+                            m.name,
+                            tangent.name,
+                            ju[o]
+                        );
                     }
                     // <J u, v> == <u, J^T v>
                     let lhs: f64 = ju.iter().zip(&v).map(|(a, b)| a * b).sum();
                     let rhs: f64 = u.iter().zip(&jtv).map(|(a, b)| a * b).sum();
-                    let scale: f64 = ju.iter().zip(&v).map(|(a, b)| (a * b).abs()).sum::<f64>() + u.iter().zip(&jtv).map(|(a, b)| (a * b).abs()).sum::<f64>();
-                    assert!((lhs - rhs).abs() <= 1e-12 * scale.max(1e-300), "{}/{}: dot test {lhs} vs {rhs}", m.name, adjoint.name);
+                    let scale: f64 = ju.iter().zip(&v).map(|(a, b)| (a * b).abs()).sum::<f64>()
+                        + u.iter().zip(&jtv).map(|(a, b)| (a * b).abs()).sum::<f64>();
+                    assert!(
+                        (lhs - rhs).abs() <= 1e-12 * scale.max(1e-300),
+                        "{}/{}: dot test {lhs} vs {rhs}",
+                        m.name,
+                        adjoint.name
+                    );
                 }
             }
         }

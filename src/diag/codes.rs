@@ -53,7 +53,7 @@ codes! {
     E0308 => "wrong number of arguments",
     E0401 => "value out of range",
     E0402 => "gradient method does not fit the simulation mode",
-    E0403 => "threshold can never be crossed",
+    E0403 => "spike condition can never fire, or fires again at once",
     E0404 => "wrong kind of value for a setting",
     E0405 => "invalid network structure",
     W0201 => "a name hides a unit",

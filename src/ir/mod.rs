@@ -299,6 +299,8 @@ impl Builder {
         f.outputs.iter().map(|(_, v)| map[v.index()]).collect()
     }
 
+    // Explicit `==` guards keep the float semantics obvious (0.0 == -0.0).
+    #[allow(clippy::redundant_guards)]
     fn simplify(&mut self, op: Op) -> Simplified {
         use BinaryOp as B;
         let k = |v: Value| match self.insts[v.index()] {

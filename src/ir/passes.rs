@@ -71,10 +71,12 @@ pub fn dce(f: &Function) -> Function {
     }
 }
 
+/// A pass: a named rebuild of a function.
+type Pass = fn(&Function) -> Function;
+
 /// The standard pipeline: fold+CSE, then DCE, verifying after each pass in debug builds.
 pub fn run(f: Function) -> Function {
-    let passes: [(&str, fn(&Function) -> Function); 2] =
-        [("fold_and_cse", fold_and_cse), ("dce", dce)];
+    let passes: [(&str, Pass); 2] = [("fold_and_cse", fold_and_cse), ("dce", dce)];
     let mut f = f;
     check(&f, "input");
     for (name, pass) in passes {

@@ -16,9 +16,13 @@ use crate::syntax::ast;
 struct ConstScope;
 
 impl Scope for ConstScope {
-    fn lookup(&mut self, name: &str, span: Span) -> Result<(ExprKind, Dimension), Box<SemaError>> {
+    fn lookup(
+        &mut self,
+        name: &str,
+        span: Span,
+    ) -> Result<(ExprKind, Option<Dimension>), Box<SemaError>> {
         match units::lookup(name) {
-            Some(u) => Ok((ExprKind::Const(u.scale), u.dim)),
+            Some(u) => Ok((ExprKind::Const(u.scale), Some(u.dim))),
             None => fail(SemaError::TypeMismatch {
                 expected: "a constant",
                 found: "a name",
@@ -31,15 +35,34 @@ impl Scope for ConstScope {
 /// Evaluates a constant expression to (SI value, dimension).
 pub fn const_quantity(e: &ast::Expr, errs: &mut Vec<SemaError>) -> Option<(f64, Dimension)> {
     let (h, ty) = expr::check(e, &mut ConstScope, errs);
-    match ty {
-        Ty::Num(d) => expr::const_value(&h).map(|v| (v, d)),
-        _ => None,
+    let Ty::Num(d) = ty else {
+        if ty == Ty::Bool {
+            errs.push(SemaError::TypeMismatch {
+                expected: "a number",
+                found: "a boolean",
+                span: e.span,
+            });
+        }
+        return None;
+    };
+    let v = expr::const_value(&h)?;
+    if !v.is_finite() {
+        errs.push(SemaError::OutOfRange {
+            what: "this value".into(),
+            value: format!("{v}"),
+            allowed: "a finite number".into(),
+            span: e.span,
+        });
+        return None;
     }
+    Some((v, d))
 }
 
 pub struct Args<'a> {
     context: String,
     entries: Vec<(Option<&'a ast::Ident>, &'a ast::Expr)>,
+    /// Some positional arguments could not be matched (already reported).
+    pub bad_positional: bool,
     /// For call arguments: the name a positional entry takes.
     positional: Vec<Option<&'static str>>,
     used: Vec<bool>,
@@ -58,6 +81,7 @@ impl<'a> Args<'a> {
             context: context.into(),
             used: vec![false; entries.len()],
             positional: Vec::new(),
+            bad_positional: false,
             entries,
             known: Vec::new(),
             span,
@@ -76,22 +100,30 @@ impl<'a> Args<'a> {
             context: context.into(),
             entries: Vec::new(),
             positional: Vec::new(),
+            bad_positional: false,
             used: Vec::new(),
             known: Vec::new(),
             span,
         };
         let mut pos = positional.iter();
+        let mut reported = false;
         for a in args {
             match &a.name {
                 Some(n) => out.entries.push((Some(n), &a.value)),
                 None => match pos.next() {
                     Some(_) => out.entries.push((None, &a.value)),
-                    None => errs.push(SemaError::Arity {
-                        func: out.context.clone(),
-                        expected: positional.len(),
-                        found: args.iter().filter(|a| a.name.is_none()).count(),
-                        span: a.value.span,
-                    }),
+                    None if !reported => {
+                        reported = true;
+                        out.bad_positional = true;
+                        errs.push(SemaError::Arity {
+                            func: out.context.clone(),
+                            expected: positional.len(),
+                            found: args.iter().filter(|a| a.name.is_none()).count(),
+                            span: a.value.span,
+                            named_ok: true,
+                        });
+                    }
+                    None => {}
                 },
             }
         }
@@ -330,9 +362,10 @@ impl<'a> Args<'a> {
                 }
                 None => errs.push(SemaError::Arity {
                     func: self.context.clone(),
-                    expected: self.known.len(),
+                    expected: self.positional.iter().flatten().count(),
                     found: self.entries.len(),
                     span: v.span,
+                    named_ok: true,
                 }),
             }
         }
@@ -344,6 +377,23 @@ pub struct Choice<'a> {
     pub name: String,
     pub span: Span,
     pub args: &'a [ast::Arg],
+}
+
+impl Choice<'_> {
+    /// Reports arguments given to an option that takes none; true if there were none.
+    pub fn no_args(&self, errs: &mut Vec<SemaError>) -> bool {
+        if self.args.is_empty() {
+            return true;
+        }
+        errs.push(SemaError::Arity {
+            func: format!("`{}`", self.name),
+            expected: 0,
+            found: self.args.len(),
+            span: self.args[0].value.span,
+            named_ok: false,
+        });
+        false
+    }
 }
 
 pub fn choice_of<'a>(

@@ -99,6 +99,8 @@ pub enum SemaError {
         expected: usize,
         found: usize,
         span: Span,
+        /// Named arguments are accepted besides the positional ones.
+        named_ok: bool,
     },
     OutOfRange {
         what: String,
@@ -133,10 +135,24 @@ pub enum SemaError {
         name: String,
         span: Span,
     },
+    LaterLet {
+        name: String,
+        span: Span,
+        def: Span,
+    },
     UnusedParam {
         name: String,
         span: Span,
     },
+}
+
+/// "is dimensionless" or "has dimension X".
+fn has_dim(d: Dimension) -> String {
+    if d.is_none() {
+        "is dimensionless".into()
+    } else {
+        format!("has dimension {d}")
+    }
 }
 
 /// "multiply by a quantity of dimension X" or "divide by ..." to turn `found` into `expected`.
@@ -224,9 +240,9 @@ impl SemaError {
                     Code::E0302,
                     format!("the derivative of `{state}` must have dimension {expected}"),
                     rhs_span,
-                    format!("this has dimension {found}"),
+                    format!("this {}", has_dim(found)),
                 )
-                .with_label(state_span, format!("`{state}` has dimension {state_dim}"))
+                .with_label(state_span, format!("`{state}` {}", has_dim(state_dim)))
                 .with_note(format!("d/dt {state} must have the dimension of `{state}` divided by time"));
                 let help = if found == state_dim {
                     Some("divide the right-hand side by a time constant, e.g. `(...) / tau`".to_string())
@@ -242,12 +258,12 @@ impl SemaError {
                 Code::E0303,
                 format!("the argument of {what} must be dimensionless"),
                 span,
-                format!("this has dimension {found}"),
+                format!("this {}", has_dim(found)),
             )
             .with_help(factor_help("the argument", Dimension::NONE, found).unwrap_or_default()),
             AssignDim { target, target_dim, target_span, found, value_span } => {
-                let d = Diagnostic::error(Code::E0304, format!("assignment changes the dimension of `{target}`"), value_span, format!("this has dimension {found}"))
-                    .with_label(target_span, format!("`{target}` has dimension {target_dim}"));
+                let d = Diagnostic::error(Code::E0304, format!("assignment changes the dimension of `{target}`"), value_span, format!("this {}", has_dim(found)))
+                    .with_label(target_span, format!("`{target}` {}", has_dim(target_dim)));
                 match factor_help("the value", target_dim, found) {
                     Some(h) => d.with_help(h),
                     None => d,
@@ -255,9 +271,9 @@ impl SemaError {
             }
             SettingDim { key, span, expected, found } => Diagnostic::error(
                 Code::E0305,
-                format!("`{key}` must have dimension {expected}"),
+                if expected.is_none() { format!("`{key}` must be dimensionless") } else { format!("`{key}` must have dimension {expected}") },
                 span,
-                format!("this has dimension {found}"),
+                format!("this {}", has_dim(found)),
             )
             .with_help(match factor_help("the value", expected, found) {
                 Some(h) if expected == Dimension::time() && found.is_none() => format!("give a unit, e.g. `5 ms`; or {h}"),
@@ -269,12 +285,19 @@ impl SemaError {
             TypeMismatch { expected, found, span } => {
                 Diagnostic::error(Code::E0307, format!("expected {expected}, found {found}"), span, format!("this is {found}"))
             }
-            Arity { func, expected, found, span } => Diagnostic::error(
-                Code::E0308,
-                format!("`{func}` takes {expected} argument{}, but {found} were given", if expected == 1 { "" } else { "s" }),
-                span,
-                "in this call",
-            ),
+            Arity { func, expected, found, span, named_ok } => {
+                let given = if found == 1 { "1 was given".to_string() } else { format!("{found} were given") };
+                let plural = if expected == 1 { "" } else { "s" };
+                if named_ok && expected == 0 {
+                    Diagnostic::error(Code::E0308, format!("{func} takes only named arguments"), span, "positional argument")
+                        .with_help("name each argument, e.g. `rate = 20 Hz`")
+                } else if named_ok {
+                    Diagnostic::error(Code::E0308, format!("{func} takes {expected} positional argument{plural}, but {given}"), span, "one too many")
+                        .with_help("give the other arguments by name")
+                } else {
+                    Diagnostic::error(Code::E0308, format!("{func} takes {expected} argument{plural}, but {given}"), span, "in this call")
+                }
+            }
             OutOfRange { what, value, allowed, span } => {
                 Diagnostic::error(Code::E0401, format!("{what} is {value}, which is out of range"), span, format!("must be {allowed}"))
             }
@@ -292,7 +315,7 @@ impl SemaError {
                 let other = if needs == "event" { "`surrogate`" } else { "`eventprop` or `analytic`" };
                 d.with_help(format!("use `mode {needs}` in the simulation section, or gradient {other}"))
             }
-            Unreachable { reason, span, help } => Diagnostic::error(Code::E0403, "the threshold can never be crossed", span, reason).with_help(help),
+            Unreachable { reason, span, help } => Diagnostic::error(Code::E0403, "the spike condition cannot work as written", span, reason).with_help(help),
             SettingKind { key, expected, span } => {
                 Diagnostic::error(Code::E0404, format!("`{key}` expects {expected}"), span, format!("expected {expected}"))
             }
@@ -305,6 +328,14 @@ impl SemaError {
             }
             HidesUnit { name, span } => Diagnostic::warning(Code::W0201, format!("`{name}` hides the unit of the same name"), span, "defined here")
                 .with_note(format!("inside expressions, `{name}` now means this definition; after a number (`1 {name}`) it is still the unit")),
+            LaterLet { name, span, def } => Diagnostic::error(
+                Code::E0201,
+                format!("`{name}` is used before its `let` definition"),
+                span,
+                "used here",
+            )
+            .with_label(def, "defined later, here")
+            .with_help("move the `let` above this use: a `let` may only use earlier definitions"),
             UnusedParam { name, span } => Diagnostic::warning(Code::W0401, format!("parameter `{name}` is never used"), span, "unused")
                 .with_help("remove it, or use it in the dynamics"),
         }

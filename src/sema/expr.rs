@@ -32,8 +32,13 @@ impl Ty {
 
 /// Resolves names inside an expression.
 pub trait Scope {
-    /// The meaning of `name` with its dimension, or an error to report.
-    fn lookup(&mut self, name: &str, span: Span) -> Result<(ExprKind, Dimension), Box<SemaError>>;
+    /// The meaning of `name` with its dimension (`None` if its definition had an error, which
+    /// was reported there), or an error to report.
+    fn lookup(
+        &mut self,
+        name: &str,
+        span: Span,
+    ) -> Result<(ExprKind, Option<Dimension>), Box<SemaError>>;
 }
 
 /// Checks one expression, pushing errors to `errs`.
@@ -57,7 +62,8 @@ pub fn check(e: &ast::Expr, scope: &mut dyn Scope, errs: &mut Vec<SemaError>) ->
         },
         ast::ExprKind::Bool(b) => (mk(ExprKind::Const(f64::from(u8::from(*b)))), Ty::Bool),
         ast::ExprKind::Name(name) => match scope.lookup(name, span) {
-            Ok((kind, dim)) => (mk(kind), Ty::Num(dim)),
+            Ok((kind, Some(dim))) => (mk(kind), Ty::Num(dim)),
+            Ok((kind, None)) => (mk(kind), Ty::Err),
             Err(err) => error(errs, *err, span),
         },
         ast::ExprKind::Unary(op, inner) => {
@@ -241,6 +247,13 @@ fn power(
         return None;
     };
     match Ratio::from_f64(value) {
+        Some(r) if base.powr(r).0.iter().any(|e| e.magnitude() > 1000.0) => {
+            errs.push(SemaError::BadExponent {
+                span: exp_span,
+                reason: "the result would have a dimension with an exponent above 1000".into(),
+            });
+            None
+        }
         Some(r) => Some(base.powr(r)),
         None => {
             errs.push(SemaError::BadExponent {
@@ -279,10 +292,11 @@ fn call(
         return error(
             errs,
             SemaError::Arity {
-                func: name.node.clone(),
+                func: format!("`{}`", name.node),
                 expected: func.arity(),
                 found: args.len(),
                 span,
+                named_ok: false,
             },
             span,
         );

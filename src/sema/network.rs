@@ -97,6 +97,7 @@ pub fn check_population(
     let m = models[model.index()].as_ref()?;
     let mut params: Vec<Param> = m.params.clone();
     let mut seen: HashMap<&str, Span> = HashMap::new();
+    let mut overridden = Vec::new();
     for o in &def.overrides {
         if let Some(first) = seen.insert(&o.key.node, o.key.span) {
             errs.push(SemaError::Duplicate {
@@ -107,17 +108,21 @@ pub fn check_population(
             continue;
         }
         let Some(p) = m.param(&o.key.node) else {
+            if m.state(&o.key.node).is_some() {
+                errs.push(SemaError::WrongKind {
+                    name: o.key.node.clone(),
+                    span: o.key.span,
+                    expected: "a parameter (only parameters can be overridden)",
+                    found: "a state variable",
+                });
+                continue;
+            }
             let suggestion =
                 closest(&o.key.node, m.params.iter().map(|p| p.name.as_str())).map(str::to_string);
-            let kind = if m.state(&o.key.node).is_some() {
-                "parameter (states cannot be overridden)"
-            } else {
-                "parameter"
-            };
             errs.push(SemaError::UnknownName {
                 name: o.key.node.clone(),
                 span: o.key.span,
-                kind,
+                kind: "parameter",
                 suggestion,
             });
             continue;
@@ -138,8 +143,10 @@ pub fn check_population(
         }
         param.default = v;
         param.span = o.value.span;
+        overridden.push(param.clone());
     }
-    check_time_constants(&params, errs);
+    // Defaults were checked with the model; check only what this population changes.
+    check_time_constants(&overridden, errs);
     Some(Population {
         name: def.name.node.clone(),
         size: size?,
@@ -191,7 +198,15 @@ pub fn check_input(def: &ast::InputDef, errs: &mut Vec<SemaError>) -> Option<Inp
             let t_late = a
                 .ranged("t_late", t, Some(0.0), true, None, errs)
                 .unwrap_or(0.01);
-            let bias = if a.has("bias") {
+            // `bias = false` switches the bias spike off; otherwise it is a time (default 0).
+            let bias_off = c.args.iter().any(|arg| {
+                arg.name.as_ref().is_some_and(|n| n.node == "bias")
+                    && arg.value.node == crate::syntax::ast::ExprKind::Bool(false)
+            });
+            let bias = if bias_off {
+                a.boolean("bias", errs);
+                None
+            } else if a.has("bias") {
                 a.ranged("bias", t, Some(0.0), false, None, errs)
             } else {
                 Some(0.0)
@@ -199,6 +214,7 @@ pub fn check_input(def: &ast::InputDef, errs: &mut Vec<SemaError>) -> Option<Inp
             let mirror = a.boolean("mirror", errs).unwrap_or(true);
             let generator = a
                 .choice("generator", &["kriener", "jaxsnn"], errs)
+                .filter(|c| c.no_args(errs))
                 .map_or("kriener".to_string(), |c| c.name);
             if t_late <= t_early {
                 errs.push(SemaError::OutOfRange {
@@ -232,6 +248,16 @@ pub fn check_input(def: &ast::InputDef, errs: &mut Vec<SemaError>) -> Option<Inp
                 .ranged("start", t, Some(0.0), false, None, errs)
                 .unwrap_or(0.0);
             let stop = a.ranged("stop", t, Some(0.0), false, None, errs);
+            if let Some(stop) = stop
+                && stop <= start
+            {
+                errs.push(SemaError::OutOfRange {
+                    what: "`stop`".into(),
+                    value: format!("{stop} s"),
+                    allowed: format!("later than start ({start} s)"),
+                    span: a.span,
+                });
+            }
             require(&a, "size", size.is_some(), errs);
             require(&a, "rate", rate.is_some(), errs);
             (
@@ -273,7 +299,7 @@ pub fn check_input(def: &ast::InputDef, errs: &mut Vec<SemaError>) -> Option<Inp
 
 /// Reports a missing required argument (only if it was not given at all).
 fn require(a: &Args<'_>, key: &str, ok: bool, errs: &mut Vec<SemaError>) {
-    if !ok && !a.has(key) {
+    if !ok && !a.has(key) && !a.bad_positional {
         errs.push(SemaError::Missing {
             what: format!("argument `{key}`"),
             span: a.span,
@@ -300,8 +326,8 @@ pub fn check_projection(
             a.finish(errs);
             Some(Connectivity::Sparse { p: p? })
         }
-        Some(c) if c.name == "one_to_one" => Some(Connectivity::OneToOne),
-        Some(_) => Some(Connectivity::Dense),
+        Some(c) if c.name == "one_to_one" => c.no_args(errs).then_some(Connectivity::OneToOne),
+        Some(c) => c.no_args(errs).then_some(Connectivity::Dense),
         None => None,
     };
     let mut a = Args::from_settings(&def.clauses, "a projection", def.span);

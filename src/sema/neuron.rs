@@ -37,7 +37,11 @@ impl Def {
 enum ParamSlot {
     Todo,
     InProgress,
-    Done { dim: Dimension, value: Option<f64> },
+    /// `dim` is `None` if the default had an error.
+    Done {
+        dim: Option<Dimension>,
+        value: Option<f64>,
+    },
 }
 
 struct Ctx<'a> {
@@ -49,6 +53,8 @@ struct Ctx<'a> {
     errs: Vec<SemaError>,
     /// The chain of parameters being evaluated, for cycle reports.
     stack: Vec<String>,
+    /// Parameters referred to by other parameters' defaults (so they are not unused).
+    used_in_defaults: Vec<bool>,
 }
 
 /// Which names an expression may see.
@@ -71,25 +77,37 @@ struct NeuronScope<'c, 'a> {
 }
 
 impl Scope for NeuronScope<'_, '_> {
-    fn lookup(&mut self, name: &str, span: Span) -> Result<(ExprKind, Dimension), Box<SemaError>> {
+    fn lookup(
+        &mut self,
+        name: &str,
+        span: Span,
+    ) -> Result<(ExprKind, Option<Dimension>), Box<SemaError>> {
         if let Some((w, dim)) = self.weight
             && w == name
         {
-            return Ok((ExprKind::Weight, dim));
+            return Ok((ExprKind::Weight, Some(dim)));
         }
         let found = self.ctx.defs.get(name).copied();
         match found {
             Some((Def::Param(i), _)) => {
+                if self.level == Level::Params {
+                    self.ctx.used_in_defaults[i] = true;
+                }
                 let dim = param_dim(self.ctx, i)?;
                 Ok((ExprKind::Param(ParamId(i as u32)), dim))
             }
             Some((Def::State(i), _)) if self.level == Level::Dynamics => {
-                let dim = self.ctx.state_dims[i].unwrap_or(Dimension::NONE);
-                Ok((ExprKind::State(StateId(i as u32)), dim))
+                Ok((ExprKind::State(StateId(i as u32)), self.ctx.state_dims[i]))
             }
             Some((Def::Let(i), _)) if self.level == Level::Dynamics && i < self.lets_visible => {
-                let dim = self.ctx.let_dims[i].unwrap_or(Dimension::NONE);
-                Ok((ExprKind::Let(LetId(i as u32)), dim))
+                Ok((ExprKind::Let(LetId(i as u32)), self.ctx.let_dims[i]))
+            }
+            Some((Def::Let(_), def_span)) if self.level == Level::Dynamics => {
+                fail(SemaError::LaterLet {
+                    name: name.to_string(),
+                    span,
+                    def: def_span,
+                })
             }
             Some((def, _)) if !matches!(def, Def::Let(_)) || self.level != Level::Dynamics => {
                 let expected = if self.level == Level::Dynamics {
@@ -106,7 +124,7 @@ impl Scope for NeuronScope<'_, '_> {
             }
             _ => {
                 if let Some(unit) = units::lookup(name) {
-                    return Ok((ExprKind::Const(unit.scale), unit.dim));
+                    return Ok((ExprKind::Const(unit.scale), Some(unit.dim)));
                 }
                 let candidates = self.ctx.defs.keys().map(String::as_str);
                 let suggestion = closest(name, candidates).map(str::to_string);
@@ -122,7 +140,7 @@ impl Scope for NeuronScope<'_, '_> {
 }
 
 /// Dimension of parameter `i`, checking its default first if needed.
-fn param_dim(ctx: &mut Ctx<'_>, i: usize) -> Result<Dimension, Box<SemaError>> {
+fn param_dim(ctx: &mut Ctx<'_>, i: usize) -> Result<Option<Dimension>, Box<SemaError>> {
     match ctx.params[i].clone() {
         ParamSlot::Done { dim, .. } => Ok(dim),
         ParamSlot::InProgress => {
@@ -153,16 +171,16 @@ fn param_dim(ctx: &mut Ctx<'_>, i: usize) -> Result<Dimension, Box<SemaError>> {
             ctx.stack.pop();
             ctx.errs.append(&mut errs);
             let dim = match ty {
-                Ty::Num(d) => d,
+                Ty::Num(d) => Some(d),
                 Ty::Bool => {
                     ctx.errs.push(SemaError::TypeMismatch {
                         expected: "a number",
                         found: "a boolean",
                         span: value.span,
                     });
-                    Dimension::NONE
+                    None
                 }
-                Ty::Err => Dimension::NONE,
+                Ty::Err => None,
             };
             let params = &ctx.params;
             let v = expr::eval(&e, &mut |leaf| match leaf {
@@ -172,10 +190,18 @@ fn param_dim(ctx: &mut Ctx<'_>, i: usize) -> Result<Dimension, Box<SemaError>> {
                 },
                 _ => None,
             });
-            ctx.params[i] = ParamSlot::Done {
-                dim,
-                value: v.filter(|_| ty != Ty::Err),
-            };
+            let value = v.filter(|_| dim.is_some());
+            if let Some(v) = value
+                && !v.is_finite()
+            {
+                ctx.errs.push(SemaError::OutOfRange {
+                    what: format!("the default of `{}`", name.node),
+                    value: format!("{v}"),
+                    allowed: "finite".into(),
+                    span: value_span(value_ast(ctx, i)),
+                });
+            }
+            ctx.params[i] = ParamSlot::Done { dim, value };
             Ok(dim)
         }
     }
@@ -191,6 +217,7 @@ pub fn check_neuron(def: &ast::NeuronDef, errs: &mut Vec<SemaError>) -> Option<N
         let_dims: Vec::new(),
         errs: Vec::new(),
         stack: Vec::new(),
+        used_in_defaults: Vec::new(),
     };
     let mut state_asts = Vec::new();
     let mut let_asts = Vec::new();
@@ -200,6 +227,7 @@ pub fn check_neuron(def: &ast::NeuronDef, errs: &mut Vec<SemaError>) -> Option<N
             Stmt::Param { name, value } => {
                 ctx.param_asts.push((name, value));
                 ctx.params.push(ParamSlot::Todo);
+                ctx.used_in_defaults.push(false);
                 (name, Def::Param(ctx.param_asts.len() - 1))
             }
             Stmt::State { name, value } => {
@@ -251,7 +279,7 @@ pub fn check_neuron(def: &ast::NeuronDef, errs: &mut Vec<SemaError>) -> Option<N
         .zip(&ctx.params)
         .map(|((name, _), slot)| {
             let (dim, value) = match slot {
-                ParamSlot::Done { dim, value } => (*dim, *value),
+                ParamSlot::Done { dim, value } => (dim.unwrap_or(Dimension::NONE), *value),
                 _ => (Dimension::NONE, None),
             };
             Param {
@@ -267,8 +295,9 @@ pub fn check_neuron(def: &ast::NeuronDef, errs: &mut Vec<SemaError>) -> Option<N
     let mut states = Vec::new();
     for (i, (name, value)) in state_asts.iter().enumerate() {
         let (init, ty) = check_in(&mut ctx, value, Level::Init, None, 0);
-        let dim = num_dim(ty, value.span, &mut ctx.errs);
-        ctx.state_dims[i] = Some(dim);
+        let known = num_dim(ty, value.span, &mut ctx.errs);
+        ctx.state_dims[i] = known;
+        let dim = known.unwrap_or(Dimension::NONE);
         states.push(State {
             name: name.node.clone(),
             dim,
@@ -279,8 +308,9 @@ pub fn check_neuron(def: &ast::NeuronDef, errs: &mut Vec<SemaError>) -> Option<N
     let mut lets = Vec::new();
     for (i, (name, value)) in let_asts.iter().enumerate() {
         let (e, ty) = check_in(&mut ctx, value, Level::Dynamics, None, i);
-        let dim = num_dim(ty, value.span, &mut ctx.errs);
-        ctx.let_dims[i] = Some(dim);
+        let known = num_dim(ty, value.span, &mut ctx.errs);
+        ctx.let_dims[i] = known;
+        let dim = known.unwrap_or(Dimension::NONE);
         lets.push(Let {
             name: name.node.clone(),
             dim,
@@ -293,7 +323,8 @@ pub fn check_neuron(def: &ast::NeuronDef, errs: &mut Vec<SemaError>) -> Option<N
     let mut odes: Vec<Option<(Expr, Span)>> = vec![None; states.len()];
     let mut threshold = None;
     let mut reset = Vec::new();
-    let mut refractory = None;
+    let mut refractory: Option<(Expr, Span)> = None;
+    let mut saw_spike_when = false;
     for stmt in &def.body {
         match stmt {
             Stmt::Ode { state, rhs, span } => {
@@ -301,17 +332,23 @@ pub fn check_neuron(def: &ast::NeuronDef, errs: &mut Vec<SemaError>) -> Option<N
                     continue;
                 };
                 let (e, ty) = check_in(&mut ctx, rhs, Level::Dynamics, None, nlets);
-                if let Ty::Num(found) = ty {
-                    let sd = states[i].dim;
-                    if found != sd / Dimension::time() {
-                        ctx.errs.push(SemaError::OdeDim {
-                            state: state.node.clone(),
-                            state_span: state.span,
-                            state_dim: sd,
-                            found,
-                            rhs_span: rhs.span,
-                        });
-                    }
+                if ty == Ty::Bool {
+                    ctx.errs.push(SemaError::TypeMismatch {
+                        expected: "a number",
+                        found: "a boolean",
+                        span: rhs.span,
+                    });
+                }
+                if let (Ty::Num(found), Some(sd)) = (ty, ctx.state_dims[i])
+                    && found != sd / Dimension::time()
+                {
+                    ctx.errs.push(SemaError::OdeDim {
+                        state: state.node.clone(),
+                        state_span: state.span,
+                        state_dim: sd,
+                        found,
+                        rhs_span: rhs.span,
+                    });
                 }
                 if let Some((_, first)) = &odes[i] {
                     ctx.errs.push(SemaError::DoubleOde {
@@ -324,7 +361,7 @@ pub fn check_neuron(def: &ast::NeuronDef, errs: &mut Vec<SemaError>) -> Option<N
                 }
             }
             Stmt::SpikeWhen { cond, span } => {
-                if threshold.is_some() {
+                if saw_spike_when {
                     ctx.errs.push(SemaError::Network {
                         message: "a neuron has one spike condition".into(),
                         span: *span,
@@ -333,6 +370,7 @@ pub fn check_neuron(def: &ast::NeuronDef, errs: &mut Vec<SemaError>) -> Option<N
                     });
                     continue;
                 }
+                saw_spike_when = true;
                 threshold = check_threshold(&mut ctx, cond, nlets);
             }
             Stmt::OnSpike { body, .. } => {
@@ -341,8 +379,23 @@ pub fn check_neuron(def: &ast::NeuronDef, errs: &mut Vec<SemaError>) -> Option<N
                         .filter_map(|a| check_assign(&mut ctx, a, None, nlets)),
                 );
             }
-            Stmt::Refractory { value, .. } => {
+            Stmt::Refractory { value, span } => {
+                if let Some((_, first)) = &refractory {
+                    ctx.errs.push(SemaError::Duplicate {
+                        name: "refractory".into(),
+                        span: *span,
+                        first: *first,
+                    });
+                    continue;
+                }
                 let (e, ty) = check_in(&mut ctx, value, Level::Dynamics, None, nlets);
+                if ty == Ty::Bool {
+                    ctx.errs.push(SemaError::TypeMismatch {
+                        expected: "a duration",
+                        found: "a boolean",
+                        span: value.span,
+                    });
+                }
                 if let Ty::Num(d) = ty
                     && d != Dimension::time()
                 {
@@ -365,7 +418,7 @@ pub fn check_neuron(def: &ast::NeuronDef, errs: &mut Vec<SemaError>) -> Option<N
                         found: "an expression of the state",
                     });
                 }
-                refractory = Some(e);
+                refractory = Some((e, *span));
             }
             _ => {}
         }
@@ -388,6 +441,7 @@ pub fn check_neuron(def: &ast::NeuronDef, errs: &mut Vec<SemaError>) -> Option<N
 
     let threshold = match threshold {
         Some(t) => Some(t),
+        None if saw_spike_when => None,
         None => {
             ctx.errs.push(SemaError::Missing {
                 what: format!("spike condition in neuron `{}`", def.name.node),
@@ -410,19 +464,23 @@ pub fn check_neuron(def: &ast::NeuronDef, errs: &mut Vec<SemaError>) -> Option<N
             span: def.name.span,
         }),
         reset,
-        refractory,
+        refractory: refractory.map(|(e, _)| e),
         span: def.span,
     };
-    if has_threshold {
-        check_reachable(&model, &mut ctx.errs);
-    }
-    warn_unused(&model, &mut ctx.errs);
-    let had_errors = ctx.errs.iter().any(|e| {
+    let is_error = |e: &SemaError| {
         !matches!(
             e,
             SemaError::HidesUnit { .. } | SemaError::UnusedParam { .. }
         )
-    });
+    };
+    if has_threshold && !ctx.errs.iter().any(is_error) {
+        check_reachable(&model, &mut ctx.errs);
+    }
+    let had_errors = ctx.errs.iter().any(is_error);
+    // Unused-parameter warnings would only repeat the errors that hid the uses.
+    if !had_errors {
+        warn_unused(&model, &ctx.used_in_defaults, &mut ctx.errs);
+    }
     errs.append(&mut ctx.errs);
     (!had_errors).then_some(model)
 }
@@ -449,19 +507,27 @@ fn check_in(
     out
 }
 
-fn num_dim(ty: Ty, span: Span, errs: &mut Vec<SemaError>) -> Dimension {
+fn num_dim(ty: Ty, span: Span, errs: &mut Vec<SemaError>) -> Option<Dimension> {
     match ty {
-        Ty::Num(d) => d,
+        Ty::Num(d) => Some(d),
         Ty::Bool => {
             errs.push(SemaError::TypeMismatch {
                 expected: "a number",
                 found: "a boolean",
                 span,
             });
-            Dimension::NONE
+            None
         }
-        Ty::Err => Dimension::NONE,
+        Ty::Err => None,
     }
+}
+
+fn value_ast<'a>(ctx: &Ctx<'a>, i: usize) -> &'a ast::Expr {
+    ctx.param_asts[i].1
+}
+
+fn value_span(e: &ast::Expr) -> Span {
+    e.span
 }
 
 /// Time constants (parameters named `tau...` with dimension time) must be positive.
@@ -727,8 +793,8 @@ fn check_reachable(model: &NeuronModel, errs: &mut Vec<SemaError>) {
     }
 }
 
-fn warn_unused(model: &NeuronModel, errs: &mut Vec<SemaError>) {
-    let mut used = vec![false; model.params.len()];
+fn warn_unused(model: &NeuronModel, used_in_defaults: &[bool], errs: &mut Vec<SemaError>) {
+    let mut used = used_in_defaults.to_vec();
     let mut mark = |e: &Expr| {
         expr::for_each_leaf(e, &mut |l| {
             if let ExprKind::Param(p) = l {

@@ -25,11 +25,15 @@ pub fn check_simulation(
         .iter()
         .find(|s| s.key.node == "mode")
         .map(|s| s.value.span);
-    let mode = a.choice("mode", &["event", "discrete"], errs);
+    let mode = a
+        .choice("mode", &["event", "discrete"], errs)
+        .filter(|c| c.no_args(errs));
     let t_max = a.ranged("t_max", t, Some(0.0), true, None, errs);
     let max_spikes = a.count("max_spikes", errs);
     let dt = a.ranged("dt", t, Some(0.0), true, None, errs);
-    let scheme = a.choice("scheme", &["exact", "euler", "rk4"], errs);
+    let scheme = a
+        .choice("scheme", &["exact", "euler", "rk4"], errs)
+        .filter(|c| c.no_args(errs));
     let tolerance = a
         .ranged(
             "tolerance",
@@ -41,18 +45,25 @@ pub fn check_simulation(
         )
         .unwrap_or(1e-10);
     let discrete = mode.as_ref().is_some_and(|m| m.name == "discrete");
-    if !discrete {
-        for (key, given) in [("dt", dt.is_some()), ("scheme", scheme.is_some())] {
+    let only = if discrete { "event" } else { "discrete" };
+    let wrong_mode: &[(&str, bool)] = if discrete {
+        &[("max_spikes", max_spikes.is_some())]
+    } else {
+        &[("dt", dt.is_some()), ("scheme", scheme.is_some())]
+    };
+    {
+        for &(key, given) in wrong_mode {
             if given {
                 let span = entries
                     .iter()
                     .find(|s| s.key.node == key)
                     .map_or(span, |s| s.key.span);
+                let other = if discrete { "discrete" } else { "event" };
                 errs.push(SemaError::Network {
-                    message: format!("`{key}` only applies to `mode discrete`"),
+                    message: format!("`{key}` only applies to `mode {only}`"),
                     span,
-                    label: "has no effect in event mode".into(),
-                    help: Some("remove it, or add `mode discrete`".into()),
+                    label: format!("has no effect in {other} mode"),
+                    help: Some(format!("remove it, or use `mode {only}`")),
                 });
             }
         }
@@ -80,10 +91,20 @@ pub fn check_simulation(
         }
     };
     if t_max.is_none() && !a.has("t_max") {
+        let (span, help) = match sec {
+            Some(s) => (
+                s.kind.span,
+                "add `t_max 20 ms` (for example) to this section",
+            ),
+            None => (
+                span,
+                "add `simulation { t_max 20 ms }` (for example) to the file",
+            ),
+        };
         errs.push(SemaError::Missing {
             what: "simulated time `t_max`".into(),
             span,
-            help: "add a simulation section with `t_max 20 ms`".into(),
+            help: help.into(),
         });
     }
     a.finish(errs);
@@ -214,12 +235,39 @@ pub fn check_train(
     let batch = a.count("batch", errs).unwrap_or(64);
     let seed = a.integer("seed", 0, errs).unwrap_or(0) as u64;
     let weight_bump = a.ranged("weight_bump", Dimension::NONE, Some(0.0), true, None, errs);
+    let rate_reg_span = sec
+        .entries
+        .iter()
+        .find(|s| s.key.node == "rate_reg")
+        .map(|s| s.value.span);
     let rate_reg = a.list("rate_reg", errs).and_then(|items| {
         let vals: Vec<f64> = items
             .iter()
-            .filter_map(|e| super::args::const_quantity(e, errs).map(|(v, _)| v))
+            .filter_map(|e| match super::args::const_quantity(e, errs) {
+                Some((v, d)) if d.is_none() && v >= 0.0 => Some(v),
+                Some(_) => {
+                    errs.push(SemaError::SettingKind {
+                        key: "rate_reg".into(),
+                        expected: "dimensionless numbers, 0 or more".into(),
+                        span: e.span,
+                    });
+                    None
+                }
+                None => None,
+            })
             .collect();
-        (vals.len() == 2).then(|| (vals[0], vals[1]))
+        if vals.len() == 2 {
+            Some((vals[0], vals[1]))
+        } else {
+            if vals.len() == items.len() {
+                errs.push(SemaError::SettingKind {
+                    key: "rate_reg".into(),
+                    expected: "`[strength, target spikes per neuron]`".into(),
+                    span: rate_reg_span.unwrap_or(sec.span),
+                });
+            }
+            None
+        }
     });
     a.finish(errs);
     if !a_has_gradient(sec) {
@@ -354,6 +402,7 @@ fn gradient(c: &Choice<'_>, errs: &mut Vec<SemaError>) -> Option<Gradient> {
         _ => {
             let f = a
                 .choice("function", &["superspike", "sigmoid"], errs)
+                .filter(|c| c.no_args(errs))
                 .map_or("superspike".to_string(), |c| c.name);
             let beta = a
                 .ranged("beta", Dimension::NONE, Some(0.0), true, None, errs)
@@ -469,7 +518,10 @@ pub fn check_record(
 
 pub fn check_hardware(sec: &ast::SectionDef, errs: &mut Vec<SemaError>) -> Option<Hardware> {
     let mut a = Args::from_settings(&sec.entries, "the hardware section", sec.span);
-    let target = a.choice("target", &["bss2"], errs).map(|c| c.name);
+    let target = a
+        .choice("target", &["bss2"], errs)
+        .filter(|c| c.no_args(errs))
+        .map(|c| c.name);
     if !a.has("target") {
         errs.push(SemaError::Missing {
             what: "hardware target".into(),

@@ -19,7 +19,17 @@ impl Ratio {
     pub const ZERO: Ratio = Ratio { num: 0, den: 1 };
 
     pub fn new(num: i32, den: i32) -> Ratio {
-        fn gcd(a: i32, b: i32) -> i32 {
+        Ratio::reduce(num as i64, den as i64)
+    }
+
+    pub fn int(n: i32) -> Ratio {
+        Ratio { num: n, den: 1 }
+    }
+
+    /// Reduces a wide fraction; exponents beyond +-1e6 saturate (no real program has them,
+    /// and saturating keeps hostile input from overflowing).
+    fn reduce(num: i64, den: i64) -> Ratio {
+        fn gcd(a: i64, b: i64) -> i64 {
             if b == 0 {
                 a.abs().max(1)
             } else {
@@ -27,22 +37,35 @@ impl Ratio {
             }
         }
         let g = gcd(num, den) * den.signum();
+        let (num, den) = (num / g, den / g);
+        const MAX: i64 = 1_000_000;
+        if num.abs() > MAX || den > MAX {
+            return Ratio {
+                num: (num.signum() * MAX) as i32,
+                den: 1,
+            };
+        }
         Ratio {
-            num: num / g,
-            den: den / g,
+            num: num as i32,
+            den: den as i32,
         }
     }
 
-    pub fn int(n: i32) -> Ratio {
-        Ratio { num: n, den: 1 }
-    }
-
     fn add(self, o: Ratio) -> Ratio {
-        Ratio::new(self.num * o.den + o.num * self.den, self.den * o.den)
+        let (a, b, c, d) = (self.num as i64, self.den as i64, o.num as i64, o.den as i64);
+        Ratio::reduce(a * d + c * b, b * d)
     }
 
     fn mul(self, o: Ratio) -> Ratio {
-        Ratio::new(self.num * o.num, self.den * o.den)
+        Ratio::reduce(
+            self.num as i64 * o.num as i64,
+            self.den as i64 * o.den as i64,
+        )
+    }
+
+    /// The largest exponent magnitude, for sanity limits.
+    pub fn magnitude(self) -> f64 {
+        (self.num as f64 / self.den as f64).abs()
     }
 
     /// The nearest ratio with a small denominator to `x`, if `x` is (nearly) one.
@@ -146,19 +169,8 @@ impl fmt::Display for Dimension {
                 return write!(f, "{name} [{symbol}]");
             }
         }
-        // A named unit times a power of time reads best ("V/s"), otherwise fall back to SI base units.
-        for (_, symbol, d) in named() {
-            for k in [-1, 1, -2, 2] {
-                if d * Dimension::time().powr(Ratio::int(k)) == *self {
-                    let t = match k {
-                        1 => "·s".to_string(),
-                        -1 => "/s".to_string(),
-                        k if k > 0 => format!("·s^{k}"),
-                        k => format!("/s^{}", -k),
-                    };
-                    return write!(f, "[{symbol}{t}]");
-                }
-            }
+        if let Some(text) = as_named_product(*self) {
+            return write!(f, "[{text}]");
         }
         let parts: Vec<String> = self
             .0
@@ -208,6 +220,64 @@ pub fn format_quantity(v: f64, dim: Dimension) -> String {
     .unwrap_or(("p", 1e-12));
     let (prefix, scale) = if a == 0.0 { ("", 1.0) } else { (prefix, scale) };
     format!("{} {prefix}{sym}", round(v / scale))
+}
+
+/// Writes a dimension as a product of at most two named units with small powers ("V/s",
+/// "S/s", "1/s^2", "A·s"), preferring fewer factors and smaller powers.
+fn as_named_product(dim: Dimension) -> Option<String> {
+    let units = named();
+    let mut best: Option<(u32, String)> = None;
+    let pow = |sym: &str, k: i32| {
+        if k.abs() == 1 {
+            sym.to_string()
+        } else {
+            format!("{sym}^{}", k.abs())
+        }
+    };
+    for (i, (_, s1, d1)) in units.iter().enumerate() {
+        for k1 in [-2, -1, 1, 2] {
+            let p1 = d1.powr(Ratio::int(k1));
+            let mut consider = |cost: u32, factors: Vec<(&str, i32)>| {
+                let num: Vec<String> = factors
+                    .iter()
+                    .filter(|(_, k)| *k > 0)
+                    .map(|(s, k)| pow(s, *k))
+                    .collect();
+                let den: Vec<String> = factors
+                    .iter()
+                    .filter(|(_, k)| *k < 0)
+                    .map(|(s, k)| pow(s, *k))
+                    .collect();
+                let num = if num.is_empty() {
+                    "1".to_string()
+                } else {
+                    num.join("·")
+                };
+                let text = if den.is_empty() {
+                    num
+                } else {
+                    format!("{num}/{}", den.join("·"))
+                };
+                if best.as_ref().is_none_or(|(c, _)| cost < *c) {
+                    best = Some((cost, text));
+                }
+            };
+            if p1 == dim {
+                consider(10 + k1.unsigned_abs(), vec![(s1, k1)]);
+            }
+            for (_, s2, d2) in units.iter().skip(i + 1) {
+                for k2 in [-2, -1, 1, 2] {
+                    if p1 * d2.powr(Ratio::int(k2)) == dim {
+                        consider(
+                            20 + k1.unsigned_abs() + k2.unsigned_abs(),
+                            vec![(s1, k1), (s2, k2)],
+                        );
+                    }
+                }
+            }
+        }
+    }
+    best.map(|(_, t)| t)
 }
 
 /// A unit: `value_in_unit * scale` is the SI value.

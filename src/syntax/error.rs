@@ -12,24 +12,28 @@ use crate::source::Span;
 use chumsky::error::{RichPattern, RichReason};
 
 /// Converts one parse error; `None` if it only repeats a lexer error.
-pub fn convert(err: &ParseError<'_, '_>, prev: Option<&Token<'_>>) -> Option<Diagnostic> {
+/// "Unknown unit" for an identifier right after a number that is close to a unit name.
+pub fn unknown_unit(name: &str, span: Span) -> Option<Diagnostic> {
+    if units::lookup(name).is_some() {
+        return None;
+    }
+    let unit = closest(name, units::names())?;
+    Some(
+        Diagnostic::error(
+            Code::E0104,
+            format!("unknown unit `{name}`"),
+            span,
+            "not a unit",
+        )
+        .with_help(format!("did you mean `{unit}`?")),
+    )
+}
+
+pub fn convert(err: &ParseError<'_, '_>) -> Option<Diagnostic> {
     let span: Span = *err.span();
     let found = err.found();
     if matches!(found, Some(Token::Error)) {
         return None;
-    }
-    if let (Some(Token::Ident(name)), Some(Token::Number(_))) = (found, prev)
-        && let Some(unit) = closest(name, units::names())
-    {
-        return Some(
-            Diagnostic::error(
-                Code::E0104,
-                format!("unknown unit `{name}`"),
-                span,
-                "not a unit",
-            )
-            .with_help(format!("did you mean `{unit}`?")),
-        );
     }
     let found_text = match found {
         Some(tok) => tok.to_string(),
@@ -56,11 +60,27 @@ fn expected_list<'a>(expected: impl Iterator<Item = &'a RichPattern<'a, Token<'a
     let mut items: Vec<String> = expected
         .map(|p| match p {
             RichPattern::Token(t) => t.to_string(),
-            RichPattern::Label(l) => l.to_string(),
+            RichPattern::Label(l) => with_article(l),
             RichPattern::EndOfInput => "end of input".to_string(),
             other => other.to_string(),
         })
         .collect();
+    // Tokens that could start an expression are one thing to the reader: an expression.
+    const STARTS: [&str; 8] = [
+        "'!'",
+        "'('",
+        "'-'",
+        "'['",
+        "'false'",
+        "'true'",
+        "a name",
+        "something else",
+    ];
+    if items.iter().any(|i| i == "a name") && items.iter().any(|i| i == "'('") {
+        items.retain(|i| !STARTS.contains(&i.as_str()));
+        items.push("an expression".to_string());
+    }
+    items.retain(|i| i != "something else");
     // Operators that could continue an expression are summarised, or the list drowns the rest.
     const OPERATORS: [&str; 15] = [
         "'!='", "'&&'", "'*'", "'+'", "'-'", "'.'", "'/'", "'<'", "'<='", "'=='", "'>'", "'>='",
@@ -82,4 +102,10 @@ fn expected_list<'a>(expected: impl Iterator<Item = &'a RichPattern<'a, Token<'a
         1 => items.remove(0),
         n => format!("{} or {}", items[..n - 1].join(", "), items[n - 1]),
     }
+}
+
+/// "expression" -> "an expression", "name" -> "a name".
+fn with_article(label: &str) -> String {
+    let vowel = label.starts_with(['a', 'e', 'i', 'o', 'u']);
+    format!("{} {label}", if vowel { "an" } else { "a" })
 }

@@ -57,12 +57,21 @@ pub fn parse(source: SourceId, text: &str) -> (Option<ast::Module>, Vec<Diagnost
         .parse(tokens.as_slice().split_token_span(eoi))
         .into_output_errors();
     for err in &errors {
-        let prev = tokens
-            .iter()
-            .rev()
-            .find(|(_, s)| s.end <= err.span().start)
-            .map(|(t, _)| t);
-        diags.extend(error::convert(err, prev));
+        let at = tokens.partition_point(|(_, s)| s.end <= err.span().start);
+        // A misspelt unit after a number is read as the start of the next statement, so the
+        // parser trips one or two tokens later; look back for the number and the bad unit.
+        let misspelt_unit = (at.saturating_sub(1)..=at).rev().find_map(|i| {
+            match (tokens.get(i.wrapping_sub(1)), tokens.get(i)) {
+                (Some((Token::Number(_), _)), Some((Token::Ident(name), span))) => {
+                    error::unknown_unit(name, *span)
+                }
+                _ => None,
+            }
+        });
+        match misspelt_unit {
+            Some(d) => diags.push(d),
+            None => diags.extend(error::convert(err)),
+        }
     }
     (module, diags)
 }

@@ -20,8 +20,8 @@ pub enum LexError {
 
 #[derive(Logos, Clone, Debug, PartialEq)]
 #[logos(error = LexError)]
-#[logos(skip r"[ \t\r\n\f]+")]
-#[logos(skip(r"//[^\n]*", allow_greedy = true))]
+#[logos(skip r"[ \t\r\n\f\u{feff}]+")]
+#[logos(skip(r"//[^\n\r]*", allow_greedy = true))]
 pub enum Token<'src> {
     #[token("neuron")]
     Neuron,
@@ -227,9 +227,7 @@ fn lex_error(err: LexError, slice: &str, span: Span) -> Diagnostic {
             span,
             "this literal",
         )
-        .with_help(
-            "write a smaller number, or use a unit prefix (e.g. `5 GOhm` instead of `5e9 Ohm`)",
-        ),
+        .with_help("numbers must be below about 1.8e308; use a unit prefix to keep them small"),
         LexError::UnterminatedString => Diagnostic::error(
             Code::E0102,
             "unterminated string",

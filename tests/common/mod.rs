@@ -1,3 +1,4 @@
+#![allow(clippy::needless_range_loop)]
 //! Helpers shared by the integration tests: compiling sources to model IR, a deterministic
 //! random generator, and reference integrators that do not use any derived function.
 
@@ -19,7 +20,11 @@ pub fn models(src: &str) -> Vec<ModelIr> {
 }
 
 pub fn example(name: &str) -> String {
-    std::fs::read_to_string(format!("{}/examples/{name}.snn", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    std::fs::read_to_string(format!(
+        "{}/examples/{name}.snn",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
 }
 
 /// xorshift64*, enough for randomised tests with fixed seeds.
