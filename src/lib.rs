@@ -18,3 +18,7 @@ pub mod report;
 pub mod sema;
 pub mod source;
 pub mod syntax;
+pub mod sim;
+pub mod train;
+pub mod results;
+pub mod runner;

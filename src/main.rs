@@ -45,6 +45,19 @@ enum Command {
     Check { file: PathBuf },
     /// Explain an error code, e.g. `snnc explain E0301`.
     Explain { code: String },
+    /// Simulate the program (no train section) or train it, and write a results folder.
+    Run {
+        file: PathBuf,
+        /// Results folder (default `results/<program>/<timestamp>`).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Worker threads for batches (results do not depend on it).
+        #[arg(long, default_value_t = default_threads())]
+        threads: usize,
+        /// Override the number of epochs.
+        #[arg(long)]
+        epochs: Option<usize>,
+    },
     /// Print the IR of every neuron model with all derived functions.
     Ir {
         file: PathBuf,
@@ -60,6 +73,7 @@ fn main() -> ExitCode {
         Command::Check { file } => check(&cli, file),
         Command::Explain { code } => explain(code),
         Command::Ir { file, model } => ir(&cli, file, model.as_deref()),
+        Command::Run { file, out, threads, epochs } => run(&cli, file, out.clone(), *threads, *epochs),
     }
 }
 
@@ -146,6 +160,47 @@ fn ir(cli: &Cli, file: &std::path::Path, only: Option<&str>) -> ExitCode {
         println!("{}", snnc::ir::print::model(m));
     }
     ExitCode::SUCCESS
+}
+
+fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn run(cli: &Cli, file: &std::path::Path, out: Option<PathBuf>, threads: usize, epochs: Option<usize>) -> ExitCode {
+    let checked = match load(file) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    print_diagnostics(cli, &checked);
+    let Some(mut program) = checked.program.clone() else { return ExitCode::from(1) };
+    if let (Some(e), Some(t)) = (epochs, program.training.as_mut()) {
+        t.epochs = e;
+    }
+    let stem = file.file_stem().map_or("program".into(), |s| s.to_string_lossy().into_owned());
+    let out = out.unwrap_or_else(|| PathBuf::from("results").join(&stem).join(snnc::results::timestamp()));
+    let opts = snnc::runner::RunOptions {
+        out,
+        threads,
+        backend: Default::default(),
+        source_name: file.display().to_string(),
+        source_text: checked.sources.get(checked.source).text.clone(),
+    };
+    let mut progress = |line: &str| eprintln!("{line}");
+    let result = if program.training.is_some() {
+        snnc::runner::train(&program, &opts, &mut progress).map(|_| ())
+    } else {
+        snnc::runner::simulate(&program, &opts, &mut progress)
+    };
+    match result {
+        Ok(()) => {
+            eprintln!("results written to {}", opts.out.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+    }
 }
 
 fn s(n: usize) -> &'static str {

@@ -361,6 +361,9 @@ fn loss(c: &Choice<'_>, errs: &mut Vec<SemaError>) -> Option<Loss> {
             beta: a
                 .ranged("beta", Dimension::NONE, Some(0.0), true, None, errs)
                 .unwrap_or(1.0),
+            tau_reg: a
+                .ranged("tau_reg", t, Some(0.0), true, None, errs)
+                .unwrap_or(5e-3),
         },
         "target_mse" => {
             let correct = a.ranged("correct", t, Some(0.0), false, None, errs);

@@ -1,0 +1,197 @@
+//! The `snnc run` job: simulate or train a checked program and write its results folder.
+//!
+//! This is orchestration with IO (like `driver`): it builds kernels and the network, calls the
+//! engines or the trainer, reports progress through a callback, and writes files through
+//! `results`. The numerical work lives in `sim` and `train`.
+
+use crate::driver;
+use crate::results::{ResultsDir, hash_text, npy_f64, npy_i64};
+use crate::sema::hir::{Mode, Node, Program};
+use crate::sim::event::EventEngine;
+use crate::sim::kernels::{Backend, ModelKernels};
+use crate::sim::network::{Network, projection_name};
+use crate::train::{EpochStats, Trainer, optim::OptimState};
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+/// Options of one run.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    pub out: PathBuf,
+    pub threads: usize,
+    pub backend: Backend,
+    pub source_name: String,
+    pub source_text: String,
+}
+
+/// Why a run failed (after a successful check).
+#[derive(Debug)]
+pub enum RunError {
+    Io(std::io::Error),
+    Sim(String),
+}
+
+impl std::fmt::Display for RunError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RunError::Io(e) => write!(f, "cannot write results: {e}"),
+            RunError::Sim(e) => f.write_str(e),
+        }
+    }
+}
+
+impl From<std::io::Error> for RunError {
+    fn from(e: std::io::Error) -> Self {
+        RunError::Io(e)
+    }
+}
+
+fn manifest(p: &Program, opts: &RunOptions, seed: u64, kind: &str, extra: serde_json::Value) -> String {
+    serde_json::to_string_pretty(&serde_json::json!({
+        "schema": "snnc.results/v1",
+        "kind": kind,
+        "program": opts.source_name,
+        "program_hash": hash_text(&opts.source_text),
+        "snnc_version": env!("CARGO_PKG_VERSION"),
+        "seed": seed,
+        "threads": opts.threads,
+        "backend": format!("{:?}", opts.backend).to_lowercase(),
+        "t_max_s": p.simulation.t_max,
+        "populations": p.populations.iter().map(|q| serde_json::json!({"name": q.name, "size": q.size})).collect::<Vec<_>>(),
+        "details": extra,
+    }))
+    .unwrap_or_default()
+}
+
+/// Simulates the program's inputs once and writes the spikes.
+pub fn simulate(p: &Program, opts: &RunOptions, progress: &mut dyn FnMut(&str)) -> Result<(), RunError> {
+    let models = driver::lower(p);
+    let kernels: Vec<ModelKernels> = models.iter().map(|m| ModelKernels::new(m, opts.backend)).collect();
+    let seed = 0;
+    let net = Network::build(p, seed);
+    let Mode::Event { max_spikes_per_neuron } = p.simulation.mode else {
+        return Err(RunError::Sim("simulating `mode discrete` is not implemented yet; use `mode event`".into()));
+    };
+    let engine = EventEngine { program: p, kernels: &kernels, network: &net, t_max: p.simulation.t_max, max_spikes: max_spikes_per_neuron };
+    engine.check().map_err(|e| RunError::Sim(e.to_string()))?;
+    let inputs = crate::sim::inputs::generate(p, seed, p.simulation.t_max);
+    let start = std::time::Instant::now();
+    let outcome = engine.run(&inputs, false);
+    let secs = start.elapsed().as_secs_f64();
+    let dir = ResultsDir::create(opts.out.clone())?;
+    let mut csv = String::from("node,neuron,time_s\n");
+    let (mut times, mut nodes, mut idx) = (Vec::new(), Vec::new(), Vec::new());
+    let node_names: Vec<String> = p.populations.iter().map(|q| q.name.clone()).chain(p.inputs.iter().map(|i| i.name.clone())).collect();
+    for s in &outcome.spikes {
+        let code = match s.node {
+            Node::Pop(q) => q.index(),
+            Node::Input(i) => p.populations.len() + i.index(),
+        };
+        let _ = writeln!(csv, "{},{},{:e}", node_names[code], s.idx, s.t);
+        times.push(s.t);
+        nodes.push(code as i64);
+        idx.push(s.idx as i64);
+    }
+    dir.write("spikes.csv", csv.as_bytes())?;
+    dir.write("spikes_time.npy", &npy_f64(&times, &[times.len()]))?;
+    dir.write("spikes_node.npy", &npy_i64(&nodes, &[nodes.len()]))?;
+    dir.write("spikes_neuron.npy", &npy_i64(&idx, &[idx.len()]))?;
+    let counts: Vec<serde_json::Value> = p
+        .populations
+        .iter()
+        .enumerate()
+        .map(|(k, q)| {
+            let n = outcome.spikes.iter().filter(|s| s.node == Node::Pop(crate::sema::hir::PopId(k as u32))).count();
+            serde_json::json!({"population": q.name, "spikes": n, "rate_hz": n as f64 / q.size as f64 / p.simulation.t_max, "limit_hits": outcome.limit_hits[k]})
+        })
+        .collect();
+    let details = serde_json::json!({"node_codes": node_names, "wall_seconds": secs, "populations": counts});
+    dir.write("manifest.json", manifest(p, opts, seed, "simulation", details).as_bytes())?;
+    for c in &counts {
+        progress(&format!("{}: {} spikes ({:.2} Hz per neuron)", c["population"].as_str().unwrap_or("?"), c["spikes"], c["rate_hz"].as_f64().unwrap_or(0.0)));
+    }
+    progress(&format!("simulated {} in {secs:.3} s; results in {}", crate::report::fmt_time(p.simulation.t_max), opts.out.display()));
+    Ok(())
+}
+
+/// Trains the program and writes metrics, weights, test spike times and the manifest.
+pub fn train(p: &Program, opts: &RunOptions, progress: &mut dyn FnMut(&str)) -> Result<Vec<EpochStats>, RunError> {
+    let models = driver::lower(p);
+    let kernels: Vec<ModelKernels> = models.iter().map(|m| ModelKernels::new(m, opts.backend)).collect();
+    let tr = p.training.as_ref().expect("train() is called for programs with a train section");
+    let trainer = Trainer::new(p, &kernels, opts.threads).map_err(|e| RunError::Sim(e.to_string()))?;
+    let mut net = Network::build(p, tr.seed);
+    EventEngine { program: p, kernels: &kernels, network: &net, t_max: p.simulation.t_max, max_spikes: None }
+        .check()
+        .map_err(|e| RunError::Sim(e.to_string()))?;
+    let dir = ResultsDir::create(opts.out.clone())?;
+    let shapes: Vec<usize> = net.projections.iter().map(|s| s.w.len()).collect();
+    let mut opt = OptimState::new(&shapes);
+    let mut stats: Vec<EpochStats> = Vec::new();
+    let mut best = (f64::NEG_INFINITY, net.clone());
+    let mut csv = String::from("epoch,loss,train_accuracy,validation_accuracy,test_accuracy,seconds,spikes_per_sample,limit_hits,near_grazing\n");
+    let write_weights = |dir: &ResultsDir, folder: &str, net: &Network| -> std::io::Result<()> {
+        for (k, s) in net.projections.iter().enumerate() {
+            let name = projection_name(p, k).replace("weights:", "").replace("->", "_to_").replace('#', "_");
+            dir.write(&format!("{folder}/{name}.npy"), &npy_f64(&s.w, &[s.n_pre, s.n_post]))?;
+        }
+        Ok(())
+    };
+    let (acc0, loss0) = trainer.evaluate(&net, &trainer.test);
+    progress(&format!("epoch   0: test accuracy {:.2} % (loss {loss0:.4}) before training", 100.0 * acc0));
+    for epoch in 0..tr.epochs {
+        let s = trainer.epoch(&mut net, &mut opt, epoch).map_err(|e| RunError::Sim(e.to_string()))?;
+        let _ = writeln!(
+            csv,
+            "{},{},{},{},{},{},{},{},{}",
+            s.epoch + 1,
+            s.loss,
+            s.train_accuracy,
+            s.validation_accuracy,
+            s.test_accuracy,
+            s.seconds,
+            s.spikes_per_sample,
+            s.limit_hits,
+            s.near_grazing
+        );
+        dir.write("metrics.csv", csv.as_bytes())?;
+        progress(&format!(
+            "epoch {:>3}: loss {:.4}  train {:.2} %  validation {:.2} %  test {:.2} %  {:.2} s  {:.1} spikes/sample",
+            s.epoch + 1,
+            s.loss,
+            100.0 * s.train_accuracy,
+            100.0 * s.validation_accuracy,
+            100.0 * s.test_accuracy,
+            s.seconds,
+            s.spikes_per_sample
+        ));
+        let selection = if s.validation_accuracy.is_nan() { s.train_accuracy } else { s.validation_accuracy };
+        if selection > best.0 {
+            best = (selection, net.clone());
+            write_weights(&dir, "weights_best", &net)?;
+        }
+        write_weights(&dir, "weights_final", &net)?;
+        stats.push(s);
+    }
+    // Test-set output spike times of the final network.
+    let out_size = p.populations[tr.output.index()].size;
+    let mut times = Vec::with_capacity(trainer.test.len() * out_size);
+    let mut labels = Vec::with_capacity(trainer.test.len());
+    for s in &trainer.test {
+        times.extend(trainer.output_times(&net, s).iter().map(|t| if t.is_finite() { *t } else { f64::INFINITY }));
+        labels.push(s.label as i64);
+    }
+    dir.write("test_output_times.npy", &npy_f64(&times, &[trainer.test.len(), out_size]))?;
+    dir.write("test_labels.npy", &npy_i64(&labels, &[labels.len()]))?;
+    let last = stats.last();
+    let details = serde_json::json!({
+        "epochs": tr.epochs,
+        "batch": tr.batch,
+        "final_test_accuracy": last.map(|s| s.test_accuracy),
+        "best_validation_accuracy": best.0,
+        "train_samples": trainer.train.len(),
+        "test_samples": trainer.test.len(),
+    });
+    dir.write("manifest.json", manifest(p, opts, tr.seed, "training", details).as_bytes())?;
+    Ok(stats)
+}

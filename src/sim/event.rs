@@ -1,0 +1,373 @@
+//! The exact event-driven engine.
+//!
+//! Each neuron keeps its state at the time of its last event and is advanced with the model's
+//! exact propagator only when something happens to it. Its next threshold crossing comes from
+//! `ir::crossing` (never missed, never invented). A global queue orders events by a documented
+//! total order: time, then kind (deliveries before threshold crossings), then projection or
+//! population, then neuron index, then creation order. Deliveries at the same time commute for
+//! additive receptors, so simultaneous spikes (exact ties) give the mathematically simultaneous
+//! result without any added noise; a neuron pushed over threshold by them spikes at that same
+//! time. Cost is proportional to spikes times fan-out.
+//!
+//! Refractoriness: for `refractory` seconds after a spike the threshold is not tested (the
+//! dynamics continue); if h >= 0 when it ends, the neuron spikes then.
+//!
+//! With `record_log`, the engine keeps the pre-event states that EventProp needs.
+
+use super::kernels::ModelKernels;
+use super::network::Network;
+use crate::ir::crossing::next_crossing;
+use crate::sema::hir::{Node, Program};
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+/// Spike trains of the input nodes: `inputs[input_id]` is a list of (time, channel), sorted.
+pub type InputSpikes = Vec<Vec<(f64, u32)>>;
+
+/// Why a run could not happen.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SimError {
+    /// The exact engine needs a linear model with an affine threshold.
+    NotExact { model: String },
+}
+
+impl std::fmt::Display for SimError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SimError::NotExact { model } => write!(
+                f,
+                "neuron model `{model}` is nonlinear, and the exact event engine needs linear dynamics with an affine threshold; use `mode discrete` for it (adaptive event location is not implemented yet)"
+            ),
+        }
+    }
+}
+
+/// A spike of any node, with an id used by the adjoint pass.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SpikeRecord {
+    pub node: Node,
+    pub idx: u32,
+    pub t: f64,
+}
+
+/// One logged event, with the offset of the pre-event state(s) in [`EventLog::xs`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum LogEntry {
+    /// Neuron `idx` of population `pop` spiked; `x` is its state just before the reset.
+    Spike { pop: u32, idx: u32, t: f64, x: u32, id: u32 },
+    /// Spike `source` arrived through projection `proj` at every target of `pre`; `x` is the
+    /// offset of the targets' pre-jump states, one block of `n` values per target in order.
+    Delivery { proj: u32, pre: u32, t: f64, source: u32, x: u32 },
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct EventLog {
+    pub entries: Vec<LogEntry>,
+    pub xs: Vec<f64>,
+}
+
+/// The result of one simulation.
+#[derive(Clone, Debug, Default)]
+pub struct Outcome {
+    /// Every spike (input and neuron), in processing order; indices are spike ids.
+    pub spikes: Vec<SpikeRecord>,
+    /// Per population: how many spikes the per-neuron limit suppressed.
+    pub limit_hits: Vec<u64>,
+    pub log: Option<EventLog>,
+}
+
+impl Outcome {
+    /// First spike time of every neuron of population `pop` (`f64::INFINITY` if silent), with
+    /// the spike id.
+    pub fn first_spikes(&self, pop: usize, size: usize) -> Vec<(f64, Option<u32>)> {
+        let mut out = vec![(f64::INFINITY, None); size];
+        for (id, s) in self.spikes.iter().enumerate() {
+            if s.node == Node::Pop(crate::sema::hir::PopId(pop as u32)) && out[s.idx as usize].1.is_none() {
+                out[s.idx as usize] = (s.t, Some(id as u32));
+            }
+        }
+        out
+    }
+}
+
+/// Orders queue entries: (time, kind, a, b, sequence).
+type Key = (u64, u8, u32, u32, u64);
+
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Payload {
+    Delivery { source: u32 },
+    Crossing { version: u32 },
+}
+
+struct PopState {
+    n: usize,
+    /// Neuron-major states: `x[i * n + s]`.
+    x: Vec<f64>,
+    t_last: Vec<f64>,
+    refractory_until: Vec<f64>,
+    t_ref: Vec<f64>,
+    count: Vec<u32>,
+    version: Vec<u32>,
+    /// Per-neuron parameters, neuron-major: `p[i * k + j]`.
+    p: Vec<f64>,
+    k: usize,
+}
+
+/// Simulates one sample exactly on `[0, t_max]`.
+pub struct EventEngine<'a> {
+    pub program: &'a Program,
+    pub kernels: &'a [ModelKernels],
+    pub network: &'a Network,
+    pub t_max: f64,
+    pub max_spikes: Option<usize>,
+}
+
+/// Time as an order-preserving integer (times are never negative).
+fn tkey(t: f64) -> u64 {
+    t.max(0.0).to_bits()
+}
+
+struct Run<'r, 'a> {
+    e: &'r EventEngine<'a>,
+    pops: Vec<PopState>,
+    queue: BinaryHeap<Reverse<(Key, Payload)>>,
+    seq: u64,
+    out: Outcome,
+    args: Vec<f64>,
+    tmp: Vec<f64>,
+}
+
+impl<'a> EventEngine<'a> {
+    pub fn check(&self) -> Result<(), SimError> {
+        for pop in &self.program.populations {
+            let m = pop.model.index();
+            if !self.kernels[m].exact_events() {
+                return Err(SimError::NotExact { model: self.program.neurons[m].name.clone() });
+            }
+        }
+        Ok(())
+    }
+
+    pub fn run(&self, inputs: &InputSpikes, record_log: bool) -> Outcome {
+        let pops = self
+            .program
+            .populations
+            .iter()
+            .enumerate()
+            .map(|(pi, pop)| {
+                let kern = &self.kernels[pop.model.index()];
+                let (n, k, size) = (kern.n, kern.n_params, pop.size);
+                let mut p = vec![0.0; size * k];
+                for i in 0..size {
+                    for j in 0..k {
+                        p[i * k + j] = self.network.params[pi][j][i];
+                    }
+                }
+                let mut x = vec![0.0; size * n];
+                let mut t_ref = vec![0.0; size];
+                let mut buf = vec![0.0; n.max(1)];
+                for i in 0..size {
+                    kern.init.call(&p[i * k..(i + 1) * k], &mut buf);
+                    x[i * n..(i + 1) * n].copy_from_slice(&buf[..n]);
+                    if let Some(r) = &kern.refractory {
+                        let mut t = [0.0];
+                        r.call(&p[i * k..(i + 1) * k], &mut t);
+                        t_ref[i] = t[0].max(0.0);
+                    }
+                }
+                PopState {
+                    n,
+                    x,
+                    t_last: vec![0.0; size],
+                    refractory_until: vec![0.0; size],
+                    t_ref,
+                    count: vec![0; size],
+                    version: vec![0; size],
+                    p,
+                    k,
+                }
+            })
+            .collect();
+        let mut run = Run {
+            e: self,
+            pops,
+            queue: BinaryHeap::new(),
+            seq: 0,
+            out: Outcome { limit_hits: vec![0; self.program.populations.len()], log: record_log.then(EventLog::default), ..Outcome::default() },
+            args: Vec::new(),
+            tmp: Vec::new(),
+        };
+        for (input, spikes) in inputs.iter().enumerate() {
+            for &(t, idx) in spikes {
+                if t <= self.t_max {
+                    run.emit(Node::Input(crate::sema::hir::InputId(input as u32)), idx, t);
+                }
+            }
+        }
+        for pop in 0..run.pops.len() {
+            for i in 0..self.program.populations[pop].size {
+                run.schedule_crossing(pop, i, 0.0);
+            }
+        }
+        run.drain();
+        run.out
+    }
+}
+
+impl Run<'_, '_> {
+    fn push(&mut self, t: f64, rank: u8, a: u32, b: u32, payload: Payload) {
+        self.seq += 1;
+        self.queue.push(Reverse(((tkey(t), rank, a, b, self.seq), payload)));
+    }
+
+    /// Records a spike of `node` and schedules its deliveries.
+    fn emit(&mut self, node: Node, idx: u32, t: f64) -> u32 {
+        let id = self.out.spikes.len() as u32;
+        self.out.spikes.push(SpikeRecord { node, idx, t });
+        for (k, proj) in self.e.network.projections.iter().enumerate() {
+            if proj.pre == node && !proj.targets[idx as usize].is_empty() {
+                let ta = t + proj.delay;
+                if ta <= self.e.t_max {
+                    self.push(ta, 0, k as u32, idx, Payload::Delivery { source: id });
+                }
+            }
+        }
+        id
+    }
+
+    /// Fills `self.args` with neuron `i`'s state and parameters (plus `extra`).
+    fn load(&mut self, pop: usize, i: usize, extra: &[f64]) {
+        let s = &self.pops[pop];
+        self.args.clear();
+        self.args.extend_from_slice(&s.x[i * s.n..(i + 1) * s.n]);
+        self.args.extend_from_slice(&s.p[i * s.k..(i + 1) * s.k]);
+        self.args.extend_from_slice(extra);
+    }
+
+    fn kern(&self, pop: usize) -> &ModelKernels {
+        &self.e.kernels[self.e.program.populations[pop].model.index()]
+    }
+
+    /// Moves neuron `i` of `pop` to time `t` with the exact flow.
+    fn advance(&mut self, pop: usize, i: usize, t: f64) {
+        let dt = t - self.pops[pop].t_last[i];
+        if dt > 0.0 {
+            self.load(pop, i, &[dt]);
+            let n = self.pops[pop].n;
+            self.tmp.resize(n, 0.0);
+            let prop = self.e.kernels[self.e.program.populations[pop].model.index()].propagate.as_ref().expect("checked: exact model");
+            prop.call(&self.args, &mut self.tmp);
+            self.pops[pop].x[i * n..(i + 1) * n].copy_from_slice(&self.tmp);
+        }
+        self.pops[pop].t_last[i] = t;
+    }
+
+    /// Finds neuron `i`'s next crossing after `now` (its current time) and queues it.
+    fn schedule_crossing(&mut self, pop: usize, i: usize, now: f64) {
+        self.pops[pop].version[i] += 1;
+        let version = self.pops[pop].version[i];
+        let start = now.max(self.pops[pop].refractory_until[i]);
+        if start > self.e.t_max {
+            return;
+        }
+        let kern = self.kern(pop);
+        let (n, k) = (kern.n, kern.n_params);
+        let s = &self.pops[pop];
+        let mut x0 = s.x[i * n..(i + 1) * n].to_vec();
+        let p = s.p[i * k..(i + 1) * k].to_vec();
+        let prop = kern.propagate.as_ref().expect("checked: exact model");
+        let mut args = Vec::with_capacity(n + k + 1);
+        if start > now {
+            args.extend_from_slice(&x0);
+            args.extend_from_slice(&p);
+            args.push(start - now);
+            let mut moved = vec![0.0; n];
+            prop.call(&args, &mut moved);
+            x0 = moved;
+        }
+        args.clear();
+        args.extend_from_slice(&x0);
+        args.extend_from_slice(&p);
+        let mut lambdas = vec![0.0; kern.eigenvalues.as_ref().map_or(0, |e| e.n_outputs())];
+        kern.eigenvalues.as_ref().expect("checked: exact model").call(&args, &mut lambdas);
+        let mut xt = vec![0.0; n];
+        let mut pargs = args.clone();
+        pargs.push(0.0);
+        let mut largs = args.clone();
+        let mut signal = |t: f64, out: &mut [f64]| {
+            pargs[n + k] = t;
+            prop.call(&pargs, &mut xt);
+            largs[..n].copy_from_slice(&xt);
+            kern.lie.call(&largs, out);
+        };
+        let found = next_crossing(&mut signal, &lambdas, self.e.t_max - start).time;
+        if let Some(dt) = found {
+            let limit = self.e.max_spikes.is_some_and(|m| self.pops[pop].count[i] as usize >= m);
+            if limit {
+                self.out.limit_hits[pop] += 1;
+            } else {
+                self.push(start + dt, 1, pop as u32, i as u32, Payload::Crossing { version });
+            }
+        }
+    }
+
+    fn drain(&mut self) {
+        while let Some(Reverse(((tbits, _, a, b, _), payload))) = self.queue.pop() {
+            let t = f64::from_bits(tbits);
+            match payload {
+                Payload::Delivery { source } => self.deliver(a as usize, b as usize, source, t),
+                Payload::Crossing { version } => {
+                    let (pop, i) = (a as usize, b as usize);
+                    if self.pops[pop].version[i] == version {
+                        self.spike(pop, i, t);
+                    }
+                }
+            }
+        }
+    }
+
+    fn spike(&mut self, pop: usize, i: usize, t: f64) {
+        self.advance(pop, i, t);
+        let n = self.pops[pop].n;
+        let id = self.out.spikes.len() as u32;
+        if let Some(log) = &mut self.out.log {
+            let x = log.xs.len() as u32;
+            log.xs.extend_from_slice(&self.pops[pop].x[i * n..(i + 1) * n]);
+            log.entries.push(LogEntry::Spike { pop: pop as u32, idx: i as u32, t, x, id });
+        }
+        self.load(pop, i, &[]);
+        self.tmp.resize(n, 0.0);
+        let reset = &self.e.kernels[self.e.program.populations[pop].model.index()].reset;
+        reset.call(&self.args, &mut self.tmp);
+        self.pops[pop].x[i * n..(i + 1) * n].copy_from_slice(&self.tmp);
+        self.pops[pop].count[i] += 1;
+        self.pops[pop].refractory_until[i] = t + self.pops[pop].t_ref[i];
+        self.emit(Node::Pop(crate::sema::hir::PopId(pop as u32)), i as u32, t);
+        self.schedule_crossing(pop, i, t);
+    }
+
+    fn deliver(&mut self, proj: usize, pre: usize, source: u32, t: f64) {
+        let syn = &self.e.network.projections[proj];
+        let (post, receptor, n_post) = (syn.post, syn.receptor, syn.n_post);
+        let n = self.pops[post].n;
+        if let Some(log) = &mut self.out.log {
+            let x = log.xs.len() as u32;
+            log.entries.push(LogEntry::Delivery { proj: proj as u32, pre: pre as u32, t, source, x });
+        }
+        let targets = &self.e.network.projections[proj].targets[pre];
+        for &j in targets {
+            let j = j as usize;
+            self.advance(post, j, t);
+            if let Some(log) = &mut self.out.log {
+                log.xs.extend_from_slice(&self.pops[post].x[j * n..(j + 1) * n]);
+            }
+            let w = self.e.network.projections[proj].w[pre * n_post + j];
+            self.load(post, j, &[w]);
+            self.tmp.resize(n, 0.0);
+            let jump = &self.e.kernels[self.e.program.populations[post].model.index()].jumps[receptor];
+            jump.call(&self.args, &mut self.tmp);
+            self.pops[post].x[j * n..(j + 1) * n].copy_from_slice(&self.tmp);
+            self.schedule_crossing(post, j, t);
+        }
+    }
+}

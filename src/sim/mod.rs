@@ -1,0 +1,12 @@
+//! Simulation: network instances, compiled kernels and the two engines.
+//!
+//! `network` builds parameters and weights; `kernels` wraps a model's derived functions behind
+//! one calling convention; `event` is the exact event-driven engine (with an event log for
+//! EventProp); `discrete` the time-discrete one; `inputs` turns input declarations into spike
+//! trains; `rng` the deterministic random streams. Nothing here knows about files or the CLI.
+
+pub mod event;
+pub mod inputs;
+pub mod kernels;
+pub mod network;
+pub mod rng;

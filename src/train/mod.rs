@@ -1,0 +1,251 @@
+//! Training: data, forward runs on the event engine, gradients, optimisation, epochs.
+//!
+//! One sample is one independent simulation, so a batch is spread over threads; per-sample
+//! results are combined in sample order, which makes training bit-identical for any thread
+//! count. Nothing here does IO: progress goes to a callback and results are returned.
+
+pub mod data;
+pub mod eventprop;
+pub mod loss;
+pub mod optim;
+
+use crate::sema::hir::{Gradient, InputKind, Mode, Program, Training};
+use crate::sim::event::{EventEngine, InputSpikes, SimError};
+use crate::sim::kernels::ModelKernels;
+use crate::sim::network::Network;
+use crate::sim::rng::Rng;
+use data::Sample;
+
+/// Why training stopped early.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TrainError {
+    Sim(SimError),
+    /// A gradient or weight became NaN or infinite.
+    NonFinite { epoch: usize, batch: usize, projection: String },
+    /// What this snnc cannot train yet, said plainly.
+    Unsupported(String),
+}
+
+impl std::fmt::Display for TrainError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TrainError::Sim(e) => e.fmt(f),
+            TrainError::NonFinite { epoch, batch, projection } => {
+                write!(f, "a weight or gradient of projection `{projection}` became NaN or infinite in epoch {epoch}, batch {batch}")
+            }
+            TrainError::Unsupported(what) => f.write_str(what),
+        }
+    }
+}
+
+/// Metrics of one epoch.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EpochStats {
+    pub epoch: usize,
+    pub loss: f64,
+    pub train_accuracy: f64,
+    pub validation_accuracy: f64,
+    pub test_accuracy: f64,
+    pub seconds: f64,
+    pub spikes_per_sample: f64,
+    pub limit_hits: u64,
+    pub near_grazing: u64,
+}
+
+/// What a forward (and optionally backward) pass of one sample gives.
+struct SampleResult {
+    loss: f64,
+    correct: bool,
+    grads: Option<Vec<Vec<f64>>>,
+    spikes: usize,
+    silent_outputs: Vec<bool>,
+    limit_hits: u64,
+    near_grazing: u32,
+}
+
+/// The training problem: program, kernels and data.
+pub struct Trainer<'a> {
+    pub program: &'a Program,
+    pub training: &'a Training,
+    pub kernels: &'a [ModelKernels],
+    pub train: Vec<Sample>,
+    pub validation: Vec<Sample>,
+    pub test: Vec<Sample>,
+    pub threads: usize,
+}
+
+impl<'a> Trainer<'a> {
+    pub fn new(program: &'a Program, kernels: &'a [ModelKernels], threads: usize) -> Result<Trainer<'a>, TrainError> {
+        let training = program.training.as_ref().ok_or_else(|| TrainError::Unsupported("the program has no train section".into()))?;
+        if !matches!(training.gradient, Gradient::EventProp) || !matches!(program.simulation.mode, Mode::Event { .. }) {
+            return Err(TrainError::Unsupported(
+                "this snnc trains with `gradient eventprop` on `mode event` only so far; `analytic` and `surrogate` are not implemented yet".into(),
+            ));
+        }
+        let InputKind::YinYang(cfg) = &program.inputs[training.data.index()].kind else {
+            return Err(TrainError::Unsupported("training data from files is not implemented yet; use `yinyang(...)`".into()));
+        };
+        Ok(Trainer {
+            program,
+            training,
+            kernels,
+            train: data::yinyang(cfg, "train", cfg.train),
+            validation: data::yinyang(cfg, "validation", cfg.validation),
+            test: data::yinyang(cfg, "test", cfg.test),
+            threads: threads.max(1),
+        })
+    }
+
+    fn engine<'n>(&'n self, net: &'n Network) -> EventEngine<'n> {
+        let max_spikes = match self.program.simulation.mode {
+            Mode::Event { max_spikes_per_neuron } => max_spikes_per_neuron,
+            Mode::Discrete { .. } => None,
+        };
+        EventEngine { program: self.program, kernels: self.kernels, network: net, t_max: self.program.simulation.t_max, max_spikes }
+    }
+
+    fn inputs(&self, s: &Sample) -> InputSpikes {
+        let mut inputs = crate::sim::inputs::generate(self.program, self.training.seed, self.program.simulation.t_max);
+        let InputKind::YinYang(cfg) = &self.program.inputs[self.training.data.index()].kind else { unreachable!("checked in new") };
+        inputs[self.training.data.index()] = data::encode(cfg, s);
+        inputs
+    }
+
+    /// Output first-spike times of one sample (forward only).
+    pub fn output_times(&self, net: &Network, s: &Sample) -> Vec<f64> {
+        let out_pop = self.training.output.index();
+        let size = self.program.populations[out_pop].size;
+        let outcome = self.engine(net).run(&self.inputs(s), false);
+        outcome.first_spikes(out_pop, size).iter().map(|(t, _)| *t).collect()
+    }
+
+    fn sample(&self, net: &Network, s: &Sample, with_grad: bool) -> SampleResult {
+        let out_pop = self.training.output.index();
+        let size = self.program.populations[out_pop].size;
+        let outcome = self.engine(net).run(&self.inputs(s), with_grad);
+        let firsts = outcome.first_spikes(out_pop, size);
+        let times: Vec<f64> = firsts.iter().map(|(t, _)| *t).collect();
+        let (value, dl) = loss::first_spike_loss(&self.training.loss, &times, s.label, self.program.simulation.t_max);
+        let correct = loss::predict(&times) == Some(s.label);
+        let mut near_grazing = 0;
+        let grads = with_grad.then(|| {
+            let mut dl_dt = vec![0.0; outcome.spikes.len()];
+            for ((_, id), g) in firsts.iter().zip(&dl) {
+                if let Some(id) = id {
+                    dl_dt[*id as usize] = *g;
+                }
+            }
+            let g = eventprop::backward(self.program, self.kernels, net, &outcome, &dl_dt, self.program.simulation.t_max);
+            near_grazing = g.near_grazing;
+            g.weights
+        });
+        SampleResult {
+            loss: value,
+            correct,
+            grads,
+            spikes: outcome.spikes.len(),
+            silent_outputs: times.iter().map(|t| !t.is_finite()).collect(),
+            limit_hits: outcome.limit_hits.iter().sum(),
+            near_grazing,
+        }
+    }
+
+    /// Runs `f` over `samples` on `self.threads` threads; results in sample order.
+    fn parallel(&self, net: &Network, samples: &[&Sample], with_grad: bool) -> Vec<SampleResult> {
+        let chunk = samples.len().div_ceil(self.threads).max(1);
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = samples
+                .chunks(chunk)
+                .map(|part| scope.spawn(move || part.iter().map(|s| self.sample(net, s, with_grad)).collect::<Vec<_>>()))
+                .collect();
+            handles.into_iter().flat_map(|h| h.join().expect("a training thread panicked")).collect()
+        })
+    }
+
+    /// Accuracy and mean loss on a set (forward only).
+    pub fn evaluate(&self, net: &Network, set: &[Sample]) -> (f64, f64) {
+        if set.is_empty() {
+            return (f64::NAN, f64::NAN);
+        }
+        let refs: Vec<&Sample> = set.iter().collect();
+        let results = self.parallel(net, &refs, false);
+        let acc = results.iter().filter(|r| r.correct).count() as f64 / set.len() as f64;
+        let loss = results.iter().map(|r| r.loss).sum::<f64>() / set.len() as f64;
+        (acc, loss)
+    }
+
+    /// Trains one epoch in place; returns its statistics.
+    pub fn epoch(&self, net: &mut Network, opt: &mut optim::OptimState, epoch: usize) -> Result<EpochStats, TrainError> {
+        let start = std::time::Instant::now();
+        let tr = self.training;
+        let mut order: Vec<usize> = (0..self.train.len()).collect();
+        Rng::stream(tr.seed, &format!("shuffle:{epoch}")).shuffle(&mut order);
+        let masks: Vec<Vec<bool>> = net
+            .projections
+            .iter()
+            .map(|s| (0..s.w.len()).map(|k| s.plastic && s.present(k / s.n_post, k % s.n_post)).collect())
+            .collect();
+        let lr_scale = tr.lr_decay.powi(epoch as i32);
+        let (mut loss_sum, mut correct, mut spikes, mut limit_hits, mut grazing) = (0.0, 0usize, 0usize, 0u64, 0u64);
+        for (b, batch) in order.chunks(tr.batch).enumerate() {
+            let samples: Vec<&Sample> = batch.iter().map(|i| &self.train[*i]).collect();
+            let results = self.parallel(net, &samples, true);
+            let mut grads: Vec<Vec<f64>> = net.projections.iter().map(|s| vec![0.0; s.w.len()]).collect();
+            let mut silent = vec![false; self.program.populations[tr.output.index()].size];
+            for r in &results {
+                loss_sum += r.loss;
+                correct += usize::from(r.correct);
+                spikes += r.spikes;
+                limit_hits += r.limit_hits;
+                grazing += r.near_grazing as u64;
+                for (acc, g) in grads.iter_mut().zip(r.grads.as_ref().expect("computed with gradients")) {
+                    for (a, v) in acc.iter_mut().zip(g) {
+                        *a += v;
+                    }
+                }
+                for (s, r) in silent.iter_mut().zip(&r.silent_outputs) {
+                    *s |= r;
+                }
+            }
+            let scale = 1.0 / samples.len() as f64;
+            grads.iter_mut().flatten().for_each(|g| *g *= scale);
+            let mut weights: Vec<Vec<f64>> = net.projections.iter().map(|s| s.w.clone()).collect();
+            optim::update(&tr.optimizer, opt, &mut weights, &grads, lr_scale, tr.clip, &masks);
+            if let Some(bump) = tr.weight_bump {
+                for (k, s) in net.projections.iter().enumerate() {
+                    if s.post == tr.output.index() && s.plastic {
+                        for (j, was_silent) in silent.iter().enumerate() {
+                            if *was_silent {
+                                for i in 0..s.n_pre {
+                                    if masks[k][i * s.n_post + j] {
+                                        weights[k][i * s.n_post + j] += bump;
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            for (k, (s, w)) in net.projections.iter_mut().zip(weights).enumerate() {
+                if w.iter().any(|v| !v.is_finite()) {
+                    return Err(TrainError::NonFinite { epoch, batch: b, projection: crate::sim::network::projection_name(self.program, k) });
+                }
+                s.w = w;
+            }
+        }
+        let n = self.train.len() as f64;
+        let (val_acc, _) = self.evaluate(net, &self.validation);
+        let (test_acc, _) = self.evaluate(net, &self.test);
+        Ok(EpochStats {
+            epoch,
+            loss: loss_sum / n,
+            train_accuracy: correct as f64 / n,
+            validation_accuracy: val_acc,
+            test_accuracy: test_acc,
+            seconds: start.elapsed().as_secs_f64(),
+            spikes_per_sample: spikes as f64 / n,
+            limit_hits,
+            near_grazing: grazing,
+        })
+    }
+}
