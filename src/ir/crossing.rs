@@ -50,9 +50,17 @@ struct Finder<'a, S: Signal> {
 
 impl<S: Signal> Finder<'_, S> {
     fn y(&mut self, k: usize, t: f64) -> f64 {
+        self.y_dy(k, t).0
+    }
+
+    /// y_k(t) and its time derivative (the Lie derivatives shifted by one).
+    fn y_dy(&mut self, k: usize, t: f64) -> (f64, f64) {
         self.evaluations += 1;
         self.signal.lie_at(t, &mut self.lie);
-        self.coef[k].iter().zip(&self.lie).map(|(c, l)| c * l).sum()
+        let c = &self.coef[k];
+        let y = c.iter().zip(&self.lie).map(|(c, l)| c * l).sum();
+        let dy = c.iter().zip(&self.lie[1..]).map(|(c, l)| c * l).sum();
+        (y, dy)
     }
 
     /// All zeros of y_k on [a, b], ascending.
@@ -80,38 +88,47 @@ impl<S: Signal> Finder<'_, S> {
     }
 
     /// The zero of `sign * y_k` on [lo, hi] given `sign*y(lo) < 0 <= sign*y(hi)`: the returned
-    /// time always has `sign*y >= 0`. Illinois steps, then bisection down to adjacent floats.
+    /// time always has `sign*y >= 0`. Newton steps (y_k is monotone-signed in the bracket)
+    /// safeguarded by bisection, finished by stepping to the first float with `sign*y >= 0`.
     fn solve(&mut self, k: usize, sign: f64, mut lo: f64, mut hi: f64) -> f64 {
-        let mut flo = sign * self.y(k, lo);
-        let mut fhi = sign * self.y(k, hi);
-        let mut side = 0i8;
-        for _ in 0..200 {
-            let width = hi - lo;
-            if width <= 2.0 * f64::EPSILON * hi.abs().max(lo.abs()) || width <= f64::MIN_POSITIVE {
-                break;
-            }
-            let secant = lo - flo * width / (fhi - flo);
-            let mid = 0.5 * (lo + hi);
-            let t = if secant > lo && secant < hi && side.abs() < 3 {
-                secant
-            } else {
-                mid
-            };
-            let ft = sign * self.y(k, t);
-            if ft >= 0.0 {
+        let mut t = 0.5 * (lo + hi);
+        for _ in 0..100 {
+            let (y, dy) = self.y_dy(k, t);
+            let (y, dy) = (sign * y, sign * dy);
+            if y >= 0.0 {
                 hi = t;
-                fhi = ft;
-                if side == -1 {
-                    flo *= 0.5;
-                }
-                side = if side >= 0 { side + 1 } else { -1 };
             } else {
                 lo = t;
-                flo = ft;
-                if side == 1 {
-                    fhi *= 0.5;
+            }
+            if hi - lo <= 4.0 * f64::EPSILON * hi.abs().max(lo.abs()) || hi - lo <= f64::MIN_POSITIVE {
+                break;
+            }
+            let newton = t - y / dy;
+            let next = if dy != 0.0 && newton > lo && newton < hi { newton } else { 0.5 * (lo + hi) };
+            if (next - t).abs() <= 2.0 * f64::EPSILON * t.abs() {
+                // Converged: bracket the root tightly around it.
+                let step = 4.0 * f64::EPSILON * t.abs().max(f64::MIN_POSITIVE);
+                let (a, b) = ((t - step).max(lo), (t + step).min(hi));
+                if sign * self.y(k, b) >= 0.0 {
+                    hi = b;
+                    if sign * self.y(k, a) < 0.0 {
+                        lo = a;
+                    }
                 }
-                side = if side <= 0 { side - 1 } else { 1 };
+                break;
+            }
+            t = next;
+        }
+        // Bisect what is left down to adjacent floats, keeping sign*y(hi) >= 0.
+        while hi - lo > 2.0 * f64::EPSILON * hi.abs() && hi - lo > f64::MIN_POSITIVE {
+            let mid = 0.5 * (lo + hi);
+            if mid <= lo || mid >= hi {
+                break;
+            }
+            if sign * self.y(k, mid) >= 0.0 {
+                hi = mid;
+            } else {
+                lo = mid;
             }
         }
         hi
@@ -131,7 +148,11 @@ pub struct Crossing {
 /// (`lambdas`, from `derive::eigenvalues`, one Lie derivative per eigenvalue plus h itself).
 /// Returns `Some(0.0)` if the threshold is already reached at the start.
 pub fn next_crossing(signal: &mut impl Signal, lambdas: &[f64], horizon: f64) -> Crossing {
-    let coef = operator_coefficients(lambdas);
+    // Any order of the factors annihilates; eigenvalue 0 first makes y_1 = h', whose zeros are
+    // the extrema of h.
+    let mut ordered: Vec<f64> = lambdas.iter().copied().filter(|l| *l == 0.0).collect();
+    ordered.extend(lambdas.iter().copied().filter(|l| *l != 0.0));
+    let coef = operator_coefficients(&ordered);
     let mut f = Finder {
         signal,
         coef,

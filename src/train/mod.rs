@@ -150,6 +150,17 @@ impl<'a> Trainer<'a> {
         }
     }
 
+    /// Loss of one sample and its exact gradient by every weight (EventProp).
+    pub fn loss_and_gradient(&self, net: &Network, s: &Sample) -> (f64, Vec<Vec<f64>>) {
+        let r = self.sample(net, s, true);
+        (r.loss, r.grads.expect("computed with gradients"))
+    }
+
+    /// Loss of one sample (forward only).
+    pub fn loss(&self, net: &Network, s: &Sample) -> f64 {
+        self.sample(net, s, false).loss
+    }
+
     /// Runs `f` over `samples` on `self.threads` threads; results in sample order.
     fn parallel(&self, net: &Network, samples: &[&Sample], with_grad: bool) -> Vec<SampleResult> {
         let chunk = samples.len().div_ceil(self.threads).max(1);
