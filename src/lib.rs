@@ -22,3 +22,4 @@ pub mod sim;
 pub mod train;
 pub mod results;
 pub mod runner;
+pub mod jit;

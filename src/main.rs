@@ -34,6 +34,12 @@ enum Color {
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq)]
+enum BackendArg {
+    Jit,
+    Interp,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq)]
 enum MessageFormat {
     Human,
     Json,
@@ -57,6 +63,9 @@ enum Command {
         /// Override the number of epochs.
         #[arg(long)]
         epochs: Option<usize>,
+        /// How model functions run: native code (`jit`) or the reference interpreter.
+        #[arg(long, value_enum, default_value_t = BackendArg::Jit)]
+        backend: BackendArg,
     },
     /// Print the IR of every neuron model with all derived functions.
     Ir {
@@ -73,7 +82,13 @@ fn main() -> ExitCode {
         Command::Check { file } => check(&cli, file),
         Command::Explain { code } => explain(code),
         Command::Ir { file, model } => ir(&cli, file, model.as_deref()),
-        Command::Run { file, out, threads, epochs } => run(&cli, file, out.clone(), *threads, *epochs),
+        Command::Run { file, out, threads, epochs, backend } => {
+            let backend = match backend {
+                BackendArg::Jit => snnc::sim::kernels::Backend::Jit,
+                BackendArg::Interp => snnc::sim::kernels::Backend::Interp,
+            };
+            run(&cli, file, out.clone(), *threads, *epochs, backend)
+        }
     }
 }
 
@@ -166,7 +181,14 @@ fn default_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-fn run(cli: &Cli, file: &std::path::Path, out: Option<PathBuf>, threads: usize, epochs: Option<usize>) -> ExitCode {
+fn run(
+    cli: &Cli,
+    file: &std::path::Path,
+    out: Option<PathBuf>,
+    threads: usize,
+    epochs: Option<usize>,
+    backend: snnc::sim::kernels::Backend,
+) -> ExitCode {
     let checked = match load(file) {
         Ok(c) => c,
         Err(code) => return code,
@@ -181,7 +203,7 @@ fn run(cli: &Cli, file: &std::path::Path, out: Option<PathBuf>, threads: usize, 
     let opts = snnc::runner::RunOptions {
         out,
         threads,
-        backend: Default::default(),
+        backend,
         source_name: file.display().to_string(),
         source_text: checked.sources.get(checked.source).text.clone(),
     };

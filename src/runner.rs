@@ -66,7 +66,11 @@ fn manifest(p: &Program, opts: &RunOptions, seed: u64, kind: &str, extra: serde_
 /// Simulates the program's inputs once and writes the spikes.
 pub fn simulate(p: &Program, opts: &RunOptions, progress: &mut dyn FnMut(&str)) -> Result<(), RunError> {
     let models = driver::lower(p);
-    let kernels: Vec<ModelKernels> = models.iter().map(|m| ModelKernels::new(m, opts.backend)).collect();
+    let kernels = models
+        .iter()
+        .map(|m| ModelKernels::new(m, opts.backend))
+        .collect::<Result<Vec<ModelKernels>, _>>()
+        .map_err(|e| RunError::Sim(e.to_string()))?;
     let seed = 0;
     let net = Network::build(p, seed);
     let Mode::Event { max_spikes_per_neuron } = p.simulation.mode else {
@@ -117,7 +121,11 @@ pub fn simulate(p: &Program, opts: &RunOptions, progress: &mut dyn FnMut(&str)) 
 /// Trains the program and writes metrics, weights, test spike times and the manifest.
 pub fn train(p: &Program, opts: &RunOptions, progress: &mut dyn FnMut(&str)) -> Result<Vec<EpochStats>, RunError> {
     let models = driver::lower(p);
-    let kernels: Vec<ModelKernels> = models.iter().map(|m| ModelKernels::new(m, opts.backend)).collect();
+    let kernels = models
+        .iter()
+        .map(|m| ModelKernels::new(m, opts.backend))
+        .collect::<Result<Vec<ModelKernels>, _>>()
+        .map_err(|e| RunError::Sim(e.to_string()))?;
     let tr = p.training.as_ref().expect("train() is called for programs with a train section");
     let trainer = Trainer::new(p, &kernels, opts.threads).map_err(|e| RunError::Sim(e.to_string()))?;
     let mut net = Network::build(p, tr.seed);

@@ -79,7 +79,7 @@ neuron N {
 fn check_gradients(src: &str, seed_samples: usize) -> usize {
     let program = program(src);
     let models = snnc::driver::lower(&program);
-    let kernels: Vec<ModelKernels> = models.iter().map(|m| ModelKernels::new(m, Backend::Interp)).collect();
+    let kernels: Vec<ModelKernels> = models.iter().map(|m| ModelKernels::new(m, Backend::Interp).unwrap()).collect();
     let trainer = Trainer::new(&program, &kernels, 1).unwrap();
     let net = Network::build(&program, 11);
     // Counts only weights with a clearly nonzero gradient, so a silent network cannot pass.

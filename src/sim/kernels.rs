@@ -42,14 +42,21 @@ impl Eval for Interp {
 /// Which backend compiles model functions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Backend {
+    /// Native code through Cranelift (the default).
     #[default]
+    Jit,
+    /// The reference interpreter (the oracle).
     Interp,
 }
 
 pub type Compiled = Box<dyn Eval>;
 
-fn compile(f: &Function, _backend: Backend) -> Compiled {
-    Box::new(Interp { f: f.clone() })
+/// Compiles a batch of functions with one backend, in order.
+fn compile_all(fs: &[&Function], backend: Backend) -> Result<Vec<Compiled>, crate::jit::JitError> {
+    Ok(match backend {
+        Backend::Interp => fs.iter().map(|f| Box::new(Interp { f: (*f).clone() }) as Compiled).collect(),
+        Backend::Jit => crate::jit::Jit::new()?.compile(fs)?.into_iter().map(|f| Box::new(f) as Compiled).collect(),
+    })
 }
 
 /// Every function of one model the engines and gradients need.
@@ -77,29 +84,40 @@ pub struct ModelKernels {
 }
 
 impl ModelKernels {
-    pub fn new(m: &ModelIr, backend: Backend) -> ModelKernels {
-        let c = |f: &Function| compile(f, backend);
-        let propagate_adjoint = m.derivatives.iter().find(|f| f.name == "propagate_adjoint").map(c);
-        ModelKernels {
+    /// Compiles every function of `m` that the engines call.
+    pub fn new(m: &ModelIr, backend: Backend) -> Result<ModelKernels, crate::jit::JitError> {
+        let propagate_adjoint = m.derivatives.iter().find(|f| f.name == "propagate_adjoint");
+        let mut fs: Vec<&Function> = vec![&m.base.rhs, &m.base.threshold, &m.base.reset, &m.base.init, &m.lie, &m.step_euler, &m.step_rk4, &m.spike_adjoint];
+        fs.extend(&m.base.jumps);
+        fs.extend(&m.input_adjoints);
+        let optional = [m.base.refractory.as_ref(), m.propagate.as_ref(), propagate_adjoint, m.eigenvalues.as_ref()];
+        fs.extend(optional.iter().flatten());
+        let mut compiled = compile_all(&fs, backend)?.into_iter();
+        let mut next = || compiled.next().expect("one compiled function per input");
+        let (rhs, threshold, reset, init, lie, step_euler, step_rk4, spike_adjoint) = (next(), next(), next(), next(), next(), next(), next(), next());
+        let jumps = m.base.jumps.iter().map(|_| next()).collect();
+        let input_adjoints = m.input_adjoints.iter().map(|_| next()).collect();
+        let mut opt = optional.map(|f| f.map(|_| next()));
+        Ok(ModelKernels {
             n: m.n(),
             n_params: m.params.len(),
-            rhs: c(&m.base.rhs),
-            threshold: c(&m.base.threshold),
-            reset: c(&m.base.reset),
-            init: c(&m.base.init),
-            jumps: m.base.jumps.iter().map(c).collect(),
-            refractory: m.base.refractory.as_ref().map(c),
-            propagate: m.propagate.as_ref().map(c),
-            propagate_adjoint,
-            eigenvalues: m.eigenvalues.as_ref().map(c),
-            lie: c(&m.lie),
+            rhs,
+            threshold,
+            reset,
+            init,
+            jumps,
+            refractory: opt[0].take(),
+            propagate: opt[1].take(),
+            propagate_adjoint: opt[2].take(),
+            eigenvalues: opt[3].take(),
+            lie,
             n_lie: m.lie.outputs.len(),
-            step_euler: c(&m.step_euler),
-            step_rk4: c(&m.step_rk4),
-            spike_adjoint: c(&m.spike_adjoint),
-            input_adjoints: m.input_adjoints.iter().map(c).collect(),
+            step_euler,
+            step_rk4,
+            spike_adjoint,
+            input_adjoints,
             threshold_affine: m.threshold_affine,
-        }
+        })
     }
 
     /// Whether the exact event engine can run this model.

@@ -1,0 +1,187 @@
+//! The Cranelift JIT: compiles IR functions to native code behind the engines' [`Eval`] trait.
+//!
+//! A [`Jit`] owns one `JITModule` (code memory), a reused `FunctionBuilderContext` and a codegen
+//! `Context`. Compiling a set of functions yields [`JitFn`]s that share ownership of the code
+//! memory through an `Arc`; the memory is freed when the last of them is dropped. Generated code
+//! has the C signature `fn(args: *const f64, out: *mut f64)`. This is the only module that
+//! imports Cranelift.
+
+mod runtime;
+mod translate;
+
+use crate::ir::Function;
+use crate::sim::kernels::Eval;
+use cranelift_codegen::ir::{AbiParam, UserFuncName, types};
+use cranelift_codegen::settings::{self, Configurable};
+use cranelift_codegen::{Context, ir};
+use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
+use cranelift_jit::{JITBuilder, JITModule};
+use cranelift_module::{Linkage, Module, default_libcall_names};
+use std::collections::HashMap;
+use std::sync::Arc;
+use translate::{FunctionTranslator, Imports, f64_signature};
+
+/// A JIT failure (a bug or an unsupported host, never a user error).
+#[derive(Debug, Clone, PartialEq)]
+pub struct JitError(pub String);
+
+impl std::fmt::Display for JitError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "JIT compilation failed: {}", self.0)
+    }
+}
+
+fn err(e: impl std::fmt::Display) -> JitError {
+    JitError(e.to_string())
+}
+
+/// Code memory of one compiled batch; freed on drop.
+struct CodeMemory {
+    module: Option<JITModule>,
+}
+
+impl Drop for CodeMemory {
+    fn drop(&mut self) {
+        if let Some(m) = self.module.take() {
+            // SAFETY: every function pointer into this memory lives in a `JitFn`, which holds an
+            // `Arc` to this `CodeMemory`; we are dropping the last `Arc`, so none remain.
+            unsafe { m.free_memory() };
+        }
+    }
+}
+
+// SAFETY: after `finalize_definitions` the code memory is immutable and only executed; the
+// module is touched again only to free it, which `Drop` does with exclusive access.
+unsafe impl Send for CodeMemory {}
+// SAFETY: see `Send`; shared references never mutate the module.
+unsafe impl Sync for CodeMemory {}
+
+type RawFn = unsafe extern "C" fn(*const f64, *mut f64);
+
+/// A compiled function.
+pub struct JitFn {
+    code: RawFn,
+    n_args: usize,
+    n_outputs: usize,
+    _memory: Arc<CodeMemory>,
+}
+
+impl Eval for JitFn {
+    fn call(&self, args: &[f64], out: &mut [f64]) {
+        assert!(args.len() >= self.n_args && out.len() >= self.n_outputs, "argument or output buffer too small");
+        // SAFETY: the code reads `n_args` values from `args` and writes `n_outputs` values to
+        // `out`, both checked above; the code memory is alive while `self` is.
+        unsafe { (self.code)(args.as_ptr(), out.as_mut_ptr()) }
+    }
+
+    fn n_outputs(&self) -> usize {
+        self.n_outputs
+    }
+}
+
+/// Compiles IR functions to native code.
+pub struct Jit {
+    /// The module receiving the current batch (`None` between batches).
+    module: JITModule,
+    /// Reused across functions to avoid reallocating the builder's tables.
+    builder_ctx: FunctionBuilderContext,
+    /// Reused codegen context (cleared after each function).
+    ctx: Context,
+}
+
+fn new_module() -> Result<JITModule, JitError> {
+    let mut flags = settings::builder();
+    flags.set("use_colocated_libcalls", "false").map_err(err)?;
+    flags.set("is_pic", "false").map_err(err)?;
+    flags.set("opt_level", "speed").map_err(err)?;
+    let isa = cranelift_native::builder().map_err(err)?.finish(settings::Flags::new(flags)).map_err(err)?;
+    let mut builder = JITBuilder::with_isa(isa, default_libcall_names());
+    for (name, ptr, _) in runtime::symbols() {
+        builder.symbol(name, ptr);
+    }
+    builder.symbol("snnc_dd_exp", runtime::dd_exp as *const u8);
+    Ok(JITModule::new(builder))
+}
+
+impl Jit {
+    pub fn new() -> Result<Jit, JitError> {
+        let module = new_module()?;
+        let ctx = module.make_context();
+        Ok(Jit { module, builder_ctx: FunctionBuilderContext::new(), ctx })
+    }
+
+    /// Cranelift IR of `f`, as `snnc ir --emit clif` prints it.
+    pub fn clif(&mut self, f: &Function) -> Result<String, JitError> {
+        self.build(f)?;
+        let text = self.ctx.func.display().to_string();
+        self.module.clear_context(&mut self.ctx);
+        Ok(text)
+    }
+
+    fn build(&mut self, f: &Function) -> Result<(), JitError> {
+        let ptr = self.module.target_config().pointer_type();
+        self.module.clear_context(&mut self.ctx);
+        self.ctx.func.signature.params.push(AbiParam::new(ptr));
+        self.ctx.func.signature.params.push(AbiParam::new(ptr));
+        self.ctx.func.name = UserFuncName::testcase(&f.name);
+        let mut funcs = HashMap::new();
+        let declare = |module: &mut JITModule, func: &mut ir::Function, name: &'static str, sig: ir::Signature| -> Result<ir::FuncRef, JitError> {
+            let id = module.declare_function(name, Linkage::Import, &sig).map_err(err)?;
+            Ok(module.declare_func_in_func(id, func))
+        };
+        for (name, _, n) in runtime::symbols() {
+            let mut sig = self.module.make_signature();
+            f64_signature(&mut sig, n);
+            let r = declare(&mut self.module, &mut self.ctx.func, name, sig)?;
+            funcs.insert(name, r);
+        }
+        let mut sig = self.module.make_signature();
+        sig.params.push(AbiParam::new(ptr));
+        sig.params.push(AbiParam::new(ptr));
+        sig.returns.push(AbiParam::new(types::F64));
+        let dd_exp = declare(&mut self.module, &mut self.ctx.func, "snnc_dd_exp", sig)?;
+        let imports = Imports { funcs, dd_exp };
+        let mut b = FunctionBuilder::new(&mut self.ctx.func, &mut self.builder_ctx);
+        let block = b.create_block();
+        b.append_block_params_for_function_params(block);
+        b.switch_to_block(block);
+        b.seal_block(block);
+        let (args, out) = (b.block_params(block)[0], b.block_params(block)[1]);
+        FunctionTranslator::new(&mut b, &imports, ptr).translate_function(f, args, out);
+        b.finalize(self.module.target_config());
+        Ok(())
+    }
+
+    /// Compiles `fs` into one block of code memory and returns them in order.
+    pub fn compile(&mut self, fs: &[&Function]) -> Result<Vec<JitFn>, JitError> {
+        let mut ids = Vec::new();
+        for (k, f) in fs.iter().enumerate() {
+            self.build(f)?;
+            let id = self
+                .module
+                .declare_function(&format!("snnc_{k}_{}", f.name), Linkage::Local, &self.ctx.func.signature)
+                .map_err(err)?;
+            self.module.define_function(id, &mut self.ctx).map_err(|e| JitError(format!("{e:?}")))?;
+            self.module.clear_context(&mut self.ctx);
+            ids.push(id);
+        }
+        self.module.finalize_definitions().map_err(err)?;
+        let module = std::mem::replace(&mut self.module, new_module()?);
+        let ptrs: Vec<*const u8> = ids.iter().map(|id| module.get_finalized_function(*id)).collect();
+        let memory = Arc::new(CodeMemory { module: Some(module) });
+        self.ctx = self.module.make_context();
+        Ok(fs
+            .iter()
+            .zip(ptrs)
+            .map(|(f, p)| JitFn {
+                // SAFETY: `p` is the finalized code of a function generated with the signature
+                // `fn(*const f64, *mut f64)` in the C calling convention of this host; this is the
+                // single place where a code pointer becomes a callable function.
+                code: unsafe { std::mem::transmute::<*const u8, RawFn>(p) },
+                n_args: f.args.len(),
+                n_outputs: f.outputs.len(),
+                _memory: Arc::clone(&memory),
+            })
+            .collect())
+    }
+}

@@ -1,0 +1,67 @@
+//! The functions JIT-compiled code calls for transcendentals and helpers.
+//!
+//! They call exactly what the interpreter calls (Rust's `f64` methods, `ir::rt`, `ir::interp`),
+//! so the JIT and the interpreter agree bit for bit.
+
+use crate::ir::{SurrogateFn, interp, rt};
+
+pub extern "C" fn exp(x: f64) -> f64 {
+    x.exp()
+}
+pub extern "C" fn expm1(x: f64) -> f64 {
+    x.exp_m1()
+}
+pub extern "C" fn log(x: f64) -> f64 {
+    x.ln()
+}
+pub extern "C" fn tanh(x: f64) -> f64 {
+    x.tanh()
+}
+pub extern "C" fn sin(x: f64) -> f64 {
+    x.sin()
+}
+pub extern "C" fn cos(x: f64) -> f64 {
+    x.cos()
+}
+pub extern "C" fn pow(x: f64, y: f64) -> f64 {
+    x.powf(y)
+}
+pub extern "C" fn min(x: f64, y: f64) -> f64 {
+    x.min(y)
+}
+pub extern "C" fn max(x: f64, y: f64) -> f64 {
+    x.max(y)
+}
+pub extern "C" fn superspike(h: f64, beta: f64) -> f64 {
+    interp::surrogate(SurrogateFn::SuperSpike { beta }, h)
+}
+pub extern "C" fn sigmoid(h: f64, beta: f64) -> f64 {
+    interp::surrogate(SurrogateFn::Sigmoid { beta }, h)
+}
+
+/// `dd_exp` with `args[0] = t` and `args[1..len]` the nodes.
+///
+/// # Safety
+/// `args` must point to `len >= 2` readable `f64`s (generated code passes a stack slot).
+pub unsafe extern "C" fn dd_exp(args: *const f64, len: usize) -> f64 {
+    // SAFETY: the caller (generated code) guarantees `len` valid values at `args`.
+    let a = unsafe { std::slice::from_raw_parts(args, len) };
+    rt::dd_exp(a[0], &a[1..])
+}
+
+/// The symbols generated code imports: (name, address, number of f64 arguments).
+pub fn symbols() -> Vec<(&'static str, *const u8, usize)> {
+    vec![
+        ("snnc_exp", exp as *const u8, 1),
+        ("snnc_expm1", expm1 as *const u8, 1),
+        ("snnc_log", log as *const u8, 1),
+        ("snnc_tanh", tanh as *const u8, 1),
+        ("snnc_sin", sin as *const u8, 1),
+        ("snnc_cos", cos as *const u8, 1),
+        ("snnc_pow", pow as *const u8, 2),
+        ("snnc_min", min as *const u8, 2),
+        ("snnc_max", max as *const u8, 2),
+        ("snnc_superspike", superspike as *const u8, 2),
+        ("snnc_sigmoid", sigmoid as *const u8, 2),
+    ]
+}

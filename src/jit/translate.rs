@@ -1,0 +1,160 @@
+//! Translation of one IR function into Cranelift IR.
+//!
+//! The generated function has the C signature `fn(args: *const f64, out: *mut f64)`: it loads
+//! its arguments, evaluates the straight-line code (one `translate_*` per IR construct) and
+//! stores the outputs. Transcendentals and helpers are calls into `jit::runtime`.
+
+use crate::ir::{BinaryOp, Function, Op, SurrogateFn, UnaryOp, Value as IrValue};
+use cranelift_codegen::ir::condcodes::FloatCC;
+use cranelift_codegen::ir::{AbiParam, FuncRef, InstBuilder, MemFlagsData, StackSlotData, StackSlotKind, Value, types};
+use cranelift_frontend::FunctionBuilder;
+use std::collections::HashMap;
+
+/// Imported runtime functions, by symbol name, as references inside the function being built.
+pub struct Imports {
+    pub funcs: HashMap<&'static str, FuncRef>,
+    pub dd_exp: FuncRef,
+}
+
+pub struct FunctionTranslator<'a, 'b> {
+    pub b: &'a mut FunctionBuilder<'b>,
+    pub imports: &'a Imports,
+    pub ptr: types::Type,
+    /// The Cranelift value of every IR value.
+    values: Vec<Value>,
+}
+
+impl<'a, 'b> FunctionTranslator<'a, 'b> {
+    pub fn new(b: &'a mut FunctionBuilder<'b>, imports: &'a Imports, ptr: types::Type) -> Self {
+        FunctionTranslator { b, imports, ptr, values: Vec::new() }
+    }
+
+    fn v(&self, x: IrValue) -> Value {
+        self.values[x.index()]
+    }
+
+    fn call(&mut self, name: &str, args: &[Value]) -> Value {
+        let f = self.imports.funcs[name];
+        let inst = self.b.ins().call(f, args);
+        self.b.inst_results(inst)[0]
+    }
+
+    fn bool_to_f64(&mut self, cond: Value) -> Value {
+        let one = self.b.ins().f64const(1.0);
+        let zero = self.b.ins().f64const(0.0);
+        self.b.ins().select(cond, one, zero)
+    }
+
+    fn nonzero(&mut self, x: Value) -> Value {
+        let zero = self.b.ins().f64const(0.0);
+        self.b.ins().fcmp(FloatCC::NotEqual, x, zero)
+    }
+
+    /// Emits the whole body: `args` and `out` are the two pointer parameters.
+    pub fn translate_function(&mut self, f: &Function, args: Value, out: Value) {
+        for op in &f.insts {
+            let v = match op {
+                Op::Const(c) => self.b.ins().f64const(*c),
+                Op::Arg(n) => self.b.ins().load(types::F64, MemFlagsData::trusted(), args, (*n as i32) * 8),
+                Op::Unary(o, a) => self.translate_unary(*o, self.v(*a)),
+                Op::Binary(o, a, c) => self.translate_binary(*o, self.v(*a), self.v(*c)),
+                Op::Select(c, a, e) => self.translate_select(self.v(*c), self.v(*a), self.v(*e)),
+                Op::Heaviside(h, _) => self.translate_heaviside(self.v(*h)),
+                Op::SurrogateGrad(h, s) => self.translate_surrogate(self.v(*h), *s),
+                Op::DdExp(vs) => self.translate_dd_exp(vs),
+            };
+            self.values.push(v);
+        }
+        for (k, (_, v)) in f.outputs.iter().enumerate() {
+            let val = self.v(*v);
+            self.b.ins().store(MemFlagsData::trusted(), val, out, (k as i32) * 8);
+        }
+        self.b.ins().return_(&[]);
+    }
+
+    fn translate_unary(&mut self, op: UnaryOp, a: Value) -> Value {
+        match op {
+            UnaryOp::Neg => self.b.ins().fneg(a),
+            UnaryOp::Abs => self.b.ins().fabs(a),
+            UnaryOp::Sqrt => self.b.ins().sqrt(a),
+            UnaryOp::Exp => self.call("snnc_exp", &[a]),
+            UnaryOp::Expm1 => self.call("snnc_expm1", &[a]),
+            UnaryOp::Log => self.call("snnc_log", &[a]),
+            UnaryOp::Tanh => self.call("snnc_tanh", &[a]),
+            UnaryOp::Sin => self.call("snnc_sin", &[a]),
+            UnaryOp::Cos => self.call("snnc_cos", &[a]),
+            UnaryOp::Not => {
+                let zero = self.b.ins().f64const(0.0);
+                let c = self.b.ins().fcmp(FloatCC::Equal, a, zero);
+                self.bool_to_f64(c)
+            }
+        }
+    }
+
+    fn translate_binary(&mut self, op: BinaryOp, a: Value, c: Value) -> Value {
+        let cmp = |cc| Some(cc);
+        let cc = match op {
+            BinaryOp::Add => return self.b.ins().fadd(a, c),
+            BinaryOp::Sub => return self.b.ins().fsub(a, c),
+            BinaryOp::Mul => return self.b.ins().fmul(a, c),
+            BinaryOp::Div => return self.b.ins().fdiv(a, c),
+            BinaryOp::Pow => return self.call("snnc_pow", &[a, c]),
+            BinaryOp::Min => return self.call("snnc_min", &[a, c]),
+            BinaryOp::Max => return self.call("snnc_max", &[a, c]),
+            BinaryOp::Lt => cmp(FloatCC::LessThan),
+            BinaryOp::Le => cmp(FloatCC::LessThanOrEqual),
+            BinaryOp::Eq => cmp(FloatCC::Equal),
+            BinaryOp::Ne => cmp(FloatCC::NotEqual),
+            BinaryOp::And | BinaryOp::Or => None,
+        };
+        match cc {
+            Some(cc) => {
+                let r = self.b.ins().fcmp(cc, a, c);
+                self.bool_to_f64(r)
+            }
+            None => {
+                let (x, y) = (self.nonzero(a), self.nonzero(c));
+                let r = if op == BinaryOp::And { self.b.ins().band(x, y) } else { self.b.ins().bor(x, y) };
+                self.bool_to_f64(r)
+            }
+        }
+    }
+
+    fn translate_select(&mut self, c: Value, a: Value, e: Value) -> Value {
+        let cond = self.nonzero(c);
+        self.b.ins().select(cond, a, e)
+    }
+
+    fn translate_heaviside(&mut self, h: Value) -> Value {
+        let zero = self.b.ins().f64const(0.0);
+        let c = self.b.ins().fcmp(FloatCC::GreaterThanOrEqual, h, zero);
+        self.bool_to_f64(c)
+    }
+
+    fn translate_surrogate(&mut self, h: Value, s: SurrogateFn) -> Value {
+        let (name, beta) = match s {
+            SurrogateFn::SuperSpike { beta } => ("snnc_superspike", beta),
+            SurrogateFn::Sigmoid { beta } => ("snnc_sigmoid", beta),
+        };
+        let beta = self.b.ins().f64const(beta);
+        self.call(name, &[h, beta])
+    }
+
+    fn translate_dd_exp(&mut self, vs: &[IrValue]) -> Value {
+        let slot = self.b.create_sized_stack_slot(StackSlotData::new(StackSlotKind::ExplicitSlot, (vs.len() * 8) as u32, 3));
+        for (k, v) in vs.iter().enumerate() {
+            let val = self.v(*v);
+            self.b.ins().stack_store(self.ptr, val, slot, (k * 8) as i32);
+        }
+        let addr = self.b.ins().stack_addr(self.ptr, slot, 0);
+        let len = self.b.ins().iconst(self.ptr, vs.len() as i64);
+        let inst = self.b.ins().call(self.imports.dd_exp, &[addr, len]);
+        self.b.inst_results(inst)[0]
+    }
+}
+
+/// The signature of an imported runtime function with `n` f64 arguments.
+pub fn f64_signature(sig: &mut cranelift_codegen::ir::Signature, n: usize) {
+    sig.params.extend(std::iter::repeat_n(AbiParam::new(types::F64), n));
+    sig.returns.push(AbiParam::new(types::F64));
+}
