@@ -34,6 +34,12 @@ enum Color {
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq)]
+enum Emit {
+    Ir,
+    Clif,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq)]
 enum BackendArg {
     Jit,
     Interp,
@@ -73,6 +79,9 @@ enum Command {
         /// Only this neuron model.
         #[arg(long)]
         model: Option<String>,
+        /// What to print: the snnc IR, or the Cranelift IR generated from it.
+        #[arg(long, value_enum, default_value_t = Emit::Ir)]
+        emit: Emit,
     },
 }
 
@@ -81,7 +90,7 @@ fn main() -> ExitCode {
     match &cli.command {
         Command::Check { file } => check(&cli, file),
         Command::Explain { code } => explain(code),
-        Command::Ir { file, model } => ir(&cli, file, model.as_deref()),
+        Command::Ir { file, model, emit } => ir(&cli, file, model.as_deref(), *emit),
         Command::Run { file, out, threads, epochs, backend } => {
             let backend = match backend {
                 BackendArg::Jit => snnc::sim::kernels::Backend::Jit,
@@ -155,7 +164,7 @@ fn check(cli: &Cli, file: &std::path::Path) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn ir(cli: &Cli, file: &std::path::Path, only: Option<&str>) -> ExitCode {
+fn ir(cli: &Cli, file: &std::path::Path, only: Option<&str>, emit: Emit) -> ExitCode {
     let checked = match load(file) {
         Ok(c) => c,
         Err(code) => return code,
@@ -172,7 +181,28 @@ fn ir(cli: &Cli, file: &std::path::Path, only: Option<&str>) -> ExitCode {
         return ExitCode::from(2);
     }
     for m in models.iter().filter(|m| only.is_none_or(|n| n == m.name)) {
-        println!("{}", snnc::ir::print::model(m));
+        match emit {
+            Emit::Ir => println!("{}", snnc::ir::print::model(m)),
+            Emit::Clif => {
+                let mut jit = match snnc::jit::Jit::new() {
+                    Ok(j) => j,
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        return ExitCode::from(2);
+                    }
+                };
+                println!("; model {}", m.name);
+                for f in m.functions() {
+                    match jit.clif(f) {
+                        Ok(text) => println!("; {}\n{text}", f.name),
+                        Err(e) => {
+                            eprintln!("error: {e}");
+                            return ExitCode::from(2);
+                        }
+                    }
+                }
+            }
+        }
     }
     ExitCode::SUCCESS
 }

@@ -12,24 +12,20 @@
 /// on a scaled table, then squaring).
 pub fn dd_exp(t: f64, lambdas: &[f64]) -> f64 {
     let r = lambdas.len() - 1;
-    let z: Vec<f64> = lambdas.iter().map(|l| l * t).collect();
-    let scale = t.powi(r as i32);
     match r {
-        0 => z[0].exp(),
+        0 => (lambdas[0] * t).exp(),
         1 => {
-            let (hi, lo) = if z[0] >= z[1] {
-                (z[0], z[1])
-            } else {
-                (z[1], z[0])
-            };
+            let (z0, z1) = (lambdas[0] * t, lambdas[1] * t);
+            let (hi, lo) = if z0 >= z1 { (z0, z1) } else { (z1, z0) };
             let d = lo - hi;
             let ratio = if d == 0.0 { 1.0 } else { d.exp_m1() / d };
-            scale * hi.exp() * ratio
+            t.powi(1) * hi.exp() * ratio
         }
         _ => {
+            let z: Vec<f64> = lambdas.iter().map(|l| l * t).collect();
             let c = z.iter().sum::<f64>() / z.len() as f64;
             let y: Vec<f64> = z.iter().map(|zi| zi - c).collect();
-            scale * c.exp() * dd_exp_unit(&y)
+            t.powi(r as i32) * c.exp() * dd_exp_unit(&y)
         }
     }
 }

@@ -1,0 +1,57 @@
+//! Kernel benchmark: JIT compile time for every function of `examples/yinyang.snn`, and the
+//! throughput of the propagator and the crossing signal on the JIT against the interpreter,
+//! measured in the same run. Run with `cargo bench --bench kernels`.
+
+use snnc::ir::derive::ModelIr;
+use snnc::jit::Jit;
+use snnc::sim::kernels::{Backend, Eval, ModelKernels};
+use std::hint::black_box;
+use std::time::Instant;
+
+fn model() -> ModelIr {
+    let src = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/yinyang.snn")).unwrap();
+    let checked = snnc::driver::check_source("yinyang.snn", &src);
+    snnc::driver::lower(checked.program.as_ref().unwrap()).remove(0)
+}
+
+fn per_call_ns(f: &dyn Eval, args: &[f64], n_out: usize, calls: usize) -> f64 {
+    let mut out = vec![0.0; n_out];
+    let start = Instant::now();
+    let mut a = args.to_vec();
+    for k in 0..calls {
+        a[0] = args[0] + (k % 7) as f64 * 1e-3;
+        f.call(black_box(&a), &mut out);
+        black_box(&out);
+    }
+    start.elapsed().as_nanos() as f64 / calls as f64
+}
+
+fn main() {
+    let m = model();
+    let fs = m.functions();
+    // Compile time: median of 15 compilations of every function of the model.
+    let mut times: Vec<f64> = (0..15)
+        .map(|_| {
+            let start = Instant::now();
+            let c = Jit::new().unwrap().compile(&fs).unwrap();
+            let t = start.elapsed().as_secs_f64();
+            drop(c);
+            t
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    println!("jit compile, {} functions of examples/yinyang.snn: {:.2} ms (median of 15)", fs.len(), times[7] * 1e3);
+
+    let jit = ModelKernels::new(&m, Backend::Jit).unwrap();
+    let interp = ModelKernels::new(&m, Backend::Interp).unwrap();
+    let x_p_t = [0.3, 1.7, 0.01, 0.005, 1.0, 0.0, -1000.0, 0.004];
+    let calls = 2_000_000;
+    for (name, j, i, args, n) in [
+        ("propagate", jit.propagate.as_deref().unwrap(), interp.propagate.as_deref().unwrap(), &x_p_t[..], 2),
+        ("lie", &*jit.lie, &*interp.lie, &x_p_t[..7], 4),
+        ("spike_adjoint", &*jit.spike_adjoint, &*interp.spike_adjoint, &[0.3, 1.7, 0.01, 0.005, 1.0, 0.0, -1000.0, 0.5, -0.2, 1.0][..], 3),
+    ] {
+        let (tj, ti) = (per_call_ns(j, args, n, calls), per_call_ns(i, args, n, calls / 10));
+        println!("{name:>14}: jit {tj:7.1} ns/call, interpreter {ti:7.1} ns/call, speed-up {:.1}x", ti / tj);
+    }
+}
