@@ -420,3 +420,65 @@ fn derivatives_match_finite_differences_and_each_other() {
         }
     }
 }
+
+/// The surrogate-gradient step adjoint equals the exact gradient of a straight-through copy of
+/// the step: the Heaviside keeps its value at the evaluation point but is replaced by
+/// `H(h0) + sigmoid(beta h) - sigmoid(beta h0)`, whose derivative is the sigmoid surrogate;
+/// finite differences of that copy are the independent reference.
+#[test]
+fn surrogate_step_adjoint_is_the_gradient_of_a_straight_through_step() {
+    use snnc::ir::{Builder, Op, SurrogateFn, UnaryOp, Value};
+    let beta = 7.0;
+    for m in models(&example("yinyang_discrete")) {
+        let step = m.step_exact.clone().unwrap();
+        let (f, adj) = snnc::ir::derive::surrogate_step(&m, &step, SurrogateFn::Sigmoid { beta });
+        let heaviside = f.insts.iter().find_map(|op| if let Op::Heaviside(h, _) = op { Some(*h) } else { None }).unwrap();
+        // Copy with one extra argument `offset = H(h0) - sigmoid(beta h0)`.
+        let mut cargs = f.args.clone();
+        cargs.push("offset".into());
+        let mut b = Builder::new(&cargs);
+        let offset = b.arg(f.args.len());
+        let mut map: Vec<Value> = Vec::new();
+        for op in &f.insts {
+            let v = match op {
+                Op::Arg(n) => b.arg(*n as usize),
+                Op::Heaviside(h, _) => {
+                    let mb = b.c(-beta);
+                    let z = b.mul(mb, map[h.index()]);
+                    let e = b.un(UnaryOp::Exp, z);
+                    let one = b.c(1.0);
+                    let d = b.add(one, e);
+                    let sig = b.div(one, d);
+                    b.add(sig, offset)
+                }
+                other => {
+                    let op = other.map_operands(&mut |v| map[v.index()]);
+                    b.push(op)
+                }
+            };
+            map.push(v);
+        }
+        let outputs = f.outputs.iter().map(|(n, v)| (n.clone(), map[v.index()])).collect();
+        let straight = b.finish("straight_through", outputs);
+        let mut rng = Rng(5);
+        let p: Vec<f64> = program(&example("yinyang_discrete")).neurons.iter().find(|n| n.name == m.name).unwrap().params.iter().map(|p| p.default).collect();
+        let mut scratch = Vec::new();
+        for _ in 0..50 {
+            // States near the threshold so the surrogate matters.
+            let x = vec![rng.range(0.3, 0.7), rng.range(-0.5, 0.5)];
+            let at = args(&x, &p, &[5e-4]);
+            snnc::ir::interp::eval_into(&f, &at, &mut scratch);
+            let h0 = scratch[heaviside.index()];
+            let mut sat = at.clone();
+            sat.push(f64::from(u8::from(h0 >= 0.0)) - 1.0 / (1.0 + (-beta * h0).exp()));
+            let bars: Vec<f64> = (0..f.outputs.len()).map(|_| rng.normal()).collect();
+            let mut aargs = at.clone();
+            aargs.extend(&bars);
+            let g = eval(&adj, &aargs);
+            for i in 0..m.n() {
+                let want: f64 = (0..f.outputs.len()).map(|o| fd(&straight, &sat, i, o) * bars[o]).sum();
+                assert!((g[i] - want).abs() <= 1e-6 * want.abs().max(1.0), "{}: d/dx{i}: {} vs {want}", m.name, g[i]);
+            }
+        }
+    }
+}

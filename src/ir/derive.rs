@@ -47,6 +47,10 @@ pub struct ModelIr {
     pub spike_time_tangent: Function,
     /// Tangent and adjoint versions of rhs, jumps, threshold, reset and propagate.
     pub derivatives: Vec<Function>,
+    /// The time-discrete step with spike and reset, and its surrogate-gradient adjoint, for the
+    /// default surrogate (SuperSpike, beta 80) and the best scheme (exact, else RK4); training
+    /// builds its own with `surrogate_step`.
+    pub surrogate_step: (Function, Function),
 }
 
 impl ModelIr {
@@ -72,6 +76,7 @@ impl ModelIr {
         out.extend(&self.input_adjoints);
         out.push(&self.spike_time_tangent);
         out.extend(&self.derivatives);
+        out.extend([&self.surrogate_step.0, &self.surrogate_step.1]);
         out
     }
 }
@@ -143,8 +148,9 @@ pub fn derive(model: &NeuronModel) -> ModelIr {
         step_exact: None,
         spike_adjoint: placeholder.clone(),
         input_adjoints: vec![],
-        spike_time_tangent: placeholder,
+        spike_time_tangent: placeholder.clone(),
         derivatives: vec![],
+        surrogate_step: (placeholder.clone(), placeholder.clone()),
     };
     let order = m.eigenvalues.as_ref().map_or(n + 1, |e| e.outputs.len());
     m.lie = lie(&m, order);
@@ -157,6 +163,8 @@ pub fn derive(model: &NeuronModel) -> ModelIr {
         .collect();
     m.spike_time_tangent = spike_time_tangent(&m);
     m.derivatives = derivatives(&m);
+    let best = m.step_exact.clone().unwrap_or_else(|| m.step_rk4.clone());
+    m.surrogate_step = surrogate_step(&m, &best, SurrogateFn::SuperSpike { beta: 80.0 });
     m
 }
 
@@ -245,6 +253,15 @@ fn step_rk4(m: &ModelIr) -> Function {
         })
         .collect();
     passes::run(b.finish("step_rk4", named("", &m.states, next)))
+}
+
+/// The spiking step for `step` and its adjoint with respect to the state: arguments
+/// `(x, p, dt, bar_x', bar_spike)`, outputs `bar_x`. The Heaviside's derivative is `surrogate`.
+pub fn surrogate_step(m: &ModelIr, step: &Function, surrogate: SurrogateFn) -> (Function, Function) {
+    let f = step_spiking(m, step, surrogate);
+    let wrt: Vec<usize> = (0..m.n()).collect();
+    let adj = ad::adjoint_function(&f, &wrt);
+    (f, adj)
 }
 
 /// A time-discrete step followed by the spike test and a reset blended by the spike:
