@@ -9,7 +9,8 @@ use std::hint::black_box;
 use std::time::Instant;
 
 fn model() -> ModelIr {
-    let src = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/yinyang.snn")).unwrap();
+    let src = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/yinyang.snn"))
+        .unwrap();
     let checked = snnc::driver::check_source("yinyang.snn", &src);
     snnc::driver::lower(checked.program.as_ref().unwrap()).remove(0)
 }
@@ -40,18 +41,40 @@ fn main() {
         })
         .collect();
     times.sort_by(f64::total_cmp);
-    println!("jit compile, {} functions of examples/yinyang.snn: {:.2} ms (median of 15)", fs.len(), times[7] * 1e3);
+    println!(
+        "jit compile, {} functions of examples/yinyang.snn: {:.2} ms (median of 15)",
+        fs.len(),
+        times[7] * 1e3
+    );
 
     let jit = ModelKernels::new(&m, Backend::Jit).unwrap();
     let interp = ModelKernels::new(&m, Backend::Interp).unwrap();
     let x_p_t = [0.3, 1.7, 0.01, 0.005, 1.0, 0.0, -1000.0, 0.004];
     let calls = 2_000_000;
     for (name, j, i, args, n) in [
-        ("propagate", jit.propagate.as_deref().unwrap(), interp.propagate.as_deref().unwrap(), &x_p_t[..], 2),
+        (
+            "propagate",
+            jit.propagate.as_deref().unwrap(),
+            interp.propagate.as_deref().unwrap(),
+            &x_p_t[..],
+            2,
+        ),
         ("lie", &*jit.lie, &*interp.lie, &x_p_t[..7], 4),
-        ("spike_adjoint", &*jit.spike_adjoint, &*interp.spike_adjoint, &[0.3, 1.7, 0.01, 0.005, 1.0, 0.0, -1000.0, 0.5, -0.2, 1.0][..], 3),
+        (
+            "spike_adjoint",
+            &*jit.spike_adjoint,
+            &*interp.spike_adjoint,
+            &[0.3, 1.7, 0.01, 0.005, 1.0, 0.0, -1000.0, 0.5, -0.2, 1.0][..],
+            3,
+        ),
     ] {
-        let (tj, ti) = (per_call_ns(j, args, n, calls), per_call_ns(i, args, n, calls / 10));
-        println!("{name:>14}: jit {tj:7.1} ns/call, interpreter {ti:7.1} ns/call, speed-up {:.1}x", ti / tj);
+        let (tj, ti) = (
+            per_call_ns(j, args, n, calls),
+            per_call_ns(i, args, n, calls / 10),
+        );
+        println!(
+            "{name:>14}: jit {tj:7.1} ns/call, interpreter {ti:7.1} ns/call, speed-up {:.1}x",
+            ti / tj
+        );
     }
 }

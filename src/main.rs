@@ -91,7 +91,13 @@ fn main() -> ExitCode {
         Command::Check { file } => check(&cli, file),
         Command::Explain { code } => explain(code),
         Command::Ir { file, model, emit } => ir(&cli, file, model.as_deref(), *emit),
-        Command::Run { file, out, threads, epochs, backend } => {
+        Command::Run {
+            file,
+            out,
+            threads,
+            epochs,
+            backend,
+        } => {
             let backend = match backend {
                 BackendArg::Jit => snnc::sim::kernels::Backend::Jit,
                 BackendArg::Interp => snnc::sim::kernels::Backend::Interp,
@@ -224,12 +230,20 @@ fn run(
         Err(code) => return code,
     };
     print_diagnostics(cli, &checked);
-    let Some(mut program) = checked.program.clone() else { return ExitCode::from(1) };
+    let Some(mut program) = checked.program.clone() else {
+        return ExitCode::from(1);
+    };
     if let (Some(e), Some(t)) = (epochs, program.training.as_mut()) {
         t.epochs = e;
     }
-    let stem = file.file_stem().map_or("program".into(), |s| s.to_string_lossy().into_owned());
-    let out = out.unwrap_or_else(|| PathBuf::from("results").join(&stem).join(snnc::results::timestamp()));
+    let stem = file
+        .file_stem()
+        .map_or("program".into(), |s| s.to_string_lossy().into_owned());
+    let out = out.unwrap_or_else(|| {
+        PathBuf::from("results")
+            .join(&stem)
+            .join(snnc::results::timestamp())
+    });
     let opts = snnc::runner::RunOptions {
         out,
         threads,

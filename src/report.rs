@@ -185,7 +185,9 @@ pub fn summary(p: &Program, model_notes: &[Vec<String>]) -> String {
             }
         };
         let loss = match &t.loss {
-            Loss::FirstSpikeCe { tau, alpha, beta, .. } => format!(
+            Loss::FirstSpikeCe {
+                tau, alpha, beta, ..
+            } => format!(
                 "first_spike_ce(tau {}, alpha {alpha}, beta {beta})",
                 fmt_time(*tau)
             ),

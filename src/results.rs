@@ -11,19 +11,38 @@ use std::path::{Path, PathBuf};
 /// The bytes of a little-endian `float64` `.npy` file (format version 1.0).
 pub fn npy_f64(data: &[f64], shape: &[usize]) -> Vec<u8> {
     let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
-    let shape_text = if dims.len() == 1 { format!("({},)", dims[0]) } else { format!("({})", dims.join(", ")) };
-    npy(b"<f8", &shape_text, data.iter().flat_map(|v| v.to_le_bytes()).collect())
+    let shape_text = if dims.len() == 1 {
+        format!("({},)", dims[0])
+    } else {
+        format!("({})", dims.join(", "))
+    };
+    npy(
+        b"<f8",
+        &shape_text,
+        data.iter().flat_map(|v| v.to_le_bytes()).collect(),
+    )
 }
 
 /// The bytes of a little-endian `int64` `.npy` file.
 pub fn npy_i64(data: &[i64], shape: &[usize]) -> Vec<u8> {
     let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
-    let shape_text = if dims.len() == 1 { format!("({},)", dims[0]) } else { format!("({})", dims.join(", ")) };
-    npy(b"<i8", &shape_text, data.iter().flat_map(|v| v.to_le_bytes()).collect())
+    let shape_text = if dims.len() == 1 {
+        format!("({},)", dims[0])
+    } else {
+        format!("({})", dims.join(", "))
+    };
+    npy(
+        b"<i8",
+        &shape_text,
+        data.iter().flat_map(|v| v.to_le_bytes()).collect(),
+    )
 }
 
 fn npy(descr: &[u8], shape: &str, body: Vec<u8>) -> Vec<u8> {
-    let mut header = format!("{{'descr': '{}', 'fortran_order': False, 'shape': {shape}, }}", String::from_utf8_lossy(descr));
+    let mut header = format!(
+        "{{'descr': '{}', 'fortran_order': False, 'shape': {shape}, }}",
+        String::from_utf8_lossy(descr)
+    );
     // Magic (6) + version (2) + length (2) + header, padded with spaces to a multiple of 64,
     // ending in a newline.
     let unpadded = 10 + header.len() + 1;
@@ -45,7 +64,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
 
 /// `YYYYmmdd-HHMMSS` in UTC for result folder names.
 pub fn timestamp() -> String {
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()) as i64;
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs()) as i64;
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
     let z = days + 719_468;
@@ -57,7 +78,12 @@ pub fn timestamp() -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}{m:02}{d:02}-{:02}{:02}{:02}", rem / 3600, rem / 60 % 60, rem % 60)
+    format!(
+        "{y:04}{m:02}{d:02}-{:02}{:02}{:02}",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
 }
 
 /// A results folder.
@@ -82,7 +108,9 @@ impl ResultsDir {
 
 /// FNV-1a 64 of a text, as a hex string (the program hash in manifests).
 pub fn hash_text(text: &str) -> String {
-    let h = text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3));
+    let h = text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+    });
     format!("{h:016x}")
 }
 
@@ -99,6 +127,9 @@ mod tests {
         let header = std::str::from_utf8(&bytes[10..10 + hlen]).unwrap();
         assert!(header.contains("'shape': (2, 3)") && header.ends_with('\n'));
         assert_eq!(bytes.len(), 10 + hlen + 48);
-        assert_eq!(f64::from_le_bytes(bytes[10 + hlen..18 + hlen].try_into().unwrap()), 1.0);
+        assert_eq!(
+            f64::from_le_bytes(bytes[10 + hlen..18 + hlen].try_into().unwrap()),
+            1.0
+        );
     }
 }

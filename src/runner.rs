@@ -46,7 +46,13 @@ impl From<std::io::Error> for RunError {
     }
 }
 
-fn manifest(p: &Program, opts: &RunOptions, seed: u64, kind: &str, extra: serde_json::Value) -> String {
+fn manifest(
+    p: &Program,
+    opts: &RunOptions,
+    seed: u64,
+    kind: &str,
+    extra: serde_json::Value,
+) -> String {
     serde_json::to_string_pretty(&serde_json::json!({
         "schema": "snnc.results/v1",
         "kind": kind,
@@ -64,7 +70,11 @@ fn manifest(p: &Program, opts: &RunOptions, seed: u64, kind: &str, extra: serde_
 }
 
 /// Simulates the program's inputs once and writes the spikes.
-pub fn simulate(p: &Program, opts: &RunOptions, progress: &mut dyn FnMut(&str)) -> Result<(), RunError> {
+pub fn simulate(
+    p: &Program,
+    opts: &RunOptions,
+    progress: &mut dyn FnMut(&str),
+) -> Result<(), RunError> {
     let models = driver::lower(p);
     let kernels = models
         .iter()
@@ -73,10 +83,21 @@ pub fn simulate(p: &Program, opts: &RunOptions, progress: &mut dyn FnMut(&str)) 
         .map_err(|e| RunError::Sim(e.to_string()))?;
     let seed = 0;
     let net = Network::build(p, seed);
-    let Mode::Event { max_spikes_per_neuron } = p.simulation.mode else {
-        return Err(RunError::Sim("simulating `mode discrete` is not implemented yet; use `mode event`".into()));
+    let Mode::Event {
+        max_spikes_per_neuron,
+    } = p.simulation.mode
+    else {
+        return Err(RunError::Sim(
+            "simulating `mode discrete` is not implemented yet; use `mode event`".into(),
+        ));
     };
-    let engine = EventEngine { program: p, kernels: &kernels, network: &net, t_max: p.simulation.t_max, max_spikes: max_spikes_per_neuron };
+    let engine = EventEngine {
+        program: p,
+        kernels: &kernels,
+        network: &net,
+        t_max: p.simulation.t_max,
+        max_spikes: max_spikes_per_neuron,
+    };
     engine.check().map_err(|e| RunError::Sim(e.to_string()))?;
     let inputs = crate::sim::inputs::generate(p, seed, p.simulation.t_max);
     let start = std::time::Instant::now();
@@ -85,7 +106,12 @@ pub fn simulate(p: &Program, opts: &RunOptions, progress: &mut dyn FnMut(&str)) 
     let dir = ResultsDir::create(opts.out.clone())?;
     let mut csv = String::from("node,neuron,time_s\n");
     let (mut times, mut nodes, mut idx) = (Vec::new(), Vec::new(), Vec::new());
-    let node_names: Vec<String> = p.populations.iter().map(|q| q.name.clone()).chain(p.inputs.iter().map(|i| i.name.clone())).collect();
+    let node_names: Vec<String> = p
+        .populations
+        .iter()
+        .map(|q| q.name.clone())
+        .chain(p.inputs.iter().map(|i| i.name.clone()))
+        .collect();
     for s in &outcome.spikes {
         let code = match s.node {
             Node::Pop(q) => q.index(),
@@ -109,46 +135,88 @@ pub fn simulate(p: &Program, opts: &RunOptions, progress: &mut dyn FnMut(&str)) 
             serde_json::json!({"population": q.name, "spikes": n, "rate_hz": n as f64 / q.size as f64 / p.simulation.t_max, "limit_hits": outcome.limit_hits[k]})
         })
         .collect();
-    let details = serde_json::json!({"node_codes": node_names, "wall_seconds": secs, "populations": counts});
-    dir.write("manifest.json", manifest(p, opts, seed, "simulation", details).as_bytes())?;
+    let details =
+        serde_json::json!({"node_codes": node_names, "wall_seconds": secs, "populations": counts});
+    dir.write(
+        "manifest.json",
+        manifest(p, opts, seed, "simulation", details).as_bytes(),
+    )?;
     for c in &counts {
-        progress(&format!("{}: {} spikes ({:.2} Hz per neuron)", c["population"].as_str().unwrap_or("?"), c["spikes"], c["rate_hz"].as_f64().unwrap_or(0.0)));
+        progress(&format!(
+            "{}: {} spikes ({:.2} Hz per neuron)",
+            c["population"].as_str().unwrap_or("?"),
+            c["spikes"],
+            c["rate_hz"].as_f64().unwrap_or(0.0)
+        ));
     }
-    progress(&format!("simulated {} in {secs:.3} s; results in {}", crate::report::fmt_time(p.simulation.t_max), opts.out.display()));
+    progress(&format!(
+        "simulated {} in {secs:.3} s; results in {}",
+        crate::report::fmt_time(p.simulation.t_max),
+        opts.out.display()
+    ));
     Ok(())
 }
 
 /// Trains the program and writes metrics, weights, test spike times and the manifest.
-pub fn train(p: &Program, opts: &RunOptions, progress: &mut dyn FnMut(&str)) -> Result<Vec<EpochStats>, RunError> {
+pub fn train(
+    p: &Program,
+    opts: &RunOptions,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Vec<EpochStats>, RunError> {
     let models = driver::lower(p);
     let kernels = models
         .iter()
         .map(|m| ModelKernels::new(m, opts.backend))
         .collect::<Result<Vec<ModelKernels>, _>>()
         .map_err(|e| RunError::Sim(e.to_string()))?;
-    let tr = p.training.as_ref().expect("train() is called for programs with a train section");
-    let trainer = Trainer::new(p, &kernels, opts.threads).map_err(|e| RunError::Sim(e.to_string()))?;
+    let tr = p
+        .training
+        .as_ref()
+        .expect("train() is called for programs with a train section");
+    let trainer = Trainer::with_models(p, &kernels, opts.threads, &models, opts.backend)
+        .map_err(|e| RunError::Sim(e.to_string()))?;
     let mut net = Network::build(p, tr.seed);
-    EventEngine { program: p, kernels: &kernels, network: &net, t_max: p.simulation.t_max, max_spikes: None }
+    if matches!(p.simulation.mode, Mode::Event { .. }) {
+        EventEngine {
+            program: p,
+            kernels: &kernels,
+            network: &net,
+            t_max: p.simulation.t_max,
+            max_spikes: None,
+        }
         .check()
         .map_err(|e| RunError::Sim(e.to_string()))?;
+    }
     let dir = ResultsDir::create(opts.out.clone())?;
     let shapes: Vec<usize> = net.projections.iter().map(|s| s.w.len()).collect();
     let mut opt = OptimState::new(&shapes);
     let mut stats: Vec<EpochStats> = Vec::new();
     let mut best = (f64::NEG_INFINITY, net.clone());
-    let mut csv = String::from("epoch,loss,train_accuracy,validation_accuracy,test_accuracy,seconds,spikes_per_sample,limit_hits,near_grazing\n");
+    let mut csv = String::from(
+        "epoch,loss,train_accuracy,validation_accuracy,test_accuracy,seconds,spikes_per_sample,limit_hits,near_grazing\n",
+    );
     let write_weights = |dir: &ResultsDir, folder: &str, net: &Network| -> std::io::Result<()> {
         for (k, s) in net.projections.iter().enumerate() {
-            let name = projection_name(p, k).replace("weights:", "").replace("->", "_to_").replace('#', "_");
-            dir.write(&format!("{folder}/{name}.npy"), &npy_f64(&s.w, &[s.n_pre, s.n_post]))?;
+            let name = projection_name(p, k)
+                .replace("weights:", "")
+                .replace("->", "_to_")
+                .replace('#', "_");
+            dir.write(
+                &format!("{folder}/{name}.npy"),
+                &npy_f64(&s.w, &[s.n_pre, s.n_post]),
+            )?;
         }
         Ok(())
     };
     let (acc0, loss0) = trainer.evaluate(&net, &trainer.test);
-    progress(&format!("epoch   0: test accuracy {:.2} % (loss {loss0:.4}) before training", 100.0 * acc0));
+    progress(&format!(
+        "epoch   0: test accuracy {:.2} % (loss {loss0:.4}) before training",
+        100.0 * acc0
+    ));
     for epoch in 0..tr.epochs {
-        let s = trainer.epoch(&mut net, &mut opt, epoch).map_err(|e| RunError::Sim(e.to_string()))?;
+        let s = trainer
+            .epoch(&mut net, &mut opt, epoch)
+            .map_err(|e| RunError::Sim(e.to_string()))?;
         let _ = writeln!(
             csv,
             "{},{},{},{},{},{},{},{},{}",
@@ -173,7 +241,11 @@ pub fn train(p: &Program, opts: &RunOptions, progress: &mut dyn FnMut(&str)) -> 
             s.seconds,
             s.spikes_per_sample
         ));
-        let selection = if s.validation_accuracy.is_nan() { s.train_accuracy } else { s.validation_accuracy };
+        let selection = if s.validation_accuracy.is_nan() {
+            s.train_accuracy
+        } else {
+            s.validation_accuracy
+        };
         if selection > best.0 {
             best = (selection, net.clone());
             write_weights(&dir, "weights_best", &net)?;
@@ -186,10 +258,18 @@ pub fn train(p: &Program, opts: &RunOptions, progress: &mut dyn FnMut(&str)) -> 
     let mut times = Vec::with_capacity(trainer.test.len() * out_size);
     let mut labels = Vec::with_capacity(trainer.test.len());
     for s in &trainer.test {
-        times.extend(trainer.output_times(&net, s).iter().map(|t| if t.is_finite() { *t } else { f64::INFINITY }));
+        times.extend(
+            trainer
+                .output_times(&net, s)
+                .iter()
+                .map(|t| if t.is_finite() { *t } else { f64::INFINITY }),
+        );
         labels.push(s.label as i64);
     }
-    dir.write("test_output_times.npy", &npy_f64(&times, &[trainer.test.len(), out_size]))?;
+    dir.write(
+        "test_output_times.npy",
+        &npy_f64(&times, &[trainer.test.len(), out_size]),
+    )?;
     dir.write("test_labels.npy", &npy_i64(&labels, &[labels.len()]))?;
     let last = stats.last();
     let details = serde_json::json!({
@@ -200,6 +280,9 @@ pub fn train(p: &Program, opts: &RunOptions, progress: &mut dyn FnMut(&str)) -> 
         "train_samples": trainer.train.len(),
         "test_samples": trainer.test.len(),
     });
-    dir.write("manifest.json", manifest(p, opts, tr.seed, "training", details).as_bytes())?;
+    dir.write(
+        "manifest.json",
+        manifest(p, opts, tr.seed, "training", details).as_bytes(),
+    )?;
     Ok(stats)
 }

@@ -1,3 +1,4 @@
+#![allow(clippy::needless_range_loop)]
 //! The exact event engine against an independent high-precision integration of the same
 //! network (RK4 with a tiny step on the base right-hand side, crossings located by bisection),
 //! and its handling of exactly simultaneous events.
@@ -28,20 +29,38 @@ neuron N {
 
 fn setup(src: &str, seed: u64) -> (Program, Vec<ModelKernels>, Network) {
     let p = program(src);
-    let kernels = snnc::driver::lower(&p).iter().map(|m| ModelKernels::new(m, Backend::Jit).unwrap()).collect();
+    let kernels = snnc::driver::lower(&p)
+        .iter()
+        .map(|m| ModelKernels::new(m, Backend::Jit).unwrap())
+        .collect();
     let net = Network::build(&p, seed);
     (p, kernels, net)
 }
 
 fn run(p: &Program, k: &[ModelKernels], net: &Network, inputs: &[Vec<(f64, u32)>]) -> Outcome {
-    let e = EventEngine { program: p, kernels: k, network: net, t_max: p.simulation.t_max, max_spikes: None };
+    let e = EventEngine {
+        program: p,
+        kernels: k,
+        network: net,
+        t_max: p.simulation.t_max,
+        max_spikes: None,
+    };
     e.check().unwrap();
     e.run(&inputs.to_vec(), false)
 }
 
 /// Neuron spikes as (population, index, time), in time order.
 fn neuron_spikes(o: &Outcome) -> Vec<(usize, u32, f64)> {
-    o.spikes.iter().filter_map(|s| if let Node::Pop(p) = s.node { Some((p.index(), s.idx, s.t)) } else { None }).collect()
+    o.spikes
+        .iter()
+        .filter_map(|s| {
+            if let Node::Pop(p) = s.node {
+                Some((p.index(), s.idx, s.t))
+            } else {
+                None
+            }
+        })
+        .collect()
 }
 
 /// Reference: integrate every neuron with RK4 at step `h` using only `rhs`, `threshold`,
@@ -52,7 +71,11 @@ fn reference(p: &Program, net: &Network, inputs: &[(f64, u32)], h: f64) -> Vec<(
     let n = m.n();
     let pops: Vec<usize> = p.populations.iter().map(|q| q.size).collect();
     let params: Vec<Vec<f64>> = p.populations.iter().map(|q| q.params.clone()).collect();
-    let mut x: Vec<Vec<Vec<f64>>> = pops.iter().enumerate().map(|(pi, s)| vec![eval(&m.base.init, &params[pi]); *s]).collect();
+    let mut x: Vec<Vec<Vec<f64>>> = pops
+        .iter()
+        .enumerate()
+        .map(|(pi, s)| vec![eval(&m.base.init, &params[pi]); *s])
+        .collect();
     let rk4 = |x: &[f64], pp: &[f64], dt: f64| -> Vec<f64> {
         let f = |x: &[f64]| eval(&m.base.rhs, &args(x, pp, &[]));
         let k1 = f(x);
@@ -62,11 +85,16 @@ fn reference(p: &Program, net: &Network, inputs: &[(f64, u32)], h: f64) -> Vec<(
         let k3 = f(&x3);
         let x4: Vec<f64> = (0..n).map(|i| x[i] + dt * k3[i]).collect();
         let k4 = f(&x4);
-        (0..n).map(|i| x[i] + dt / 6.0 * (k1[i] + 2.0 * k2[i] + 2.0 * k3[i] + k4[i])).collect()
+        (0..n)
+            .map(|i| x[i] + dt / 6.0 * (k1[i] + 2.0 * k2[i] + 2.0 * k3[i] + k4[i]))
+            .collect()
     };
     let thr = |x: &[f64], pp: &[f64]| eval(&m.base.threshold, &args(x, pp, &[]))[0];
     // Deliveries pending: (time, node, index).
-    let mut pending: Vec<(f64, Node, u32)> = inputs.iter().map(|(t, c)| (*t, Node::Input(snnc::sema::hir::InputId(0)), *c)).collect();
+    let mut pending: Vec<(f64, Node, u32)> = inputs
+        .iter()
+        .map(|(t, c)| (*t, Node::Input(snnc::sema::hir::InputId(0)), *c))
+        .collect();
     let mut spikes = Vec::new();
     let mut t = 0.0;
     let t_max = p.simulation.t_max;
@@ -83,14 +111,21 @@ fn reference(p: &Program, net: &Network, inputs: &[(f64, u32)], h: f64) -> Vec<(
                     for &j in &proj.targets[idx as usize] {
                         let w = proj.w[idx as usize * proj.n_post + j as usize];
                         let xj = &mut x[proj.post][j as usize];
-                        *xj = eval(&m.base.jumps[proj.receptor], &args(xj, &params[proj.post], &[w]));
+                        *xj = eval(
+                            &m.base.jumps[proj.receptor],
+                            &args(xj, &params[proj.post], &[w]),
+                        );
                     }
                 }
             }
         }
         let next_delivery = pending.last().map_or(f64::INFINITY, |d| d.0);
         let dt = h.min(next_delivery - t).min(t_max - t);
-        let stepped: Vec<Vec<Vec<f64>>> = x.iter().enumerate().map(|(pi, pop)| pop.iter().map(|xi| rk4(xi, &params[pi], dt)).collect()).collect();
+        let stepped: Vec<Vec<Vec<f64>>> = x
+            .iter()
+            .enumerate()
+            .map(|(pi, pop)| pop.iter().map(|xi| rk4(xi, &params[pi], dt)).collect())
+            .collect();
         // Earliest crossing inside the step, by bisection on the step length.
         let mut first: Option<(f64, usize, usize)> = None;
         for (pi, pop) in stepped.iter().enumerate() {
@@ -99,7 +134,11 @@ fn reference(p: &Program, net: &Network, inputs: &[(f64, u32)], h: f64) -> Vec<(
                     let (mut lo, mut hi) = (0.0, dt);
                     for _ in 0..80 {
                         let mid = 0.5 * (lo + hi);
-                        if thr(&rk4(&x[pi][i], &params[pi], mid), &params[pi]) >= 0.0 { hi = mid } else { lo = mid }
+                        if thr(&rk4(&x[pi][i], &params[pi], mid), &params[pi]) >= 0.0 {
+                            hi = mid
+                        } else {
+                            lo = mid
+                        }
                     }
                     if first.is_none_or(|f| hi < f.0) {
                         first = Some((hi, pi, i));
@@ -132,33 +171,51 @@ fn compare(src: &str, seed: u64) {
     let (p, k, net) = setup(src, seed);
     let mut rng = Rng(seed);
     let inputs: Vec<(f64, u32)> = {
-        let mut v: Vec<(f64, u32)> = (0..4).flat_map(|c| (0..3).map(move |r| (c, r))).map(|(c, _)| (0.0, c)).collect();
+        let mut v: Vec<(f64, u32)> = (0..4)
+            .flat_map(|c| (0..3).map(move |r| (c, r)))
+            .map(|(c, _)| (0.0, c))
+            .collect();
         for s in v.iter_mut() {
             s.0 = rng.range(0.0, 0.015);
         }
         v.sort_by(|a, b| a.0.total_cmp(&b.0));
         v
     };
-    let engine = neuron_spikes(&run(&p, &k, &net, &[inputs.clone()]));
+    let engine = neuron_spikes(&run(&p, &k, &net, std::slice::from_ref(&inputs)));
     let reference = reference(&p, &net, &inputs, 2e-6);
     assert!(engine.len() >= 5, "too few spikes to compare: {engine:?}");
-    assert_eq!(engine.len(), reference.len(), "engine {engine:?}\nreference {reference:?}");
+    assert_eq!(
+        engine.len(),
+        reference.len(),
+        "engine {engine:?}\nreference {reference:?}"
+    );
     for (a, b) in engine.iter().zip(&reference) {
-        assert_eq!((a.0, a.1), (b.0, b.1), "different neuron order: {a:?} vs {b:?}");
-        assert!(rel_err(a.2, b.2) <= 1e-9, "spike time {} vs reference {}", a.2, b.2);
+        assert_eq!(
+            (a.0, a.1),
+            (b.0, b.1),
+            "different neuron order: {a:?} vs {b:?}"
+        );
+        assert!(
+            rel_err(a.2, b.2) <= 1e-9,
+            "spike time {} vs reference {}",
+            a.2,
+            b.2
+        );
     }
 }
 
 #[test]
 fn feed_forward_network_matches_high_precision_integration() {
     for seed in [1, 2, 3] {
-        let src = format!("{NEURON}
+        let src = format!(
+            "{NEURON}
 input data = regular(size = 4, rate = 1 Hz)
 population hidden = 5 N
 population out = 2 N
 project data -> hidden dense init normal(3.0, 1.5)
 project hidden -> out dense init normal(2.0, 1.5)
-simulation {{ t_max 30 ms }}");
+simulation {{ t_max 30 ms }}"
+        );
         compare(&src, seed);
     }
 }
@@ -166,12 +223,14 @@ simulation {{ t_max 30 ms }}");
 #[test]
 fn recurrent_network_matches_high_precision_integration() {
     for seed in [4, 5] {
-        let src = format!("{NEURON}
+        let src = format!(
+            "{NEURON}
 input data = regular(size = 4, rate = 1 Hz)
 population hidden = 6 N
 project data -> hidden dense init normal(3.0, 1.0)
 project hidden -> hidden sparse(p = 0.5) init normal(0.5, 1.0)
-simulation {{ t_max 30 ms }}");
+simulation {{ t_max 30 ms }}"
+        );
         compare(&src, seed);
     }
 }
@@ -180,14 +239,17 @@ simulation {{ t_max 30 ms }}");
 /// weight (the mathematically simultaneous update), in any channel order.
 #[test]
 fn exactly_simultaneous_inputs_act_together() {
-    let src = format!("{NEURON}
+    let src = format!(
+        "{NEURON}
 input data = regular(size = 2, rate = 1 Hz)
 population out = 1 N
 project data -> out dense init constant(1.0)
-simulation {{ t_max 30 ms }}");
+simulation {{ t_max 30 ms }}"
+    );
     let (p, k, mut net) = setup(&src, 0);
     let t = 0.002;
-    let spike_time = |net: &Network, inputs: Vec<(f64, u32)>| neuron_spikes(&run(&p, &k, net, &[inputs]))[0].2;
+    let spike_time =
+        |net: &Network, inputs: Vec<(f64, u32)>| neuron_spikes(&run(&p, &k, net, &[inputs]))[0].2;
     net.projections[0].w = vec![2.5, 3.0];
     let both = spike_time(&net, vec![(t, 0), (t, 1)]);
     let swapped = spike_time(&net, vec![(t, 1), (t, 0)]);
@@ -204,25 +266,33 @@ simulation {{ t_max 30 ms }}");
 /// spikes reach a downstream neuron together, whatever their indices.
 #[test]
 fn simultaneous_spikes_of_several_neurons_are_exact_ties() {
-    let src = format!("{NEURON}
+    let src = format!(
+        "{NEURON}
 input data = regular(size = 1, rate = 1 Hz)
 population hidden = 3 N
 population out = 1 N
 project data -> hidden dense init constant(6.0)
 project hidden -> out dense init constant(2.0)
-simulation {{ t_max 30 ms }}");
+simulation {{ t_max 30 ms }}"
+    );
     let (p, k, net) = setup(&src, 0);
     let spikes = neuron_spikes(&run(&p, &k, &net, &[vec![(0.001, 0)]]));
     let hidden: Vec<f64> = spikes.iter().filter(|s| s.0 == 0).map(|s| s.2).collect();
     assert_eq!(hidden.len(), 3);
     assert!(hidden.iter().all(|t| *t == hidden[0]), "{hidden:?}");
     // The output sees 3 x 2.0 at once: compare with one input of weight 6.0 at that time.
-    let out_t = spikes.iter().find(|s| s.0 == 1).expect("the output spikes").2;
-    let single = format!("{NEURON}
+    let out_t = spikes
+        .iter()
+        .find(|s| s.0 == 1)
+        .expect("the output spikes")
+        .2;
+    let single = format!(
+        "{NEURON}
 input data = regular(size = 1, rate = 1 Hz)
 population out = 1 N
 project data -> out dense init constant(6.0)
-simulation {{ t_max 30 ms }}");
+simulation {{ t_max 30 ms }}"
+    );
     let (p2, k2, n2) = setup(&single, 0);
     let want = neuron_spikes(&run(&p2, &k2, &n2, &[vec![(hidden[0], 0)]]))[0].2;
     assert!(rel_err(out_t, want) < 1e-12, "{out_t} vs {want}");

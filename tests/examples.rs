@@ -1,3 +1,4 @@
+#![allow(clippy::needless_range_loop)]
 //! Every example checks clean, prints a reviewed summary, and survives a print/parse round trip
 //! with its meaning unchanged.
 

@@ -1,3 +1,4 @@
+#![allow(clippy::needless_range_loop)]
 //! Robustness: nothing a user can type makes the front end panic.
 //!
 //! Feeds truncations, byte mutations, token shuffles and random bytes derived from every example

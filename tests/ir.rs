@@ -432,7 +432,17 @@ fn surrogate_step_adjoint_is_the_gradient_of_a_straight_through_step() {
     for m in models(&example("yinyang_discrete")) {
         let step = m.step_exact.clone().unwrap();
         let (f, adj) = snnc::ir::derive::surrogate_step(&m, &step, SurrogateFn::Sigmoid { beta });
-        let heaviside = f.insts.iter().find_map(|op| if let Op::Heaviside(h, _) = op { Some(*h) } else { None }).unwrap();
+        let heaviside = f
+            .insts
+            .iter()
+            .find_map(|op| {
+                if let Op::Heaviside(h, _) = op {
+                    Some(*h)
+                } else {
+                    None
+                }
+            })
+            .unwrap();
         // Copy with one extra argument `offset = H(h0) - sigmoid(beta h0)`.
         let mut cargs = f.args.clone();
         cargs.push("offset".into());
@@ -458,10 +468,22 @@ fn surrogate_step_adjoint_is_the_gradient_of_a_straight_through_step() {
             };
             map.push(v);
         }
-        let outputs = f.outputs.iter().map(|(n, v)| (n.clone(), map[v.index()])).collect();
+        let outputs = f
+            .outputs
+            .iter()
+            .map(|(n, v)| (n.clone(), map[v.index()]))
+            .collect();
         let straight = b.finish("straight_through", outputs);
         let mut rng = Rng(5);
-        let p: Vec<f64> = program(&example("yinyang_discrete")).neurons.iter().find(|n| n.name == m.name).unwrap().params.iter().map(|p| p.default).collect();
+        let p: Vec<f64> = program(&example("yinyang_discrete"))
+            .neurons
+            .iter()
+            .find(|n| n.name == m.name)
+            .unwrap()
+            .params
+            .iter()
+            .map(|p| p.default)
+            .collect();
         let mut scratch = Vec::new();
         for _ in 0..50 {
             // States near the threshold so the surrogate matters.
@@ -476,8 +498,15 @@ fn surrogate_step_adjoint_is_the_gradient_of_a_straight_through_step() {
             aargs.extend(&bars);
             let g = eval(&adj, &aargs);
             for i in 0..m.n() {
-                let want: f64 = (0..f.outputs.len()).map(|o| fd(&straight, &sat, i, o) * bars[o]).sum();
-                assert!((g[i] - want).abs() <= 1e-6 * want.abs().max(1.0), "{}: d/dx{i}: {} vs {want}", m.name, g[i]);
+                let want: f64 = (0..f.outputs.len())
+                    .map(|o| fd(&straight, &sat, i, o) * bars[o])
+                    .sum();
+                assert!(
+                    (g[i] - want).abs() <= 1e-6 * want.abs().max(1.0),
+                    "{}: d/dx{i}: {} vs {want}",
+                    m.name,
+                    g[i]
+                );
             }
         }
     }

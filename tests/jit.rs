@@ -1,3 +1,4 @@
+#![allow(clippy::needless_range_loop)]
 //! The JIT against the reference interpreter: every function of every example model on random
 //! arguments must agree bit for bit (both call the same math), and compiled code memory must be
 //! freed when the functions are dropped.
@@ -23,12 +24,23 @@ fn jit_matches_the_interpreter_on_every_function_of_every_example() {
                     let args: Vec<f64> = f
                         .args
                         .iter()
-                        .map(|a| if a.starts_with("p.tau") || a == "t" || a == "dt" { rng.range(1e-4, 0.05) } else { rng.normal() })
+                        .map(|a| {
+                            if a.starts_with("p.tau") || a == "t" || a == "dt" {
+                                rng.range(1e-4, 0.05)
+                            } else {
+                                rng.normal()
+                            }
+                        })
                         .collect();
                     let want = eval(f, &args);
                     c.call(&args, &mut out);
                     for (a, b) in out.iter().zip(&want) {
-                        assert!(a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()), "{}/{}: jit {a} vs interp {b} at {args:?}", m.name, f.name);
+                        assert!(
+                            a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()),
+                            "{}/{}: jit {a} vs interp {b} at {args:?}",
+                            m.name,
+                            f.name
+                        );
                     }
                     compared += 1;
                 }
@@ -62,5 +74,8 @@ fn compiled_code_is_freed_when_dropped() {
     }
     let after = resident_kb().unwrap();
     // 1,000 leaked modules would hold at least one 4 KiB code page each.
-    assert!(after < before + 2_000, "resident memory grew from {before} KiB to {after} KiB");
+    assert!(
+        after < before + 2_000,
+        "resident memory grew from {before} KiB to {after} KiB"
+    );
 }

@@ -1,3 +1,4 @@
+#![allow(clippy::needless_range_loop)]
 //! Golden tests of rendered diagnostics: one failing program per file under `tests/ui/<phase>/`,
 //! its diagnostics rendered without colour and compared with a reviewed snapshot in
 //! `tests/snapshots/`. Also checks that every diagnostic code has at least one such test and an

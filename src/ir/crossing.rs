@@ -100,11 +100,17 @@ impl<S: Signal> Finder<'_, S> {
             } else {
                 lo = t;
             }
-            if hi - lo <= 4.0 * f64::EPSILON * hi.abs().max(lo.abs()) || hi - lo <= f64::MIN_POSITIVE {
+            if hi - lo <= 4.0 * f64::EPSILON * hi.abs().max(lo.abs())
+                || hi - lo <= f64::MIN_POSITIVE
+            {
                 break;
             }
             let newton = t - y / dy;
-            let next = if dy != 0.0 && newton > lo && newton < hi { newton } else { 0.5 * (lo + hi) };
+            let next = if dy != 0.0 && newton > lo && newton < hi {
+                newton
+            } else {
+                0.5 * (lo + hi)
+            };
             if (next - t).abs() <= 2.0 * f64::EPSILON * t.abs() {
                 // Converged: bracket the root tightly around it.
                 let step = 4.0 * f64::EPSILON * t.abs().max(f64::MIN_POSITIVE);

@@ -257,7 +257,11 @@ fn step_rk4(m: &ModelIr) -> Function {
 
 /// The spiking step for `step` and its adjoint with respect to the state: arguments
 /// `(x, p, dt, bar_x', bar_spike)`, outputs `bar_x`. The Heaviside's derivative is `surrogate`.
-pub fn surrogate_step(m: &ModelIr, step: &Function, surrogate: SurrogateFn) -> (Function, Function) {
+pub fn surrogate_step(
+    m: &ModelIr,
+    step: &Function,
+    surrogate: SurrogateFn,
+) -> (Function, Function) {
     let f = step_spiking(m, step, surrogate);
     let wrt: Vec<usize> = (0..m.n()).collect();
     let adj = ad::adjoint_function(&f, &wrt);

@@ -68,7 +68,10 @@ pub struct JitFn {
 
 impl Eval for JitFn {
     fn call(&self, args: &[f64], out: &mut [f64]) {
-        assert!(args.len() >= self.n_args && out.len() >= self.n_outputs, "argument or output buffer too small");
+        assert!(
+            args.len() >= self.n_args && out.len() >= self.n_outputs,
+            "argument or output buffer too small"
+        );
         // SAFETY: the code reads `n_args` values from `args` and writes `n_outputs` values to
         // `out`, both checked above; the code memory is alive while `self` is.
         unsafe { (self.code)(args.as_ptr(), out.as_mut_ptr()) }
@@ -94,7 +97,10 @@ fn new_module() -> Result<JITModule, JitError> {
     flags.set("use_colocated_libcalls", "false").map_err(err)?;
     flags.set("is_pic", "false").map_err(err)?;
     flags.set("opt_level", "speed").map_err(err)?;
-    let isa = cranelift_native::builder().map_err(err)?.finish(settings::Flags::new(flags)).map_err(err)?;
+    let isa = cranelift_native::builder()
+        .map_err(err)?
+        .finish(settings::Flags::new(flags))
+        .map_err(err)?;
     let mut builder = JITBuilder::with_isa(isa, default_libcall_names());
     for (name, ptr, _) in runtime::symbols() {
         builder.symbol(name, ptr);
@@ -107,7 +113,11 @@ impl Jit {
     pub fn new() -> Result<Jit, JitError> {
         let module = new_module()?;
         let ctx = module.make_context();
-        Ok(Jit { module, builder_ctx: FunctionBuilderContext::new(), ctx })
+        Ok(Jit {
+            module,
+            builder_ctx: FunctionBuilderContext::new(),
+            ctx,
+        })
     }
 
     /// Cranelift IR of `f`, as `snnc ir --emit clif` prints it.
@@ -125,8 +135,14 @@ impl Jit {
         self.ctx.func.signature.params.push(AbiParam::new(ptr));
         self.ctx.func.name = UserFuncName::testcase(&f.name);
         let mut funcs = HashMap::new();
-        let declare = |module: &mut JITModule, func: &mut ir::Function, name: &'static str, sig: ir::Signature| -> Result<ir::FuncRef, JitError> {
-            let id = module.declare_function(name, Linkage::Import, &sig).map_err(err)?;
+        let declare = |module: &mut JITModule,
+                       func: &mut ir::Function,
+                       name: &'static str,
+                       sig: ir::Signature|
+         -> Result<ir::FuncRef, JitError> {
+            let id = module
+                .declare_function(name, Linkage::Import, &sig)
+                .map_err(err)?;
             Ok(module.declare_func_in_func(id, func))
         };
         for (name, _, n) in runtime::symbols() {
@@ -159,16 +175,27 @@ impl Jit {
             self.build(f)?;
             let id = self
                 .module
-                .declare_function(&format!("snnc_{k}_{}", f.name), Linkage::Local, &self.ctx.func.signature)
+                .declare_function(
+                    &format!("snnc_{k}_{}", f.name),
+                    Linkage::Local,
+                    &self.ctx.func.signature,
+                )
                 .map_err(err)?;
-            self.module.define_function(id, &mut self.ctx).map_err(|e| JitError(format!("{e:?}")))?;
+            self.module
+                .define_function(id, &mut self.ctx)
+                .map_err(|e| JitError(format!("{e:?}")))?;
             self.module.clear_context(&mut self.ctx);
             ids.push(id);
         }
         self.module.finalize_definitions().map_err(err)?;
         let module = std::mem::replace(&mut self.module, new_module()?);
-        let ptrs: Vec<*const u8> = ids.iter().map(|id| module.get_finalized_function(*id)).collect();
-        let memory = Arc::new(CodeMemory { module: Some(module) });
+        let ptrs: Vec<*const u8> = ids
+            .iter()
+            .map(|id| module.get_finalized_function(*id))
+            .collect();
+        let memory = Arc::new(CodeMemory {
+            module: Some(module),
+        });
         self.ctx = self.module.make_context();
         Ok(fs
             .iter()

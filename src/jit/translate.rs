@@ -6,7 +6,9 @@
 
 use crate::ir::{BinaryOp, Function, Op, SurrogateFn, UnaryOp, Value as IrValue};
 use cranelift_codegen::ir::condcodes::FloatCC;
-use cranelift_codegen::ir::{AbiParam, FuncRef, InstBuilder, MemFlagsData, StackSlotData, StackSlotKind, Value, types};
+use cranelift_codegen::ir::{
+    AbiParam, FuncRef, InstBuilder, MemFlagsData, StackSlotData, StackSlotKind, Value, types,
+};
 use cranelift_frontend::FunctionBuilder;
 use std::collections::HashMap;
 
@@ -26,7 +28,12 @@ pub struct FunctionTranslator<'a, 'b> {
 
 impl<'a, 'b> FunctionTranslator<'a, 'b> {
     pub fn new(b: &'a mut FunctionBuilder<'b>, imports: &'a Imports, ptr: types::Type) -> Self {
-        FunctionTranslator { b, imports, ptr, values: Vec::new() }
+        FunctionTranslator {
+            b,
+            imports,
+            ptr,
+            values: Vec::new(),
+        }
     }
 
     fn v(&self, x: IrValue) -> Value {
@@ -55,7 +62,11 @@ impl<'a, 'b> FunctionTranslator<'a, 'b> {
         for op in &f.insts {
             let v = match op {
                 Op::Const(c) => self.b.ins().f64const(*c),
-                Op::Arg(n) => self.b.ins().load(types::F64, MemFlagsData::trusted(), args, (*n as i32) * 8),
+                Op::Arg(n) => {
+                    self.b
+                        .ins()
+                        .load(types::F64, MemFlagsData::trusted(), args, (*n as i32) * 8)
+                }
                 Op::Unary(o, a) => self.translate_unary(*o, self.v(*a)),
                 Op::Binary(o, a, c) => self.translate_binary(*o, self.v(*a), self.v(*c)),
                 Op::Select(c, a, e) => self.translate_select(self.v(*c), self.v(*a), self.v(*e)),
@@ -67,7 +78,9 @@ impl<'a, 'b> FunctionTranslator<'a, 'b> {
         }
         for (k, (_, v)) in f.outputs.iter().enumerate() {
             let val = self.v(*v);
-            self.b.ins().store(MemFlagsData::trusted(), val, out, (k as i32) * 8);
+            self.b
+                .ins()
+                .store(MemFlagsData::trusted(), val, out, (k as i32) * 8);
         }
         self.b.ins().return_(&[]);
     }
@@ -114,7 +127,11 @@ impl<'a, 'b> FunctionTranslator<'a, 'b> {
             }
             None => {
                 let (x, y) = (self.nonzero(a), self.nonzero(c));
-                let r = if op == BinaryOp::And { self.b.ins().band(x, y) } else { self.b.ins().bor(x, y) };
+                let r = if op == BinaryOp::And {
+                    self.b.ins().band(x, y)
+                } else {
+                    self.b.ins().bor(x, y)
+                };
                 self.bool_to_f64(r)
             }
         }
@@ -141,10 +158,16 @@ impl<'a, 'b> FunctionTranslator<'a, 'b> {
     }
 
     fn translate_dd_exp(&mut self, vs: &[IrValue]) -> Value {
-        let slot = self.b.create_sized_stack_slot(StackSlotData::new(StackSlotKind::ExplicitSlot, (vs.len() * 8) as u32, 3));
+        let slot = self.b.create_sized_stack_slot(StackSlotData::new(
+            StackSlotKind::ExplicitSlot,
+            (vs.len() * 8) as u32,
+            3,
+        ));
         for (k, v) in vs.iter().enumerate() {
             let val = self.v(*v);
-            self.b.ins().stack_store(self.ptr, val, slot, (k * 8) as i32);
+            self.b
+                .ins()
+                .stack_store(self.ptr, val, slot, (k * 8) as i32);
         }
         let addr = self.b.ins().stack_addr(self.ptr, slot, 0);
         let len = self.b.ins().iconst(self.ptr, vs.len() as i64);
@@ -155,6 +178,7 @@ impl<'a, 'b> FunctionTranslator<'a, 'b> {
 
 /// The signature of an imported runtime function with `n` f64 arguments.
 pub fn f64_signature(sig: &mut cranelift_codegen::ir::Signature, n: usize) {
-    sig.params.extend(std::iter::repeat_n(AbiParam::new(types::F64), n));
+    sig.params
+        .extend(std::iter::repeat_n(AbiParam::new(types::F64), n));
     sig.returns.push(AbiParam::new(types::F64));
 }

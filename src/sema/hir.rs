@@ -328,7 +328,12 @@ pub struct Simulation {
 pub enum Loss {
     /// -log softmax(-t/tau)_label over first spike times, plus the Göltz regulariser
     /// `alpha * (exp(t_label / (beta * tau_reg)) - 1)` when `alpha > 0`.
-    FirstSpikeCe { tau: f64, alpha: f64, beta: f64, tau_reg: f64 },
+    FirstSpikeCe {
+        tau: f64,
+        alpha: f64,
+        beta: f64,
+        tau_reg: f64,
+    },
     /// Mean squared error to target times (correct / wrong class).
     TargetMse { correct: f64, wrong: f64, tau: f64 },
     /// Cross-entropy over the maximum membrane value of a readout (time-discrete).

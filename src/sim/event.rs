@@ -54,10 +54,22 @@ pub struct SpikeRecord {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum LogEntry {
     /// Neuron `idx` of population `pop` spiked; `x` is its state just before the reset.
-    Spike { pop: u32, idx: u32, t: f64, x: u32, id: u32 },
+    Spike {
+        pop: u32,
+        idx: u32,
+        t: f64,
+        x: u32,
+        id: u32,
+    },
     /// Spike `source` arrived through projection `proj` at every target of `pre`; `x` is the
     /// offset of the targets' pre-jump states, one block of `n` values per target in order.
-    Delivery { proj: u32, pre: u32, t: f64, source: u32, x: u32 },
+    Delivery {
+        proj: u32,
+        pre: u32,
+        t: f64,
+        source: u32,
+        x: u32,
+    },
 }
 
 #[derive(Clone, Debug, Default)]
@@ -82,7 +94,9 @@ impl Outcome {
     pub fn first_spikes(&self, pop: usize, size: usize) -> Vec<(f64, Option<u32>)> {
         let mut out = vec![(f64::INFINITY, None); size];
         for (id, s) in self.spikes.iter().enumerate() {
-            if s.node == Node::Pop(crate::sema::hir::PopId(pop as u32)) && out[s.idx as usize].1.is_none() {
+            if s.node == Node::Pop(crate::sema::hir::PopId(pop as u32))
+                && out[s.idx as usize].1.is_none()
+            {
                 out[s.idx as usize] = (s.t, Some(id as u32));
             }
         }
@@ -142,7 +156,9 @@ impl<'a> EventEngine<'a> {
         for pop in &self.program.populations {
             let m = pop.model.index();
             if !self.kernels[m].exact_events() {
-                return Err(SimError::NotExact { model: self.program.neurons[m].name.clone() });
+                return Err(SimError::NotExact {
+                    model: self.program.neurons[m].name.clone(),
+                });
             }
         }
         Ok(())
@@ -193,7 +209,11 @@ impl<'a> EventEngine<'a> {
             pops,
             queue: BinaryHeap::new(),
             seq: 0,
-            out: Outcome { limit_hits: vec![0; self.program.populations.len()], log: record_log.then(EventLog::default), ..Outcome::default() },
+            out: Outcome {
+                limit_hits: vec![0; self.program.populations.len()],
+                log: record_log.then(EventLog::default),
+                ..Outcome::default()
+            },
             args: Vec::new(),
             tmp: Vec::new(),
         };
@@ -217,7 +237,8 @@ impl<'a> EventEngine<'a> {
 impl Run<'_, '_> {
     fn push(&mut self, t: f64, rank: u8, a: u32, b: u32, payload: Payload) {
         self.seq += 1;
-        self.queue.push(Reverse(((tkey(t), rank, a, b, self.seq), payload)));
+        self.queue
+            .push(Reverse(((tkey(t), rank, a, b, self.seq), payload)));
     }
 
     /// Records a spike of `node` and schedules its deliveries.
@@ -255,7 +276,10 @@ impl Run<'_, '_> {
             self.load(pop, i, &[dt]);
             let n = self.pops[pop].n;
             self.tmp.resize(n, 0.0);
-            let prop = self.e.kernels[self.e.program.populations[pop].model.index()].propagate.as_ref().expect("checked: exact model");
+            let prop = self.e.kernels[self.e.program.populations[pop].model.index()]
+                .propagate
+                .as_ref()
+                .expect("checked: exact model");
             prop.call(&self.args, &mut self.tmp);
             self.pops[pop].x[i * n..(i + 1) * n].copy_from_slice(&self.tmp);
         }
@@ -289,7 +313,10 @@ impl Run<'_, '_> {
         args.extend_from_slice(&x0);
         args.extend_from_slice(&p);
         let mut lambdas = vec![0.0; kern.eigenvalues.as_ref().map_or(0, |e| e.n_outputs())];
-        kern.eigenvalues.as_ref().expect("checked: exact model").call(&args, &mut lambdas);
+        kern.eigenvalues
+            .as_ref()
+            .expect("checked: exact model")
+            .call(&args, &mut lambdas);
         let mut xt = vec![0.0; n];
         let mut pargs = args.clone();
         pargs.push(0.0);
@@ -302,11 +329,20 @@ impl Run<'_, '_> {
         };
         let found = next_crossing(&mut signal, &lambdas, self.e.t_max - start).time;
         if let Some(dt) = found {
-            let limit = self.e.max_spikes.is_some_and(|m| self.pops[pop].count[i] as usize >= m);
+            let limit = self
+                .e
+                .max_spikes
+                .is_some_and(|m| self.pops[pop].count[i] as usize >= m);
             if limit {
                 self.out.limit_hits[pop] += 1;
             } else {
-                self.push(start + dt, 1, pop as u32, i as u32, Payload::Crossing { version });
+                self.push(
+                    start + dt,
+                    1,
+                    pop as u32,
+                    i as u32,
+                    Payload::Crossing { version },
+                );
             }
         }
     }
@@ -332,8 +368,15 @@ impl Run<'_, '_> {
         let id = self.out.spikes.len() as u32;
         if let Some(log) = &mut self.out.log {
             let x = log.xs.len() as u32;
-            log.xs.extend_from_slice(&self.pops[pop].x[i * n..(i + 1) * n]);
-            log.entries.push(LogEntry::Spike { pop: pop as u32, idx: i as u32, t, x, id });
+            log.xs
+                .extend_from_slice(&self.pops[pop].x[i * n..(i + 1) * n]);
+            log.entries.push(LogEntry::Spike {
+                pop: pop as u32,
+                idx: i as u32,
+                t,
+                x,
+                id,
+            });
         }
         self.load(pop, i, &[]);
         self.tmp.resize(n, 0.0);
@@ -352,19 +395,27 @@ impl Run<'_, '_> {
         let n = self.pops[post].n;
         if let Some(log) = &mut self.out.log {
             let x = log.xs.len() as u32;
-            log.entries.push(LogEntry::Delivery { proj: proj as u32, pre: pre as u32, t, source, x });
+            log.entries.push(LogEntry::Delivery {
+                proj: proj as u32,
+                pre: pre as u32,
+                t,
+                source,
+                x,
+            });
         }
         let targets = &self.e.network.projections[proj].targets[pre];
         for &j in targets {
             let j = j as usize;
             self.advance(post, j, t);
             if let Some(log) = &mut self.out.log {
-                log.xs.extend_from_slice(&self.pops[post].x[j * n..(j + 1) * n]);
+                log.xs
+                    .extend_from_slice(&self.pops[post].x[j * n..(j + 1) * n]);
             }
             let w = self.e.network.projections[proj].w[pre * n_post + j];
             self.load(post, j, &[w]);
             self.tmp.resize(n, 0.0);
-            let jump = &self.e.kernels[self.e.program.populations[post].model.index()].jumps[receptor];
+            let jump =
+                &self.e.kernels[self.e.program.populations[post].model.index()].jumps[receptor];
             jump.call(&self.args, &mut self.tmp);
             self.pops[post].x[j * n..(j + 1) * n].copy_from_slice(&self.tmp);
             self.schedule_crossing(post, j, t);

@@ -13,10 +13,16 @@ pub fn generate(p: &Program, seed: u64, t_max: f64) -> Vec<Vec<(f64, u32)>> {
         .map(|input| {
             let mut spikes = Vec::new();
             match &input.kind {
-                InputKind::Poisson { rate, seed: s, start, stop } => {
+                InputKind::Poisson {
+                    rate,
+                    seed: s,
+                    start,
+                    stop,
+                } => {
                     let stop = stop.unwrap_or(t_max).min(t_max);
                     for ch in 0..input.size {
-                        let mut rng = Rng::stream(seed ^ s, &format!("poisson:{}:{ch}", input.name));
+                        let mut rng =
+                            Rng::stream(seed ^ s, &format!("poisson:{}:{ch}", input.name));
                         let mut t = *start;
                         loop {
                             t += rng.exponential(*rate);

@@ -19,6 +19,12 @@ pub struct Interp {
     f: Function,
 }
 
+impl Interp {
+    pub fn new(f: Function) -> Interp {
+        Interp { f }
+    }
+}
+
 thread_local! {
     static SCRATCH: RefCell<Vec<f64>> = const { RefCell::new(Vec::new()) };
 }
@@ -54,8 +60,15 @@ pub type Compiled = Box<dyn Eval>;
 /// Compiles a batch of functions with one backend, in order.
 fn compile_all(fs: &[&Function], backend: Backend) -> Result<Vec<Compiled>, crate::jit::JitError> {
     Ok(match backend {
-        Backend::Interp => fs.iter().map(|f| Box::new(Interp { f: (*f).clone() }) as Compiled).collect(),
-        Backend::Jit => crate::jit::Jit::new()?.compile(fs)?.into_iter().map(|f| Box::new(f) as Compiled).collect(),
+        Backend::Interp => fs
+            .iter()
+            .map(|f| Box::new(Interp { f: (*f).clone() }) as Compiled)
+            .collect(),
+        Backend::Jit => crate::jit::Jit::new()?
+            .compile(fs)?
+            .into_iter()
+            .map(|f| Box::new(f) as Compiled)
+            .collect(),
     })
 }
 
@@ -87,14 +100,37 @@ impl ModelKernels {
     /// Compiles every function of `m` that the engines call.
     pub fn new(m: &ModelIr, backend: Backend) -> Result<ModelKernels, crate::jit::JitError> {
         let propagate_adjoint = m.derivatives.iter().find(|f| f.name == "propagate_adjoint");
-        let mut fs: Vec<&Function> = vec![&m.base.rhs, &m.base.threshold, &m.base.reset, &m.base.init, &m.lie, &m.step_euler, &m.step_rk4, &m.spike_adjoint];
+        let mut fs: Vec<&Function> = vec![
+            &m.base.rhs,
+            &m.base.threshold,
+            &m.base.reset,
+            &m.base.init,
+            &m.lie,
+            &m.step_euler,
+            &m.step_rk4,
+            &m.spike_adjoint,
+        ];
         fs.extend(&m.base.jumps);
         fs.extend(&m.input_adjoints);
-        let optional = [m.base.refractory.as_ref(), m.propagate.as_ref(), propagate_adjoint, m.eigenvalues.as_ref()];
+        let optional = [
+            m.base.refractory.as_ref(),
+            m.propagate.as_ref(),
+            propagate_adjoint,
+            m.eigenvalues.as_ref(),
+        ];
         fs.extend(optional.iter().flatten());
         let mut compiled = compile_all(&fs, backend)?.into_iter();
         let mut next = || compiled.next().expect("one compiled function per input");
-        let (rhs, threshold, reset, init, lie, step_euler, step_rk4, spike_adjoint) = (next(), next(), next(), next(), next(), next(), next(), next());
+        let (rhs, threshold, reset, init, lie, step_euler, step_rk4, spike_adjoint) = (
+            next(),
+            next(),
+            next(),
+            next(),
+            next(),
+            next(),
+            next(),
+            next(),
+        );
         let jumps = m.base.jumps.iter().map(|_| next()).collect();
         let input_adjoints = m.input_adjoints.iter().map(|_| next()).collect();
         let mut opt = optional.map(|f| f.map(|_| next()));

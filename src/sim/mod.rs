@@ -5,6 +5,7 @@
 //! EventProp); `discrete` the time-discrete one; `inputs` turns input declarations into spike
 //! trains; `rng` the deterministic random streams. Nothing here knows about files or the CLI.
 
+pub mod discrete;
 pub mod event;
 pub mod inputs;
 pub mod kernels;

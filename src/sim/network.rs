@@ -43,8 +43,15 @@ pub struct Network {
 /// The name of a projection's random stream, stable under edits elsewhere in the file.
 pub fn projection_name(p: &Program, k: usize) -> String {
     let proj = &p.projections[k];
-    let same = p.projections[..k].iter().filter(|q| q.pre == proj.pre && q.post == proj.post).count();
-    format!("weights:{}->{}#{same}", p.node_name(proj.pre), p.populations[proj.post.index()].name)
+    let same = p.projections[..k]
+        .iter()
+        .filter(|q| q.pre == proj.pre && q.post == proj.post)
+        .count();
+    format!(
+        "weights:{}->{}#{same}",
+        p.node_name(proj.pre),
+        p.populations[proj.post.index()].name
+    )
 }
 
 impl Network {
@@ -76,7 +83,9 @@ impl Network {
                             w[i * n_post + j] = match proj.init {
                                 WeightInit::Constant(c) => c,
                                 WeightInit::Normal { mean, std } => mean + std * rng.normal(),
-                                WeightInit::Uniform { low, high } => low + (high - low) * rng.uniform(),
+                                WeightInit::Uniform { low, high } => {
+                                    low + (high - low) * rng.uniform()
+                                }
                             };
                         }
                     }
@@ -94,6 +103,10 @@ impl Network {
                 }
             })
             .collect();
-        Network { params, sizes, projections }
+        Network {
+            params,
+            sizes,
+            projections,
+        }
     }
 }

@@ -28,13 +28,25 @@ pub fn yinyang_class(x: f64, y: f64) -> Option<usize> {
     }
     let d_right = ((x - 1.5 * R_BIG).powi(2) + (y - R_BIG).powi(2)).sqrt();
     let d_left = ((x - 0.5 * R_BIG).powi(2) + (y - R_BIG).powi(2)).sqrt();
-    let yin = d_right <= R_SMALL || (d_left > R_SMALL && d_left <= 0.5 * R_BIG) || (y > R_BIG && d_right > 0.5 * R_BIG);
+    let yin = d_right <= R_SMALL
+        || (d_left > R_SMALL && d_left <= 0.5 * R_BIG)
+        || (y > R_BIG && d_right > 0.5 * R_BIG);
     let dot = d_right < R_SMALL || d_left < R_SMALL;
-    Some(if dot { 2 } else if yin { 0 } else { 1 })
+    Some(if dot {
+        2
+    } else if yin {
+        0
+    } else {
+        1
+    })
 }
 
 fn features(x: f64, y: f64, mirror: bool) -> Vec<f64> {
-    if mirror { vec![x, y, 1.0 - x, 1.0 - y] } else { vec![x, y] }
+    if mirror {
+        vec![x, y, 1.0 - x, 1.0 - y]
+    } else {
+        vec![x, y]
+    }
 }
 
 /// `n` samples of split `split` ("train", "validation", "test").
@@ -50,7 +62,15 @@ pub fn yinyang(cfg: &YinYang, split: &str, n: usize) -> Vec<Sample> {
         let per = [n / 3, n / 3, n - 2 * (n / 3)];
         let mut out: Vec<Sample> = Vec::new();
         for (class, count) in per.iter().enumerate() {
-            out.extend(pool.iter().filter(|p| p.2 == class).take(*count).map(|p| Sample { features: features(p.0, p.1, cfg.mirror), label: class }));
+            out.extend(
+                pool.iter()
+                    .filter(|p| p.2 == class)
+                    .take(*count)
+                    .map(|p| Sample {
+                        features: features(p.0, p.1, cfg.mirror),
+                        label: class,
+                    }),
+            );
         }
         rng.shuffle(&mut out);
         return out;
@@ -61,7 +81,10 @@ pub fn yinyang(cfg: &YinYang, split: &str, n: usize) -> Vec<Sample> {
             loop {
                 let (x, y) = (rng.uniform(), rng.uniform());
                 if yinyang_class(x, y) == Some(goal) {
-                    return Sample { features: features(x, y, cfg.mirror), label: goal };
+                    return Sample {
+                        features: features(x, y, cfg.mirror),
+                        label: goal,
+                    };
                 }
             }
         })

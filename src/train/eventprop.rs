@@ -10,10 +10,10 @@
 //! complete when the spike is reached, because every delivery it caused comes later in time (or
 //! later in the engine's order at equal times).
 
+use crate::sema::hir::Program;
 use crate::sim::event::{LogEntry, Outcome};
 use crate::sim::kernels::ModelKernels;
 use crate::sim::network::Network;
-use crate::sema::hir::Program;
 
 /// Gradients of the loss by every weight of every projection (same layout as the weights), and
 /// by every spike time (indexed by spike id; includes input spikes).
@@ -34,8 +34,18 @@ struct Costates {
 }
 
 /// Runs the backward pass. `dl_dt[id]` is the loss's explicit derivative by spike `id`'s time.
-pub fn backward(program: &Program, kernels: &[ModelKernels], net: &Network, out: &Outcome, dl_dt: &[f64], t_end: f64) -> Gradients {
-    let log = out.log.as_ref().expect("the forward run recorded its event log");
+pub fn backward(
+    program: &Program,
+    kernels: &[ModelKernels],
+    net: &Network,
+    out: &Outcome,
+    dl_dt: &[f64],
+    t_end: f64,
+) -> Gradients {
+    let log = out
+        .log
+        .as_ref()
+        .expect("the forward run recorded its event log");
     let mut pops: Vec<Costates> = program
         .populations
         .iter()
@@ -49,11 +59,21 @@ pub fn backward(program: &Program, kernels: &[ModelKernels], net: &Network, out:
                     p[i * k + j] = net.params[pi][j][i];
                 }
             }
-            Costates { n: kern.n, lam: vec![0.0; pop.size * kern.n], t: vec![t_end; pop.size], p, k }
+            Costates {
+                n: kern.n,
+                lam: vec![0.0; pop.size * kern.n],
+                t: vec![t_end; pop.size],
+                p,
+                k,
+            }
         })
         .collect();
     let mut grads = Gradients {
-        weights: net.projections.iter().map(|s| vec![0.0; s.w.len()]).collect(),
+        weights: net
+            .projections
+            .iter()
+            .map(|s| vec![0.0; s.w.len()])
+            .collect(),
         spike_times: dl_dt.to_vec(),
         near_grazing: 0,
     };
@@ -62,7 +82,12 @@ pub fn backward(program: &Program, kernels: &[ModelKernels], net: &Network, out:
     let mut res = Vec::new();
 
     // Brings neuron i's costate back from its time to `t` with the transposed flow.
-    let retreat = |pop: &mut Costates, kern: &ModelKernels, i: usize, t: f64, args: &mut Vec<f64>, res: &mut Vec<f64>| {
+    let retreat = |pop: &mut Costates,
+                   kern: &ModelKernels,
+                   i: usize,
+                   t: f64,
+                   args: &mut Vec<f64>,
+                   res: &mut Vec<f64>| {
         let dt = pop.t[i] - t;
         let n = pop.n;
         if dt > 0.0 && pop.lam[i * n..(i + 1) * n].iter().any(|v| *v != 0.0) {
@@ -72,7 +97,10 @@ pub fn backward(program: &Program, kernels: &[ModelKernels], net: &Network, out:
             args.push(dt);
             args.extend_from_slice(&pop.lam[i * n..(i + 1) * n]);
             res.resize(n + 1, 0.0);
-            kern.propagate_adjoint.as_ref().expect("exact models have a propagator adjoint").call(args, res);
+            kern.propagate_adjoint
+                .as_ref()
+                .expect("exact models have a propagator adjoint")
+                .call(args, res);
             pop.lam[i * n..(i + 1) * n].copy_from_slice(&res[..n]);
         }
         pop.t[i] = t;
@@ -98,7 +126,13 @@ pub fn backward(program: &Program, kernels: &[ModelKernels], net: &Network, out:
                     grads.near_grazing += 1;
                 }
             }
-            LogEntry::Delivery { proj, pre, t, source, x } => {
+            LogEntry::Delivery {
+                proj,
+                pre,
+                t,
+                source,
+                x,
+            } => {
                 let syn = &net.projections[proj as usize];
                 let kern = &kernels[program.populations[syn.post].model.index()];
                 let c = &mut pops[syn.post];

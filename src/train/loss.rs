@@ -10,11 +10,19 @@ use crate::sema::hir::Loss;
 
 /// Loss value and dL/dt for each output neuron (0 for silent ones).
 pub fn first_spike_loss(loss: &Loss, times: &[f64], label: usize, t_max: f64) -> (f64, Vec<f64>) {
-    let t: Vec<f64> = times.iter().map(|t| if t.is_finite() { *t } else { t_max }).collect();
+    let t: Vec<f64> = times
+        .iter()
+        .map(|t| if t.is_finite() { *t } else { t_max })
+        .collect();
     let silent: Vec<bool> = times.iter().map(|t| !t.is_finite()).collect();
     let mut grad = vec![0.0; t.len()];
     let value = match *loss {
-        Loss::FirstSpikeCe { tau, alpha, beta, tau_reg } => {
+        Loss::FirstSpikeCe {
+            tau,
+            alpha,
+            beta,
+            tau_reg,
+        } => {
             let m = t.iter().fold(f64::INFINITY, |a, b| a.min(*b));
             let e: Vec<f64> = t.iter().map(|ti| (-(ti - m) / tau).exp()).collect();
             let z: f64 = e.iter().sum();
@@ -28,7 +36,11 @@ pub fn first_spike_loss(loss: &Loss, times: &[f64], label: usize, t_max: f64) ->
             grad[label] += alpha * (t[label] / (beta * tau_reg)).exp() / (beta * tau_reg);
             ce + reg
         }
-        Loss::TargetMse { correct, wrong, tau } => {
+        Loss::TargetMse {
+            correct,
+            wrong,
+            tau,
+        } => {
             let mut v = 0.0;
             for k in 0..t.len() {
                 let target = if k == label { correct } else { wrong };
@@ -38,7 +50,9 @@ pub fn first_spike_loss(loss: &Loss, times: &[f64], label: usize, t_max: f64) ->
             }
             v
         }
-        Loss::MaxMembraneCe | Loss::SpikeCountCe => unreachable!("sema pairs time-discrete losses with the discrete mode"),
+        Loss::MaxMembraneCe | Loss::SpikeCountCe => {
+            unreachable!("sema pairs time-discrete losses with the discrete mode")
+        }
     };
     for k in 0..grad.len() {
         if silent[k] {
@@ -51,7 +65,11 @@ pub fn first_spike_loss(loss: &Loss, times: &[f64], label: usize, t_max: f64) ->
 /// The predicted class: the earliest output spike (silent outputs never win; ties go to the
 /// lowest index). `None` if every output is silent.
 pub fn predict(times: &[f64]) -> Option<usize> {
-    let (k, t) = times.iter().enumerate().fold((0, f64::INFINITY), |best, (k, t)| if *t < best.1 { (k, *t) } else { best });
+    let (k, t) =
+        times.iter().enumerate().fold(
+            (0, f64::INFINITY),
+            |best, (k, t)| if *t < best.1 { (k, *t) } else { best },
+        );
     t.is_finite().then_some(k)
 }
 
@@ -61,7 +79,12 @@ mod tests {
 
     #[test]
     fn loss_falls_when_the_correct_neuron_spikes_earlier_and_grads_match_differences() {
-        let loss = Loss::FirstSpikeCe { tau: 5e-4, alpha: 0.005, beta: 2.0, tau_reg: 5e-3 };
+        let loss = Loss::FirstSpikeCe {
+            tau: 5e-4,
+            alpha: 0.005,
+            beta: 2.0,
+            tau_reg: 5e-3,
+        };
         let t = [0.004, 0.0045, 0.006];
         let (l0, g) = first_spike_loss(&loss, &t, 0, 0.02);
         let (l1, _) = first_spike_loss(&loss, &[0.0039, 0.0045, 0.006], 0, 0.02);
@@ -71,8 +94,14 @@ mod tests {
             let (mut tp, mut tm) = (t, t);
             tp[k] += h;
             tm[k] -= h;
-            let fd = (first_spike_loss(&loss, &tp, 0, 0.02).0 - first_spike_loss(&loss, &tm, 0, 0.02).0) / (2.0 * h);
-            assert!((fd - g[k]).abs() < 1e-6 * fd.abs().max(1.0), "{k}: {fd} vs {}", g[k]);
+            let fd = (first_spike_loss(&loss, &tp, 0, 0.02).0
+                - first_spike_loss(&loss, &tm, 0, 0.02).0)
+                / (2.0 * h);
+            assert!(
+                (fd - g[k]).abs() < 1e-6 * fd.abs().max(1.0),
+                "{k}: {fd} vs {}",
+                g[k]
+            );
         }
     }
 }

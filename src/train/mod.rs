@@ -4,6 +4,7 @@
 //! results are combined in sample order, which makes training bit-identical for any thread
 //! count. Nothing here does IO: progress goes to a callback and results are returned.
 
+pub mod bptt;
 pub mod data;
 pub mod eventprop;
 pub mod loss;
@@ -21,7 +22,11 @@ use data::Sample;
 pub enum TrainError {
     Sim(SimError),
     /// A gradient or weight became NaN or infinite.
-    NonFinite { epoch: usize, batch: usize, projection: String },
+    NonFinite {
+        epoch: usize,
+        batch: usize,
+        projection: String,
+    },
     /// What this snnc cannot train yet, said plainly.
     Unsupported(String),
 }
@@ -30,8 +35,15 @@ impl std::fmt::Display for TrainError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             TrainError::Sim(e) => e.fmt(f),
-            TrainError::NonFinite { epoch, batch, projection } => {
-                write!(f, "a weight or gradient of projection `{projection}` became NaN or infinite in epoch {epoch}, batch {batch}")
+            TrainError::NonFinite {
+                epoch,
+                batch,
+                projection,
+            } => {
+                write!(
+                    f,
+                    "a weight or gradient of projection `{projection}` became NaN or infinite in epoch {epoch}, batch {batch}"
+                )
             }
             TrainError::Unsupported(what) => f.write_str(what),
         }
@@ -72,18 +84,88 @@ pub struct Trainer<'a> {
     pub validation: Vec<Sample>,
     pub test: Vec<Sample>,
     pub threads: usize,
+    /// Time-discrete training: the spiking step kernels per model and `dt`.
+    discrete: Option<(Vec<crate::sim::discrete::StepKernels>, f64)>,
 }
 
 impl<'a> Trainer<'a> {
-    pub fn new(program: &'a Program, kernels: &'a [ModelKernels], threads: usize) -> Result<Trainer<'a>, TrainError> {
-        let training = program.training.as_ref().ok_or_else(|| TrainError::Unsupported("the program has no train section".into()))?;
-        if !matches!(training.gradient, Gradient::EventProp) || !matches!(program.simulation.mode, Mode::Event { .. }) {
-            return Err(TrainError::Unsupported(
-                "this snnc trains with `gradient eventprop` on `mode event` only so far; `analytic` and `surrogate` are not implemented yet".into(),
-            ));
-        }
+    /// `models` and `backend` are needed for time-discrete training (the spiking steps).
+    pub fn new(
+        program: &'a Program,
+        kernels: &'a [ModelKernels],
+        threads: usize,
+    ) -> Result<Trainer<'a>, TrainError> {
+        Self::with_models(
+            program,
+            kernels,
+            threads,
+            &[],
+            crate::sim::kernels::Backend::Interp,
+        )
+    }
+
+    pub fn with_models(
+        program: &'a Program,
+        kernels: &'a [ModelKernels],
+        threads: usize,
+        models: &[crate::ir::derive::ModelIr],
+        backend: crate::sim::kernels::Backend,
+    ) -> Result<Trainer<'a>, TrainError> {
+        let training = program
+            .training
+            .as_ref()
+            .ok_or_else(|| TrainError::Unsupported("the program has no train section".into()))?;
+        let discrete = match (&training.gradient, &program.simulation.mode) {
+            (Gradient::EventProp, Mode::Event { .. }) => None,
+            (Gradient::Surrogate(sg), Mode::Discrete { dt, scheme }) => {
+                let surrogate = match *sg {
+                    crate::sema::hir::Surrogate::SuperSpike { beta } => {
+                        crate::ir::SurrogateFn::SuperSpike { beta }
+                    }
+                    crate::sema::hir::Surrogate::Sigmoid { beta } => {
+                        crate::ir::SurrogateFn::Sigmoid { beta }
+                    }
+                };
+                if models.len() != kernels.len() {
+                    return Err(TrainError::Unsupported(
+                        "time-discrete training needs the model IR (use Trainer::with_models)"
+                            .into(),
+                    ));
+                }
+                let steps = models
+                    .iter()
+                    .enumerate()
+                    .map(|(mi, m)| {
+                        let params = program
+                            .populations
+                            .iter()
+                            .find(|p| p.model.index() == mi)
+                            .map_or_else(
+                                || {
+                                    program.neurons[mi]
+                                        .params
+                                        .iter()
+                                        .map(|p| p.default)
+                                        .collect()
+                                },
+                                |p| p.params.clone(),
+                            );
+                        crate::sim::discrete::step_kernels(m, *scheme, surrogate, backend, &params)
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| TrainError::Unsupported(e.0))?;
+                Some((steps, *dt))
+            }
+            _ => {
+                return Err(TrainError::Unsupported(
+                    "`gradient analytic` is not implemented yet; use `gradient eventprop` (the same exact gradient on feed-forward networks)".into(),
+                ));
+            }
+        };
         let InputKind::YinYang(cfg) = &program.inputs[training.data.index()].kind else {
-            return Err(TrainError::Unsupported("training data from files is not implemented yet; use `yinyang(...)`".into()));
+            return Err(TrainError::Unsupported(
+                "training data from files is not implemented yet; use `yinyang(...)`".into(),
+            ));
         };
         Ok(Trainer {
             program,
@@ -93,20 +175,35 @@ impl<'a> Trainer<'a> {
             validation: data::yinyang(cfg, "validation", cfg.validation),
             test: data::yinyang(cfg, "test", cfg.test),
             threads: threads.max(1),
+            discrete,
         })
     }
 
     fn engine<'n>(&'n self, net: &'n Network) -> EventEngine<'n> {
         let max_spikes = match self.program.simulation.mode {
-            Mode::Event { max_spikes_per_neuron } => max_spikes_per_neuron,
+            Mode::Event {
+                max_spikes_per_neuron,
+            } => max_spikes_per_neuron,
             Mode::Discrete { .. } => None,
         };
-        EventEngine { program: self.program, kernels: self.kernels, network: net, t_max: self.program.simulation.t_max, max_spikes }
+        EventEngine {
+            program: self.program,
+            kernels: self.kernels,
+            network: net,
+            t_max: self.program.simulation.t_max,
+            max_spikes,
+        }
     }
 
     fn inputs(&self, s: &Sample) -> InputSpikes {
-        let mut inputs = crate::sim::inputs::generate(self.program, self.training.seed, self.program.simulation.t_max);
-        let InputKind::YinYang(cfg) = &self.program.inputs[self.training.data.index()].kind else { unreachable!("checked in new") };
+        let mut inputs = crate::sim::inputs::generate(
+            self.program,
+            self.training.seed,
+            self.program.simulation.t_max,
+        );
+        let InputKind::YinYang(cfg) = &self.program.inputs[self.training.data.index()].kind else {
+            unreachable!("checked in new")
+        };
         inputs[self.training.data.index()] = data::encode(cfg, s);
         inputs
     }
@@ -115,17 +212,83 @@ impl<'a> Trainer<'a> {
     pub fn output_times(&self, net: &Network, s: &Sample) -> Vec<f64> {
         let out_pop = self.training.output.index();
         let size = self.program.populations[out_pop].size;
+        if let Some((steps, dt)) = &self.discrete {
+            let run = crate::sim::discrete::run(
+                self.program,
+                self.kernels,
+                steps,
+                net,
+                &self.inputs(s),
+                *dt,
+            );
+            return (0..size)
+                .map(|i| {
+                    run.s[out_pop]
+                        .iter()
+                        .position(|row| row[i] != 0.0)
+                        .map_or(f64::INFINITY, |k| (k + 1) as f64 * dt)
+                })
+                .collect();
+        }
         let outcome = self.engine(net).run(&self.inputs(s), false);
-        outcome.first_spikes(out_pop, size).iter().map(|(t, _)| *t).collect()
+        outcome
+            .first_spikes(out_pop, size)
+            .iter()
+            .map(|(t, _)| *t)
+            .collect()
     }
 
     fn sample(&self, net: &Network, s: &Sample, with_grad: bool) -> SampleResult {
+        if let Some((steps, dt)) = &self.discrete {
+            let run = crate::sim::discrete::run(
+                self.program,
+                self.kernels,
+                steps,
+                net,
+                &self.inputs(s),
+                *dt,
+            );
+            let l = bptt::loss(
+                self.program,
+                self.training,
+                steps,
+                self.kernels,
+                &run,
+                s.label,
+            );
+            let grads = with_grad
+                .then(|| bptt::backward(self.program, self.kernels, steps, net, &run, &l, *dt));
+            let spikes = run
+                .s
+                .iter()
+                .flatten()
+                .flatten()
+                .filter(|v| **v != 0.0)
+                .count();
+            return SampleResult {
+                loss: l.value,
+                correct: l.prediction == s.label,
+                grads,
+                spikes,
+                silent_outputs: vec![
+                    false;
+                    self.program.populations[self.training.output.index()].size
+                ],
+                limit_hits: 0,
+                near_grazing: 0,
+            };
+        }
         let out_pop = self.training.output.index();
         let size = self.program.populations[out_pop].size;
         let outcome = self.engine(net).run(&self.inputs(s), with_grad);
         let firsts = outcome.first_spikes(out_pop, size);
         let times: Vec<f64> = firsts.iter().map(|(t, _)| *t).collect();
-        let (value, dl) = loss::first_spike_loss(&self.training.loss, &times, s.label, self.program.simulation.t_max);
+        let (value, dl) = loss::first_spike_loss(
+            &self.training.loss,
+            &times,
+            s.label,
+            self.program.simulation.t_max,
+        );
         let correct = loss::predict(&times) == Some(s.label);
         let mut near_grazing = 0;
         let grads = with_grad.then(|| {
@@ -135,7 +298,14 @@ impl<'a> Trainer<'a> {
                     dl_dt[*id as usize] = *g;
                 }
             }
-            let g = eventprop::backward(self.program, self.kernels, net, &outcome, &dl_dt, self.program.simulation.t_max);
+            let g = eventprop::backward(
+                self.program,
+                self.kernels,
+                net,
+                &outcome,
+                &dl_dt,
+                self.program.simulation.t_max,
+            );
             near_grazing = g.near_grazing;
             g.weights
         });
@@ -167,9 +337,18 @@ impl<'a> Trainer<'a> {
         std::thread::scope(|scope| {
             let handles: Vec<_> = samples
                 .chunks(chunk)
-                .map(|part| scope.spawn(move || part.iter().map(|s| self.sample(net, s, with_grad)).collect::<Vec<_>>()))
+                .map(|part| {
+                    scope.spawn(move || {
+                        part.iter()
+                            .map(|s| self.sample(net, s, with_grad))
+                            .collect::<Vec<_>>()
+                    })
+                })
                 .collect();
-            handles.into_iter().flat_map(|h| h.join().expect("a training thread panicked")).collect()
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().expect("a training thread panicked"))
+                .collect()
         })
     }
 
@@ -186,7 +365,12 @@ impl<'a> Trainer<'a> {
     }
 
     /// Trains one epoch in place; returns its statistics.
-    pub fn epoch(&self, net: &mut Network, opt: &mut optim::OptimState, epoch: usize) -> Result<EpochStats, TrainError> {
+    pub fn epoch(
+        &self,
+        net: &mut Network,
+        opt: &mut optim::OptimState,
+        epoch: usize,
+    ) -> Result<EpochStats, TrainError> {
         let start = std::time::Instant::now();
         let tr = self.training;
         let mut order: Vec<usize> = (0..self.train.len()).collect();
@@ -194,14 +378,23 @@ impl<'a> Trainer<'a> {
         let masks: Vec<Vec<bool>> = net
             .projections
             .iter()
-            .map(|s| (0..s.w.len()).map(|k| s.plastic && s.present(k / s.n_post, k % s.n_post)).collect())
+            .map(|s| {
+                (0..s.w.len())
+                    .map(|k| s.plastic && s.present(k / s.n_post, k % s.n_post))
+                    .collect()
+            })
             .collect();
         let lr_scale = tr.lr_decay.powi(epoch as i32);
-        let (mut loss_sum, mut correct, mut spikes, mut limit_hits, mut grazing) = (0.0, 0usize, 0usize, 0u64, 0u64);
+        let (mut loss_sum, mut correct, mut spikes, mut limit_hits, mut grazing) =
+            (0.0, 0usize, 0usize, 0u64, 0u64);
         for (b, batch) in order.chunks(tr.batch).enumerate() {
             let samples: Vec<&Sample> = batch.iter().map(|i| &self.train[*i]).collect();
             let results = self.parallel(net, &samples, true);
-            let mut grads: Vec<Vec<f64>> = net.projections.iter().map(|s| vec![0.0; s.w.len()]).collect();
+            let mut grads: Vec<Vec<f64>> = net
+                .projections
+                .iter()
+                .map(|s| vec![0.0; s.w.len()])
+                .collect();
             let mut silent = vec![false; self.program.populations[tr.output.index()].size];
             for r in &results {
                 loss_sum += r.loss;
@@ -209,7 +402,10 @@ impl<'a> Trainer<'a> {
                 spikes += r.spikes;
                 limit_hits += r.limit_hits;
                 grazing += r.near_grazing as u64;
-                for (acc, g) in grads.iter_mut().zip(r.grads.as_ref().expect("computed with gradients")) {
+                for (acc, g) in grads
+                    .iter_mut()
+                    .zip(r.grads.as_ref().expect("computed with gradients"))
+                {
                     for (a, v) in acc.iter_mut().zip(g) {
                         *a += v;
                     }
@@ -221,7 +417,15 @@ impl<'a> Trainer<'a> {
             let scale = 1.0 / samples.len() as f64;
             grads.iter_mut().flatten().for_each(|g| *g *= scale);
             let mut weights: Vec<Vec<f64>> = net.projections.iter().map(|s| s.w.clone()).collect();
-            optim::update(&tr.optimizer, opt, &mut weights, &grads, lr_scale, tr.clip, &masks);
+            optim::update(
+                &tr.optimizer,
+                opt,
+                &mut weights,
+                &grads,
+                lr_scale,
+                tr.clip,
+                &masks,
+            );
             if let Some(bump) = tr.weight_bump {
                 for (k, s) in net.projections.iter().enumerate() {
                     if s.post == tr.output.index() && s.plastic {
@@ -239,7 +443,11 @@ impl<'a> Trainer<'a> {
             }
             for (k, (s, w)) in net.projections.iter_mut().zip(weights).enumerate() {
                 if w.iter().any(|v| !v.is_finite()) {
-                    return Err(TrainError::NonFinite { epoch, batch: b, projection: crate::sim::network::projection_name(self.program, k) });
+                    return Err(TrainError::NonFinite {
+                        epoch,
+                        batch: b,
+                        projection: crate::sim::network::projection_name(self.program, k),
+                    });
                 }
                 s.w = w;
             }

@@ -12,12 +12,24 @@ pub struct OptimState {
 
 impl OptimState {
     pub fn new(shapes: &[usize]) -> OptimState {
-        OptimState { m: shapes.iter().map(|n| vec![0.0; *n]).collect(), v: shapes.iter().map(|n| vec![0.0; *n]).collect(), step: 0 }
+        OptimState {
+            m: shapes.iter().map(|n| vec![0.0; *n]).collect(),
+            v: shapes.iter().map(|n| vec![0.0; *n]).collect(),
+            step: 0,
+        }
     }
 }
 
 /// Applies one update to `params` (one vector per projection) with gradients `grads`.
-pub fn update(opt: &Optimizer, state: &mut OptimState, params: &mut [Vec<f64>], grads: &[Vec<f64>], lr_scale: f64, clip: Option<f64>, mask: &[Vec<bool>]) {
+pub fn update(
+    opt: &Optimizer,
+    state: &mut OptimState,
+    params: &mut [Vec<f64>],
+    grads: &[Vec<f64>],
+    lr_scale: f64,
+    clip: Option<f64>,
+    mask: &[Vec<bool>],
+) {
     state.step += 1;
     let t = state.step as i32;
     for (k, (w, g)) in params.iter_mut().zip(grads).enumerate() {
@@ -30,7 +42,12 @@ pub fn update(opt: &Optimizer, state: &mut OptimState, params: &mut [Vec<f64>], 
                 None => g[i],
             };
             match *opt {
-                Optimizer::Adam { lr, beta1, beta2, eps } => {
+                Optimizer::Adam {
+                    lr,
+                    beta1,
+                    beta2,
+                    eps,
+                } => {
                     let m = &mut state.m[k][i];
                     let v = &mut state.v[k][i];
                     *m = beta1 * *m + (1.0 - beta1) * gi;

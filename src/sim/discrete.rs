@@ -1,0 +1,230 @@
+//! The time-discrete engine: fixed `dt`, the derived spiking step of each model (exact
+//! propagator, Euler or RK4, then the Heaviside spike test and the reset blended by the spike),
+//! and additive synaptic jumps.
+//!
+//! Timing: step k advances from k dt to (k+1) dt. Spikes detected at the end of step k, and
+//! input spikes with times in [k dt, (k+1) dt), are delivered at the end of step k (after a
+//! delay of round(delay / dt) steps), so they act on the dynamics from step k+1 on. Spike times
+//! are reported as (k+1) dt. With `record`, the states of every step are kept for
+//! backpropagation through time.
+
+use super::kernels::{Backend, Compiled, ModelKernels};
+use super::network::Network;
+use crate::ir::derive::{ModelIr, surrogate_step};
+use crate::ir::{Function, SurrogateFn, interp};
+use crate::sema::hir::{Node, Program, Scheme};
+
+/// The spiking step of one model and its adjoint, compiled, plus what the engine needs.
+pub struct StepKernels {
+    pub step: Compiled,
+    pub adjoint: Compiled,
+    /// `increment[r]`: the state change per unit weight of receptor `r` (jumps must be additive).
+    pub increment: Vec<Vec<f64>>,
+    /// The state the spike condition compares (the membrane).
+    pub membrane: usize,
+}
+
+/// Why a model cannot run time-discretely.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DiscreteError(pub String);
+
+/// Builds the step kernels of a model for a scheme and surrogate.
+pub fn step_kernels(
+    m: &ModelIr,
+    scheme: Scheme,
+    surrogate: SurrogateFn,
+    backend: Backend,
+    params: &[f64],
+) -> Result<StepKernels, DiscreteError> {
+    let step: &Function = match scheme {
+        Scheme::Exact => m.step_exact.as_ref().ok_or_else(|| {
+            DiscreteError(format!("neuron model `{}` is nonlinear, so `scheme exact` has no propagator; use `scheme rk4` or `scheme euler`", m.name))
+        })?,
+        Scheme::Euler => &m.step_euler,
+        Scheme::Rk4 => &m.step_rk4,
+    };
+    let (f, adj) = surrogate_step(m, step, surrogate);
+    let n = m.n();
+    let mut increment = Vec::new();
+    for jump in &m.base.jumps {
+        // Additive: g(x, w) - x must not depend on x and must be linear in w.
+        let at = |x: &[f64], w: f64| {
+            let mut a = x.to_vec();
+            a.extend_from_slice(params);
+            a.push(w);
+            let y = interp::eval(jump, &a);
+            y.iter().zip(x).map(|(y, x)| y - x).collect::<Vec<f64>>()
+        };
+        let e = at(&vec![0.0; n], 1.0);
+        let probes = [
+            (vec![0.3; n], 1.0),
+            (vec![-1.7; n], 1.0),
+            (vec![0.0; n], 2.5),
+        ];
+        let additive = probes.iter().all(|(x, w)| {
+            at(x, *w)
+                .iter()
+                .zip(&e)
+                .all(|(d, ei)| (d - ei * w).abs() <= 1e-12 * (1.0 + ei.abs() * w.abs()))
+        });
+        if !additive {
+            return Err(DiscreteError(format!(
+                "receptor `{}` of `{}` is not additive (x += c w); time-discrete training supports additive receptors only",
+                &jump.name["jump_".len()..],
+                m.name
+            )));
+        }
+        increment.push(e);
+    }
+    // The membrane: the first state the threshold depends on.
+    let mut a = vec![0.0; n];
+    a.extend_from_slice(params);
+    let membrane = (0..n)
+        .find(|&i| {
+            let mut plus = a.clone();
+            plus[i] += 1.0;
+            interp::eval(&m.base.threshold, &plus)[0] != interp::eval(&m.base.threshold, &a)[0]
+        })
+        .unwrap_or(0);
+    let compiled = match backend {
+        Backend::Interp => None,
+        Backend::Jit => Some(
+            crate::jit::Jit::new()
+                .and_then(|mut j| j.compile(&[&f, &adj]))
+                .map_err(|e| DiscreteError(e.to_string()))?,
+        ),
+    };
+    let (step, adjoint): (Compiled, Compiled) = match compiled {
+        Some(mut c) => {
+            let adj = c.pop().expect("two compiled functions");
+            (
+                Box::new(c.pop().expect("two compiled functions")),
+                Box::new(adj),
+            )
+        }
+        None => (
+            Box::new(super::kernels::Interp::new(f)),
+            Box::new(super::kernels::Interp::new(adj)),
+        ),
+    };
+    Ok(StepKernels {
+        step,
+        adjoint,
+        increment,
+        membrane,
+    })
+}
+
+/// The record of one time-discrete run.
+#[derive(Clone, Debug, Default)]
+pub struct DiscreteRun {
+    pub steps: usize,
+    /// `x[pop][k]`: states of every neuron (neuron-major) before step k, k = 0..=steps.
+    pub x: Vec<Vec<Vec<f64>>>,
+    /// `s[pop][k][i]`: spike of neuron i at the end of step k (0 or 1).
+    pub s: Vec<Vec<Vec<f64>>>,
+    /// `inputs[input][k]`: channels of each input node that spike during step k.
+    pub inputs: Vec<Vec<Vec<u32>>>,
+}
+
+/// Runs one sample; inputs as (time, channel) per input node.
+pub fn run(
+    program: &Program,
+    kernels: &[ModelKernels],
+    steps: &[StepKernels],
+    net: &Network,
+    inputs: &[Vec<(f64, u32)>],
+    dt: f64,
+) -> DiscreteRun {
+    let n_steps = (program.simulation.t_max / dt).round() as usize;
+    let pops = &program.populations;
+    let mut x: Vec<Vec<Vec<f64>>> = pops
+        .iter()
+        .enumerate()
+        .map(|(pi, pop)| {
+            let kern = &kernels[pop.model.index()];
+            let mut x0 = vec![0.0; pop.size * kern.n];
+            let mut buf = vec![0.0; kern.n];
+            for i in 0..pop.size {
+                let p: Vec<f64> = (0..kern.n_params).map(|k| net.params[pi][k][i]).collect();
+                kern.init.call(&p, &mut buf);
+                x0[i * kern.n..(i + 1) * kern.n].copy_from_slice(&buf);
+            }
+            vec![x0]
+        })
+        .collect();
+    let mut s: Vec<Vec<Vec<f64>>> = pops.iter().map(|_| Vec::with_capacity(n_steps)).collect();
+    let input_step: Vec<Vec<Vec<u32>>> = inputs
+        .iter()
+        .map(|train| {
+            let mut per = vec![Vec::new(); n_steps];
+            for &(t, c) in train {
+                let k = (t / dt).floor() as usize;
+                if k < n_steps {
+                    per[k].push(c);
+                }
+            }
+            per
+        })
+        .collect();
+    let mut args = Vec::new();
+    for k in 0..n_steps {
+        for (pi, pop) in pops.iter().enumerate() {
+            let kern = &kernels[pop.model.index()];
+            let (n, np) = (kern.n, kern.n_params);
+            let mut next = vec![0.0; pop.size * n];
+            let mut spikes = vec![0.0; pop.size];
+            let mut out = vec![0.0; n + 1];
+            for i in 0..pop.size {
+                args.clear();
+                args.extend_from_slice(&x[pi][k][i * n..(i + 1) * n]);
+                args.extend((0..np).map(|q| net.params[pi][q][i]));
+                args.push(dt);
+                steps[pop.model.index()].step.call(&args, &mut out);
+                next[i * n..(i + 1) * n].copy_from_slice(&out[..n]);
+                spikes[i] = out[n];
+            }
+            x[pi].push(next);
+            s[pi].push(spikes);
+        }
+        // Deliveries at the end of step k.
+        for syn in &net.projections {
+            let d = (syn.delay / dt).round() as usize;
+            if k < d {
+                continue;
+            }
+            let src = k - d;
+            let active: Vec<(usize, f64)> = match syn.pre {
+                Node::Input(id) => input_step[id.index()][src]
+                    .iter()
+                    .map(|c| (*c as usize, 1.0))
+                    .collect(),
+                Node::Pop(q) => s[q.index()][src]
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, v)| **v != 0.0)
+                    .map(|(i, v)| (i, *v))
+                    .collect(),
+            };
+            let post = syn.post;
+            let model = pops[post].model.index();
+            let n = kernels[model].n;
+            let inc = &steps[model].increment[syn.receptor];
+            let xs = x[post].last_mut().expect("pushed above");
+            for (i, a) in active {
+                for &j in &syn.targets[i] {
+                    let w = syn.w[i * syn.n_post + j as usize] * a;
+                    for (q, e) in inc.iter().enumerate() {
+                        xs[j as usize * n + q] += w * e;
+                    }
+                }
+            }
+        }
+    }
+    DiscreteRun {
+        steps: n_steps,
+        x,
+        s,
+        inputs: input_step,
+    }
+}

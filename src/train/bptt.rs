@@ -1,0 +1,219 @@
+//! Surrogate-gradient backpropagation through time on the time-discrete engine.
+//!
+//! Walks the recorded steps backwards: the adjoint of the additive synaptic jumps (weight
+//! gradients, and the spike's adjoint through the weights), then the derived adjoint of the
+//! spiking step, whose Heaviside spike has the chosen surrogate derivative.
+//!
+//! Losses on time-discrete outputs: `max_membrane_ce` (cross-entropy over the maximum membrane
+//! value of each output neuron over time) and `spike_count_ce` (over spike counts); the rate
+//! regulariser `rate_reg [strength, target]` adds strength * (count - target)^2 per neuron of
+//! every non-output population.
+
+use crate::sema::hir::{Loss, Node, Program, Training};
+use crate::sim::discrete::{DiscreteRun, StepKernels};
+use crate::sim::kernels::ModelKernels;
+use crate::sim::network::Network;
+
+fn softmax(z: &[f64]) -> Vec<f64> {
+    let m = z.iter().fold(f64::NEG_INFINITY, |a, b| a.max(*b));
+    let e: Vec<f64> = z.iter().map(|v| (v - m).exp()).collect();
+    let s: f64 = e.iter().sum();
+    e.iter().map(|v| v / s).collect()
+}
+
+/// Loss value, prediction and the direct loss derivatives by states and spikes.
+pub struct DiscreteLoss {
+    pub value: f64,
+    pub prediction: usize,
+    /// `(pop, step k, flat state index, value)`: dL/dx[pop][k][index].
+    pub dx: Vec<(usize, usize, usize, f64)>,
+    /// `ds[pop][k][i]`.
+    pub ds: Vec<Vec<Vec<f64>>>,
+}
+
+pub fn loss(
+    program: &Program,
+    tr: &Training,
+    steps: &[StepKernels],
+    kernels: &[ModelKernels],
+    r: &DiscreteRun,
+    label: usize,
+) -> DiscreteLoss {
+    let out = tr.output.index();
+    let pop = &program.populations[out];
+    let model = pop.model.index();
+    let n = kernels[model].n;
+    let mem = steps[model].membrane;
+    let mut ds: Vec<Vec<Vec<f64>>> =
+        r.s.iter()
+            .map(|p| p.iter().map(|row| vec![0.0; row.len()]).collect())
+            .collect();
+    let mut dx = Vec::new();
+    let (mut value, prediction) = match tr.loss {
+        Loss::SpikeCountCe => {
+            let counts: Vec<f64> = (0..pop.size)
+                .map(|c| r.s[out].iter().map(|row| row[c]).sum())
+                .collect();
+            let sm = softmax(&counts);
+            for row in ds[out].iter_mut() {
+                for c in 0..pop.size {
+                    row[c] += sm[c] - f64::from(u8::from(c == label));
+                }
+            }
+            (-sm[label].max(1e-300).ln(), argmax(&counts))
+        }
+        _ => {
+            // Maximum membrane over the states after each step (k = 1..=steps).
+            let mut best = vec![(f64::NEG_INFINITY, 1); pop.size];
+            for k in 1..=r.steps {
+                for (c, b) in best.iter_mut().enumerate() {
+                    let v = r.x[out][k][c * n + mem];
+                    if v > b.0 {
+                        *b = (v, k);
+                    }
+                }
+            }
+            let m: Vec<f64> = best.iter().map(|b| b.0).collect();
+            let sm = softmax(&m);
+            for (c, b) in best.iter().enumerate() {
+                dx.push((
+                    out,
+                    b.1,
+                    c * n + mem,
+                    sm[c] - f64::from(u8::from(c == label)),
+                ));
+            }
+            (-sm[label].max(1e-300).ln(), argmax(&m))
+        }
+    };
+    if let Some((strength, target)) = tr.rate_reg {
+        for (pi, p) in r.s.iter().enumerate() {
+            if pi == out {
+                continue;
+            }
+            for i in 0..program.populations[pi].size {
+                let count: f64 = p.iter().map(|row| row[i]).sum();
+                value += strength * (count - target).powi(2);
+                for row in ds[pi].iter_mut() {
+                    row[i] += 2.0 * strength * (count - target);
+                }
+            }
+        }
+    }
+    DiscreteLoss {
+        value,
+        prediction,
+        dx,
+        ds,
+    }
+}
+
+fn argmax(v: &[f64]) -> usize {
+    v.iter()
+        .enumerate()
+        .fold(
+            (0, f64::NEG_INFINITY),
+            |b, (i, x)| if *x > b.1 { (i, *x) } else { b },
+        )
+        .0
+}
+
+/// Weight gradients by backpropagation through time.
+pub fn backward(
+    program: &Program,
+    kernels: &[ModelKernels],
+    steps: &[StepKernels],
+    net: &Network,
+    r: &DiscreteRun,
+    l: &DiscreteLoss,
+    dt: f64,
+) -> Vec<Vec<f64>> {
+    let pops = &program.populations;
+    let mut grads: Vec<Vec<f64>> = net
+        .projections
+        .iter()
+        .map(|s| vec![0.0; s.w.len()])
+        .collect();
+    // lam[pop]: dL/dx at the current step boundary.
+    let mut lam: Vec<Vec<f64>> = pops
+        .iter()
+        .map(|p| vec![0.0; p.size * kernels[p.model.index()].n])
+        .collect();
+    let mut ds = l.ds.clone();
+    let mut args = Vec::new();
+    let add_direct = |lam: &mut Vec<Vec<f64>>, k: usize| {
+        for &(pop, step, idx, v) in &l.dx {
+            if step == k {
+                lam[pop][idx] += v;
+            }
+        }
+    };
+    add_direct(&mut lam, r.steps);
+    for k in (0..r.steps).rev() {
+        // Jumps at the end of step k: x_{k+1} = y_k + sum w a e.
+        for (pk, syn) in net.projections.iter().enumerate() {
+            let d = (syn.delay / dt).round() as usize;
+            if k < d {
+                continue;
+            }
+            let src = k - d;
+            let post = syn.post;
+            let model = pops[post].model.index();
+            let n = kernels[model].n;
+            let inc = &steps[model].increment[syn.receptor];
+            // B_j = lam_j . e (the adjoint of the jump amount at target j).
+            let b: Vec<f64> = (0..syn.n_post)
+                .map(|j| (0..n).map(|q| lam[post][j * n + q] * inc[q]).sum())
+                .collect();
+            match syn.pre {
+                Node::Input(_) => {
+                    // Input spikes carry no gradient of their own; weights do (handled below).
+                }
+                Node::Pop(q) => {
+                    for i in 0..syn.n_pre {
+                        let g: f64 = syn.targets[i]
+                            .iter()
+                            .map(|&j| syn.w[i * syn.n_post + j as usize] * b[j as usize])
+                            .sum();
+                        ds[q.index()][src][i] += g;
+                    }
+                }
+            }
+            let active: Vec<(usize, f64)> = match syn.pre {
+                Node::Pop(q) => (0..syn.n_pre)
+                    .filter(|i| r.s[q.index()][src][*i] != 0.0)
+                    .map(|i| (i, r.s[q.index()][src][i]))
+                    .collect(),
+                Node::Input(id) => r.inputs[id.index()][src]
+                    .iter()
+                    .map(|c| (*c as usize, 1.0))
+                    .collect(),
+            };
+            for (i, a) in active {
+                for &j in &syn.targets[i] {
+                    grads[pk][i * syn.n_post + j as usize] += a * b[j as usize];
+                }
+            }
+        }
+        // Adjoint of the spiking step k for every neuron.
+        for (pi, pop) in pops.iter().enumerate() {
+            let model = pop.model.index();
+            let (n, np) = (kernels[model].n, kernels[model].n_params);
+            let mut out = vec![0.0; n];
+            let mut new = vec![0.0; pop.size * n];
+            for i in 0..pop.size {
+                args.clear();
+                args.extend_from_slice(&r.x[pi][k][i * n..(i + 1) * n]);
+                args.extend((0..np).map(|q| net.params[pi][q][i]));
+                args.push(dt);
+                args.extend_from_slice(&lam[pi][i * n..(i + 1) * n]);
+                args.push(ds[pi][k][i]);
+                steps[model].adjoint.call(&args, &mut out);
+                new[i * n..(i + 1) * n].copy_from_slice(&out);
+            }
+            lam[pi] = new;
+        }
+        add_direct(&mut lam, k);
+    }
+    grads
+}
