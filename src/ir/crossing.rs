@@ -26,29 +26,39 @@ impl<F: FnMut(f64, &mut [f64])> Signal for F {
     }
 }
 
-/// Coefficients of prod_{j<k} (z - lambda_j) for k = 0..N, lowest power first.
-fn operator_coefficients(lambdas: &[f64]) -> Vec<Vec<f64>> {
-    let mut out = vec![vec![1.0]];
-    for &l in lambdas {
-        let prev = out.last().expect("starts with one entry");
-        let mut next = vec![0.0; prev.len() + 1];
+/// Coefficients of prod_{j<k} (z - lambda_j) for k = 0..N, lowest power first, into `out`.
+fn operator_coefficients(lambdas: &[f64], out: &mut Vec<Vec<f64>>) {
+    out.resize(lambdas.len() + 1, Vec::new());
+    out[0].clear();
+    out[0].push(1.0);
+    for (k, &l) in lambdas.iter().enumerate() {
+        let (done, rest) = out.split_at_mut(k + 1);
+        let (prev, next) = (&done[k], &mut rest[0]);
+        next.clear();
+        next.resize(prev.len() + 1, 0.0);
         for (m, c) in prev.iter().enumerate() {
             next[m + 1] += c;
             next[m] -= l * c;
         }
-        out.push(next);
     }
-    out
 }
 
-struct Finder<'a, S: Signal> {
-    signal: &'a mut S,
+/// Reusable buffers of the crossing finder (so a search allocates nothing in the common case).
+#[derive(Clone, Debug, Default)]
+pub struct Scratch {
+    ordered: Vec<f64>,
     coef: Vec<Vec<f64>>,
     lie: Vec<f64>,
+}
+
+struct Finder<'a, 'c, S: Signal> {
+    signal: &'a mut S,
+    coef: &'c [Vec<f64>],
+    lie: &'a mut Vec<f64>,
     evaluations: usize,
 }
 
-impl<S: Signal> Finder<'_, S> {
+impl<S: Signal> Finder<'_, '_, S> {
     fn y(&mut self, k: usize, t: f64) -> f64 {
         self.y_dy(k, t).0
     }
@@ -56,9 +66,9 @@ impl<S: Signal> Finder<'_, S> {
     /// y_k(t) and its time derivative (the Lie derivatives shifted by one).
     fn y_dy(&mut self, k: usize, t: f64) -> (f64, f64) {
         self.evaluations += 1;
-        self.signal.lie_at(t, &mut self.lie);
+        self.signal.lie_at(t, self.lie);
         let c = &self.coef[k];
-        let y = c.iter().zip(&self.lie).map(|(c, l)| c * l).sum();
+        let y = c.iter().zip(self.lie.iter()).map(|(c, l)| c * l).sum();
         let dy = c.iter().zip(&self.lie[1..]).map(|(c, l)| c * l).sum();
         (y, dy)
     }
@@ -154,17 +164,28 @@ pub struct Crossing {
 /// (`lambdas`, from `derive::eigenvalues`, one Lie derivative per eigenvalue plus h itself).
 /// Returns `Some(0.0)` if the threshold is already reached at the start.
 pub fn next_crossing(signal: &mut impl Signal, lambdas: &[f64], horizon: f64) -> Crossing {
+    next_crossing_in(&mut Scratch::default(), signal, lambdas, horizon)
+}
+
+/// [`next_crossing`] with caller-provided buffers.
+pub fn next_crossing_in(scratch: &mut Scratch, signal: &mut impl Signal, lambdas: &[f64], horizon: f64) -> Crossing {
     // Any order of the factors annihilates; eigenvalue 0 first makes y_1 = h', whose zeros are
     // the extrema of h.
-    let mut ordered: Vec<f64> = lambdas.iter().copied().filter(|l| *l == 0.0).collect();
+    let Scratch { ordered, coef, lie } = scratch;
+    ordered.clear();
+    ordered.extend(lambdas.iter().copied().filter(|l| *l == 0.0));
     ordered.extend(lambdas.iter().copied().filter(|l| *l != 0.0));
-    let coef = operator_coefficients(&ordered);
-    let mut f = Finder {
-        signal,
-        coef,
-        lie: vec![0.0; lambdas.len() + 1],
-        evaluations: 0,
-    };
+    lie.clear();
+    lie.resize(lambdas.len() + 1, 0.0);
+    // The closed form needs only y_0 = h; build the full operator only if it does not apply.
+    operator_coefficients(&[], coef);
+    let mut f = Finder { signal, coef, lie, evaluations: 0 };
+    if let Some(found) = ratio_two(&mut f, ordered, horizon) {
+        return found;
+    }
+    let Finder { signal, lie, evaluations, .. } = f;
+    operator_coefficients(ordered, coef);
+    let mut f = Finder { signal, coef, lie, evaluations };
     let mut pts = vec![0.0];
     pts.extend(f.zeros(1, 0.0, horizon));
     pts.push(horizon);
@@ -188,4 +209,53 @@ pub fn next_crossing(signal: &mut impl Signal, lambdas: &[f64], horizon: f64) ->
         time: None,
         evaluations: f.evaluations,
     }
+}
+
+/// Closed form for h(t) = c0 + c1 e^{a t} + c2 e^{2 a t} (eigenvalues 0, a and 2a, as for
+/// tau_mem = 2 tau_syn): a quadratic in E = e^{a t}. The coefficients come from h, h', h'' at
+/// t = 0. Returns `None` (use the general method) when the eigenvalues do not have this shape or
+/// when rounding leaves the answer in doubt; a reported time is checked to have h >= 0.
+fn ratio_two<S: Signal>(f: &mut Finder<'_, '_, S>, lambdas: &[f64], horizon: f64) -> Option<Crossing> {
+    let [z, l1, l2] = lambdas else { return None };
+    let (a, b) = if l1.abs() <= l2.abs() { (*l1, *l2) } else { (*l2, *l1) };
+    if *z != 0.0 || a == 0.0 || (b - 2.0 * a).abs() > 4.0 * f64::EPSILON * b.abs() {
+        return None;
+    }
+    f.evaluations += 1;
+    f.signal.lie_at(0.0, f.lie);
+    let (l0, d1, d2) = (f.lie[0], f.lie[1], f.lie[2]);
+    if l0 >= 0.0 {
+        return Some(Crossing { time: Some(0.0), evaluations: f.evaluations });
+    }
+    let c1 = (b * d1 - d2) / (a * (b - a));
+    let c2 = (d2 - a * d1) / (b * (b - a));
+    let c0 = l0 - c1 - c2;
+    let scale = c0.abs() + c1.abs() + c2.abs();
+    let disc = c1 * c1 - 4.0 * c2 * c0;
+    // Near a double root (a grazing touch) rounding decides; let the general method decide.
+    if disc.abs() <= 1e-9 * (c1 * c1 + (4.0 * c2 * c0).abs()) || c2.abs() <= 1e-12 * scale {
+        return None;
+    }
+    if disc < 0.0 {
+        return Some(Crossing { time: None, evaluations: f.evaluations });
+    }
+    let q = -0.5 * (c1 + c1.signum() * disc.sqrt());
+    let mut best: Option<f64> = None;
+    for e in [q / c2, c0 / q] {
+        if e > 0.0 {
+            let t = e.ln() / a;
+            if (0.0..=horizon).contains(&t) && best.is_none_or(|b| t < b) {
+                best = Some(t);
+            }
+        }
+    }
+    let Some(mut t) = best else { return Some(Crossing { time: None, evaluations: f.evaluations }) };
+    // Make sure h >= 0 at the reported time (rounding may put it a few floats early).
+    for _ in 0..64 {
+        if f.y(0, t) >= 0.0 {
+            return Some(Crossing { time: Some(t), evaluations: f.evaluations });
+        }
+        t = (t + 2.0 * f64::EPSILON * t.abs().max(f64::MIN_POSITIVE)).min(horizon);
+    }
+    None
 }

@@ -86,8 +86,16 @@ pub fn run(f: Function) -> Function {
     f
 }
 
+static VERIFY: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(cfg!(debug_assertions));
+
+/// Turns the verifier after every pass on (it is on by default in debug builds); tests turn it
+/// on in release builds too.
+pub fn verify_after_every_pass(on: bool) {
+    VERIFY.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
 fn check(f: &Function, after: &str) {
-    if cfg!(debug_assertions)
+    if VERIFY.load(std::sync::atomic::Ordering::Relaxed)
         && let Err(e) = verify(f)
     {
         panic!(

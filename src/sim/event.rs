@@ -16,7 +16,7 @@
 
 use super::kernels::ModelKernels;
 use super::network::Network;
-use crate::ir::crossing::next_crossing;
+use crate::ir::crossing::next_crossing_in;
 use crate::sema::hir::{Node, Program};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -125,6 +125,19 @@ struct PopState {
     /// Per-neuron parameters, neuron-major: `p[i * k + j]`.
     p: Vec<f64>,
     k: usize,
+    /// Per-neuron eigenvalues for the crossing finder (`ne` each; parameters never change
+    /// during a run).
+    lambdas: Vec<f64>,
+    ne: usize,
+}
+
+/// Buffers reused by every crossing search of a run.
+#[derive(Default)]
+struct CrossingScratch {
+    pargs: Vec<f64>,
+    largs: Vec<f64>,
+    xt: Vec<f64>,
+    finder: crate::ir::crossing::Scratch,
 }
 
 /// Simulates one sample exactly on `[0, t_max]`.
@@ -149,6 +162,7 @@ struct Run<'r, 'a> {
     out: Outcome,
     args: Vec<f64>,
     tmp: Vec<f64>,
+    scratch: CrossingScratch,
 }
 
 impl<'a> EventEngine<'a> {
@@ -191,8 +205,19 @@ impl<'a> EventEngine<'a> {
                         t_ref[i] = t[0].max(0.0);
                     }
                 }
+                let ne = kern.eigenvalues.as_ref().map_or(0, |e| e.n_outputs());
+                let mut lambdas = vec![0.0; size * ne];
+                if let Some(eig) = &kern.eigenvalues {
+                    let mut a = vec![0.0; n + k];
+                    for i in 0..size {
+                        a[n..].copy_from_slice(&p[i * k..(i + 1) * k]);
+                        eig.call(&a, &mut lambdas[i * ne..(i + 1) * ne]);
+                    }
+                }
                 PopState {
                     n,
+                    lambdas,
+                    ne,
                     x,
                     t_last: vec![0.0; size],
                     refractory_until: vec![0.0; size],
@@ -216,6 +241,7 @@ impl<'a> EventEngine<'a> {
             },
             args: Vec::new(),
             tmp: Vec::new(),
+            scratch: CrossingScratch::default(),
         };
         for (input, spikes) in inputs.iter().enumerate() {
             for &(t, idx) in spikes {
@@ -265,10 +291,6 @@ impl Run<'_, '_> {
         self.args.extend_from_slice(extra);
     }
 
-    fn kern(&self, pop: usize) -> &ModelKernels {
-        &self.e.kernels[self.e.program.populations[pop].model.index()]
-    }
-
     /// Moves neuron `i` of `pop` to time `t` with the exact flow.
     fn advance(&mut self, pop: usize, i: usize, t: f64) {
         let dt = t - self.pops[pop].t_last[i];
@@ -294,55 +316,43 @@ impl Run<'_, '_> {
         if start > self.e.t_max {
             return;
         }
-        let kern = self.kern(pop);
-        let (n, k) = (kern.n, kern.n_params);
+        let kern = &self.e.kernels[self.e.program.populations[pop].model.index()];
         let s = &self.pops[pop];
-        let mut x0 = s.x[i * n..(i + 1) * n].to_vec();
-        let p = s.p[i * k..(i + 1) * k].to_vec();
+        let (n, k, ne) = (s.n, s.k, s.ne);
         let prop = kern.propagate.as_ref().expect("checked: exact model");
-        let mut args = Vec::with_capacity(n + k + 1);
+        let sc = &mut self.scratch;
+        sc.pargs.clear();
+        sc.pargs.extend_from_slice(&s.x[i * n..(i + 1) * n]);
+        sc.pargs.extend_from_slice(&s.p[i * k..(i + 1) * k]);
+        sc.pargs.push(start - now);
         if start > now {
-            args.extend_from_slice(&x0);
-            args.extend_from_slice(&p);
-            args.push(start - now);
-            let mut moved = vec![0.0; n];
-            prop.call(&args, &mut moved);
-            x0 = moved;
+            sc.xt.resize(n, 0.0);
+            prop.call(&sc.pargs, &mut sc.xt);
+            sc.pargs[..n].copy_from_slice(&sc.xt);
         }
-        args.clear();
-        args.extend_from_slice(&x0);
-        args.extend_from_slice(&p);
-        let mut lambdas = vec![0.0; kern.eigenvalues.as_ref().map_or(0, |e| e.n_outputs())];
-        kern.eigenvalues
-            .as_ref()
-            .expect("checked: exact model")
-            .call(&args, &mut lambdas);
-        let mut xt = vec![0.0; n];
-        let mut pargs = args.clone();
-        pargs.push(0.0);
-        let mut largs = args.clone();
+        sc.largs.clear();
+        sc.largs.extend_from_slice(&sc.pargs[..n + k]);
+        sc.xt.resize(n, 0.0);
+        let lambdas = &s.lambdas[i * ne..(i + 1) * ne];
+        let (pargs, largs, xt) = (&mut sc.pargs, &mut sc.largs, &mut sc.xt);
         let mut signal = |t: f64, out: &mut [f64]| {
+            if t == 0.0 {
+                kern.lie.call(largs, out);
+                return;
+            }
             pargs[n + k] = t;
-            prop.call(&pargs, &mut xt);
-            largs[..n].copy_from_slice(&xt);
-            kern.lie.call(&largs, out);
+            prop.call(pargs, xt);
+            largs[..n].copy_from_slice(xt);
+            kern.lie.call(largs, out);
+            largs[..n].copy_from_slice(&pargs[..n]);
         };
-        let found = next_crossing(&mut signal, &lambdas, self.e.t_max - start).time;
+        let found = next_crossing_in(&mut sc.finder, &mut signal, lambdas, self.e.t_max - start).time;
         if let Some(dt) = found {
-            let limit = self
-                .e
-                .max_spikes
-                .is_some_and(|m| self.pops[pop].count[i] as usize >= m);
+            let limit = self.e.max_spikes.is_some_and(|m| self.pops[pop].count[i] as usize >= m);
             if limit {
                 self.out.limit_hits[pop] += 1;
             } else {
-                self.push(
-                    start + dt,
-                    1,
-                    pop as u32,
-                    i as u32,
-                    Payload::Crossing { version },
-                );
+                self.push(start + dt, 1, pop as u32, i as u32, Payload::Crossing { version });
             }
         }
     }

@@ -10,6 +10,8 @@ use snnc::ir::interp::eval;
 use snnc::sema::hir::Program;
 
 pub fn program(src: &str) -> Program {
+    // Every IR pass in every test is followed by the verifier, in release builds too.
+    snnc::ir::passes::verify_after_every_pass(true);
     let checked = driver::check_source("test.snn", src);
     assert!(!checked.has_errors(), "{:#?}", checked.diagnostics);
     checked.program.unwrap()
