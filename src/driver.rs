@@ -41,13 +41,18 @@ impl std::fmt::Display for LoadError {
 
 /// Reads a file and checks it.
 pub fn check_file(path: &Path) -> Result<Checked, LoadError> {
+    check_file_with(path, &[])
+}
+
+/// Reads a file and checks it with command-line overrides.
+pub fn check_file_with(path: &Path, overrides: &[String]) -> Result<Checked, LoadError> {
     let name = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|error| LoadError::Io {
         path: name.clone(),
         error,
     })?;
     let text = String::from_utf8(bytes).map_err(|_| LoadError::NotUtf8 { path: name.clone() })?;
-    Ok(check_source(&name, &text))
+    Ok(check_source_with(&name, &text, overrides))
 }
 
 /// Stack for the front end: the parser and checker recurse over the tree, and hostile input can
@@ -56,20 +61,39 @@ const FRONT_END_STACK: usize = 1 << 30;
 
 /// Parses and checks source text (on a thread with a large stack, see [`FRONT_END_STACK`]).
 pub fn check_source(name: &str, text: &str) -> Checked {
+    check_source_with(name, text, &[])
+}
+
+/// Like [`check_source`], with command-line overrides (`section.key=value`) applied to the
+/// program before checking; each override is a source of its own for diagnostics.
+pub fn check_source_with(name: &str, text: &str, overrides: &[String]) -> Checked {
     std::thread::scope(|scope| {
         std::thread::Builder::new()
             .stack_size(FRONT_END_STACK)
-            .spawn_scoped(scope, || check_source_here(name, text))
+            .spawn_scoped(scope, || check_source_here(name, text, overrides))
             .expect("spawning the front-end thread")
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
     })
 }
 
-fn check_source_here(name: &str, text: &str) -> Checked {
+fn check_source_here(name: &str, text: &str, overrides: &[String]) -> Checked {
     let mut sources = SourceMap::default();
     let source = sources.add(name, text);
-    let (module, mut diagnostics) = syntax::parse(source, text);
+    let (mut module, mut diagnostics) = syntax::parse(source, text);
+    for (k, o) in overrides.iter().enumerate() {
+        let id = sources.add(format!("--set #{}", k + 1), o.clone());
+        match syntax::overrides::parse(id, o) {
+            Ok((path, value)) => {
+                if let Some(m) = module.as_mut()
+                    && let Err(d) = syntax::overrides::apply(m, &path, value)
+                {
+                    diagnostics.push(d);
+                }
+            }
+            Err(d) => diagnostics.extend(d),
+        }
+    }
     let mut program = None;
     if let Some(module) = module
         && !diagnostics.iter().any(Diagnostic::is_error)
@@ -78,7 +102,7 @@ fn check_source_here(name: &str, text: &str) -> Checked {
         diagnostics.extend(d);
         program = p;
     }
-    diagnostics.sort_by_key(|d| (d.span().start, d.code));
+    diagnostics.sort_by_key(|d| (d.span().source, d.span().start, d.code));
     Checked {
         sources,
         source,

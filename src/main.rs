@@ -54,7 +54,12 @@ enum MessageFormat {
 #[derive(Subcommand)]
 enum Command {
     /// Parse and check a program, then print a summary of what it declares.
-    Check { file: PathBuf },
+    Check {
+        file: PathBuf,
+        /// Override a setting, e.g. `--set train.epochs=10` or `--set hidden.tau_mem=12ms`.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+    },
     /// Explain an error code, e.g. `snnc explain E0301`.
     Explain { code: String },
     /// Simulate the program (no train section) or train it, and write a results folder.
@@ -72,6 +77,9 @@ enum Command {
         /// How model functions run: native code (`jit`) or the reference interpreter.
         #[arg(long, value_enum, default_value_t = BackendArg::Jit)]
         backend: BackendArg,
+        /// Override a setting, e.g. `--set train.epochs=10` (recorded in the manifest).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
     },
     /// Print the IR of every neuron model with all derived functions.
     Ir {
@@ -88,7 +96,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match &cli.command {
-        Command::Check { file } => check(&cli, file),
+        Command::Check { file, set } => check(&cli, file, set),
         Command::Explain { code } => explain(code),
         Command::Ir { file, model, emit } => ir(&cli, file, model.as_deref(), *emit),
         Command::Run {
@@ -97,12 +105,13 @@ fn main() -> ExitCode {
             threads,
             epochs,
             backend,
+            set,
         } => {
             let backend = match backend {
                 BackendArg::Jit => snnc::sim::kernels::Backend::Jit,
                 BackendArg::Interp => snnc::sim::kernels::Backend::Interp,
             };
-            run(&cli, file, out.clone(), *threads, *epochs, backend)
+            run(&cli, file, out.clone(), *threads, *epochs, backend, set)
         }
     }
 }
@@ -131,15 +140,15 @@ fn print_diagnostics(cli: &Cli, checked: &Checked) {
     }
 }
 
-fn load(file: &std::path::Path) -> Result<Checked, ExitCode> {
-    driver::check_file(file).map_err(|e| {
+fn load(file: &std::path::Path, set: &[String]) -> Result<Checked, ExitCode> {
+    driver::check_file_with(file, set).map_err(|e| {
         eprintln!("error: {e}");
         ExitCode::from(2)
     })
 }
 
-fn check(cli: &Cli, file: &std::path::Path) -> ExitCode {
-    let checked = match load(file) {
+fn check(cli: &Cli, file: &std::path::Path, set: &[String]) -> ExitCode {
+    let checked = match load(file, set) {
         Ok(c) => c,
         Err(code) => return code,
     };
@@ -171,7 +180,7 @@ fn check(cli: &Cli, file: &std::path::Path) -> ExitCode {
 }
 
 fn ir(cli: &Cli, file: &std::path::Path, only: Option<&str>, emit: Emit) -> ExitCode {
-    let checked = match load(file) {
+    let checked = match load(file, &[]) {
         Ok(c) => c,
         Err(code) => return code,
     };
@@ -224,8 +233,9 @@ fn run(
     threads: usize,
     epochs: Option<usize>,
     backend: snnc::sim::kernels::Backend,
+    set: &[String],
 ) -> ExitCode {
-    let checked = match load(file) {
+    let checked = match load(file, set) {
         Ok(c) => c,
         Err(code) => return code,
     };
@@ -250,6 +260,7 @@ fn run(
         backend,
         source_name: file.display().to_string(),
         source_text: checked.sources.get(checked.source).text.clone(),
+        overrides: set.to_vec(),
     };
     let mut progress = |line: &str| eprintln!("{line}");
     let result = if program.training.is_some() {

@@ -22,6 +22,8 @@ pub struct RunOptions {
     pub backend: Backend,
     pub source_name: String,
     pub source_text: String,
+    /// `--set` overrides applied to the program.
+    pub overrides: Vec<String>,
 }
 
 /// Why a run failed (after a successful check).
@@ -58,6 +60,7 @@ fn manifest(
         "kind": kind,
         "program": opts.source_name,
         "program_hash": hash_text(&opts.source_text),
+        "overrides": opts.overrides,
         "snnc_version": env!("CARGO_PKG_VERSION"),
         "seed": seed,
         "threads": opts.threads,

@@ -5,6 +5,7 @@
 
 pub mod ast;
 pub mod error;
+pub mod overrides;
 pub mod parser;
 pub mod print;
 pub mod token;

@@ -48,6 +48,14 @@ where
     ident().or(keyword)
 }
 
+/// `a.b.c`: the key of a command-line override.
+pub fn key_path<'t, 's: 't, I>() -> impl Parser<'t, I, Vec<Ident>, Extra<'t, 's>> + Clone
+where
+    I: ValueInput<'t, Token = Token<'s>, Span = Span>,
+{
+    key().separated_by(just(Token::Dot)).at_least(1).collect::<Vec<_>>()
+}
+
 /// A projection clause key: a name or `receptor` (item keywords end the clause list).
 fn clause_key<'t, 's: 't, I>() -> impl Parser<'t, I, Ident, Extra<'t, 's>> + Clone
 where
