@@ -64,7 +64,12 @@ enum Command {
     Explain { code: String },
     /// Simulate the program (no train section) or train it, and write a results folder.
     Run {
-        file: PathBuf,
+        /// The program (optional with `--resume`, which uses the copy saved in the folder).
+        #[arg(required_unless_present = "resume")]
+        file: Option<PathBuf>,
+        /// Continue an interrupted training run from its results folder, bit-identically.
+        #[arg(long, value_name = "DIR", conflicts_with = "out")]
+        resume: Option<PathBuf>,
         /// Results folder (default `results/<program>/<timestamp>`).
         #[arg(long)]
         out: Option<PathBuf>,
@@ -101,6 +106,7 @@ fn main() -> ExitCode {
         Command::Ir { file, model, emit } => ir(&cli, file, model.as_deref(), *emit),
         Command::Run {
             file,
+            resume,
             out,
             threads,
             epochs,
@@ -111,7 +117,37 @@ fn main() -> ExitCode {
                 BackendArg::Jit => snnc::sim::kernels::Backend::Jit,
                 BackendArg::Interp => snnc::sim::kernels::Backend::Interp,
             };
-            run(&cli, file, out.clone(), *threads, *epochs, backend, set)
+            let (file, out, set) = match resume {
+                Some(dir) => {
+                    let saved: Vec<String> = std::fs::read_to_string(dir.join("overrides.json"))
+                        .ok()
+                        .and_then(|t| serde_json::from_str(&t).ok())
+                        .unwrap_or_default();
+                    let file = file.clone().unwrap_or_else(|| dir.join("program.snn"));
+                    (
+                        file,
+                        Some(dir.clone()),
+                        if set.is_empty() { saved } else { set.clone() },
+                    )
+                }
+                None => (
+                    file.clone().expect("clap requires FILE without --resume"),
+                    out.clone(),
+                    set.clone(),
+                ),
+            };
+            run(
+                &cli,
+                RunRequest {
+                    file,
+                    out,
+                    threads: *threads,
+                    epochs: *epochs,
+                    backend,
+                    set,
+                    resume: resume.is_some(),
+                },
+            )
         }
     }
 }
@@ -226,15 +262,28 @@ fn default_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-fn run(
-    cli: &Cli,
-    file: &std::path::Path,
+/// What `snnc run` was asked to do, after resolving `--resume`.
+struct RunRequest {
+    file: PathBuf,
     out: Option<PathBuf>,
     threads: usize,
     epochs: Option<usize>,
     backend: snnc::sim::kernels::Backend,
-    set: &[String],
-) -> ExitCode {
+    set: Vec<String>,
+    resume: bool,
+}
+
+fn run(cli: &Cli, req: RunRequest) -> ExitCode {
+    let RunRequest {
+        file,
+        out,
+        threads,
+        epochs,
+        backend,
+        set,
+        resume,
+    } = req;
+    let (file, set) = (file.as_path(), set.as_slice());
     let checked = match load(file, set) {
         Ok(c) => c,
         Err(code) => return code,
@@ -261,6 +310,7 @@ fn run(
         source_name: file.display().to_string(),
         source_text: checked.sources.get(checked.source).text.clone(),
         overrides: set.to_vec(),
+        resume,
     };
     let mut progress = |line: &str| eprintln!("{line}");
     let result = if program.training.is_some() {

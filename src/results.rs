@@ -55,6 +55,36 @@ fn npy(descr: &[u8], shape: &str, body: Vec<u8>) -> Vec<u8> {
     out
 }
 
+/// Reads a little-endian `float64` `.npy` file written by [`npy_f64`] (C order): values and shape.
+pub fn read_npy_f64(bytes: &[u8]) -> Option<(Vec<f64>, Vec<usize>)> {
+    if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
+        return None;
+    }
+    let hlen = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
+    let header = std::str::from_utf8(bytes.get(10..10 + hlen)?).ok()?;
+    if !header.contains("'<f8'") || header.contains("'fortran_order': True") {
+        return None;
+    }
+    let shape_text = header.split("'shape': (").nth(1)?.split(')').next()?;
+    let shape: Vec<usize> = shape_text
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(|t| t.parse().ok())
+        .collect::<Option<_>>()?;
+    let body = &bytes[10 + hlen..];
+    let n: usize = shape.iter().product();
+    if body.len() != n * 8 {
+        return None;
+    }
+    Some((
+        body.chunks_exact(8)
+            .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")))
+            .collect(),
+        shape,
+    ))
+}
+
 /// Writes `bytes` to `path` atomically.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
@@ -131,5 +161,8 @@ mod tests {
             f64::from_le_bytes(bytes[10 + hlen..18 + hlen].try_into().unwrap()),
             1.0
         );
+        let (values, shape) = read_npy_f64(&bytes).unwrap();
+        assert_eq!(shape, vec![2, 3]);
+        assert_eq!(values, vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
     }
 }

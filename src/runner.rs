@@ -24,6 +24,85 @@ pub struct RunOptions {
     pub source_text: String,
     /// `--set` overrides applied to the program.
     pub overrides: Vec<String>,
+    /// Continue from the checkpoint in `out` if there is one.
+    pub resume: bool,
+}
+
+/// The saved state after a completed epoch (written last, so its presence means the
+/// checkpoint is complete).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Checkpoint {
+    epochs_done: usize,
+    optimizer_step: u64,
+    best_selection: f64,
+    metrics_csv: String,
+    program_hash: String,
+}
+
+fn save_checkpoint(
+    dir: &ResultsDir,
+    net: &Network,
+    opt: &OptimState,
+    cp: &Checkpoint,
+) -> std::io::Result<()> {
+    for (k, s) in net.projections.iter().enumerate() {
+        dir.write(
+            &format!("checkpoint/w{k}.npy"),
+            &npy_f64(&s.w, &[s.w.len()]),
+        )?;
+        dir.write(
+            &format!("checkpoint/m{k}.npy"),
+            &npy_f64(&opt.m[k], &[opt.m[k].len()]),
+        )?;
+        dir.write(
+            &format!("checkpoint/v{k}.npy"),
+            &npy_f64(&opt.v[k], &[opt.v[k].len()]),
+        )?;
+    }
+    dir.write(
+        "checkpoint/state.json",
+        serde_json::to_string_pretty(cp)
+            .unwrap_or_default()
+            .as_bytes(),
+    )
+}
+
+fn load_vec(dir: &ResultsDir, name: &str, len: usize) -> Result<Vec<f64>, RunError> {
+    let bytes = std::fs::read(dir.path.join(name))?;
+    match crate::results::read_npy_f64(&bytes) {
+        Some((v, _)) if v.len() == len => Ok(v),
+        _ => Err(RunError::Sim(format!(
+            "checkpoint file `{name}` is damaged or does not fit this program"
+        ))),
+    }
+}
+
+/// Restores network, optimiser and best network from a checkpoint, if present.
+fn load_checkpoint(
+    dir: &ResultsDir,
+    net: &mut Network,
+    opt: &mut OptimState,
+    best: &mut Network,
+    hash: &str,
+) -> Result<Option<Checkpoint>, RunError> {
+    let path = dir.path.join("checkpoint/state.json");
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Ok(None);
+    };
+    let cp: Checkpoint = serde_json::from_str(&text)
+        .map_err(|e| RunError::Sim(format!("cannot read {}: {e}", path.display())))?;
+    if cp.program_hash != hash {
+        return Err(RunError::Sim("the checkpoint belongs to a different program (or different overrides); resume with the same ones".into()));
+    }
+    for k in 0..net.projections.len() {
+        let len = net.projections[k].w.len();
+        net.projections[k].w = load_vec(dir, &format!("checkpoint/w{k}.npy"), len)?;
+        opt.m[k] = load_vec(dir, &format!("checkpoint/m{k}.npy"), len)?;
+        opt.v[k] = load_vec(dir, &format!("checkpoint/v{k}.npy"), len)?;
+        best.projections[k].w = load_vec(dir, &format!("checkpoint/best{k}.npy"), len)?;
+    }
+    opt.step = cp.optimizer_step;
+    Ok(Some(cp))
 }
 
 /// Why a run failed (after a successful check).
@@ -195,6 +274,15 @@ pub fn train(
     let mut opt = OptimState::new(&shapes);
     let mut stats: Vec<EpochStats> = Vec::new();
     let mut best = (f64::NEG_INFINITY, net.clone());
+    let hash = hash_text(&format!("{}\n{:?}", opts.source_text, opts.overrides));
+    dir.write("program.snn", opts.source_text.as_bytes())?;
+    dir.write(
+        "overrides.json",
+        serde_json::to_string(&opts.overrides)
+            .unwrap_or_default()
+            .as_bytes(),
+    )?;
+    let mut first_epoch = 0;
     let mut csv = String::from(
         "epoch,loss,train_accuracy,validation_accuracy,test_accuracy,seconds,spikes_per_sample,limit_hits,near_grazing\n",
     );
@@ -211,12 +299,24 @@ pub fn train(
         }
         Ok(())
     };
-    let (acc0, loss0) = trainer.evaluate(&net, &trainer.test);
-    progress(&format!(
-        "epoch   0: test accuracy {:.2} % (loss {loss0:.4}) before training",
-        100.0 * acc0
-    ));
-    for epoch in 0..tr.epochs {
+    if opts.resume {
+        if let Some(cp) = load_checkpoint(&dir, &mut net, &mut opt, &mut best.1, &hash)? {
+            first_epoch = cp.epochs_done;
+            best.0 = cp.best_selection;
+            csv = cp.metrics_csv;
+            progress(&format!(
+                "resuming after epoch {first_epoch} from {}",
+                opts.out.display()
+            ));
+        }
+    } else {
+        let (acc0, loss0) = trainer.evaluate(&net, &trainer.test);
+        progress(&format!(
+            "epoch   0: test accuracy {:.2} % (loss {loss0:.4}) before training",
+            100.0 * acc0
+        ));
+    }
+    for epoch in first_epoch..tr.epochs {
         let s = trainer
             .epoch(&mut net, &mut opt, epoch)
             .map_err(|e| RunError::Sim(e.to_string()))?;
@@ -254,6 +354,20 @@ pub fn train(
             write_weights(&dir, "weights_best", &net)?;
         }
         write_weights(&dir, "weights_final", &net)?;
+        for (k, b) in best.1.projections.iter().enumerate() {
+            dir.write(
+                &format!("checkpoint/best{k}.npy"),
+                &npy_f64(&b.w, &[b.w.len()]),
+            )?;
+        }
+        let cp = Checkpoint {
+            epochs_done: epoch + 1,
+            optimizer_step: opt.step,
+            best_selection: best.0,
+            metrics_csv: csv.clone(),
+            program_hash: hash.clone(),
+        };
+        save_checkpoint(&dir, &net, &opt, &cp)?;
         stats.push(s);
     }
     // Test-set output spike times of the final network.

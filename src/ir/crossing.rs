@@ -168,7 +168,12 @@ pub fn next_crossing(signal: &mut impl Signal, lambdas: &[f64], horizon: f64) ->
 }
 
 /// [`next_crossing`] with caller-provided buffers.
-pub fn next_crossing_in(scratch: &mut Scratch, signal: &mut impl Signal, lambdas: &[f64], horizon: f64) -> Crossing {
+pub fn next_crossing_in(
+    scratch: &mut Scratch,
+    signal: &mut impl Signal,
+    lambdas: &[f64],
+    horizon: f64,
+) -> Crossing {
     // Any order of the factors annihilates; eigenvalue 0 first makes y_1 = h', whose zeros are
     // the extrema of h.
     let Scratch { ordered, coef, lie } = scratch;
@@ -179,13 +184,28 @@ pub fn next_crossing_in(scratch: &mut Scratch, signal: &mut impl Signal, lambdas
     lie.resize(lambdas.len() + 1, 0.0);
     // The closed form needs only y_0 = h; build the full operator only if it does not apply.
     operator_coefficients(&[], coef);
-    let mut f = Finder { signal, coef, lie, evaluations: 0 };
+    let mut f = Finder {
+        signal,
+        coef,
+        lie,
+        evaluations: 0,
+    };
     if let Some(found) = ratio_two(&mut f, ordered, horizon) {
         return found;
     }
-    let Finder { signal, lie, evaluations, .. } = f;
+    let Finder {
+        signal,
+        lie,
+        evaluations,
+        ..
+    } = f;
     operator_coefficients(ordered, coef);
-    let mut f = Finder { signal, coef, lie, evaluations };
+    let mut f = Finder {
+        signal,
+        coef,
+        lie,
+        evaluations,
+    };
     let mut pts = vec![0.0];
     pts.extend(f.zeros(1, 0.0, horizon));
     pts.push(horizon);
@@ -215,9 +235,17 @@ pub fn next_crossing_in(scratch: &mut Scratch, signal: &mut impl Signal, lambdas
 /// tau_mem = 2 tau_syn): a quadratic in E = e^{a t}. The coefficients come from h, h', h'' at
 /// t = 0. Returns `None` (use the general method) when the eigenvalues do not have this shape or
 /// when rounding leaves the answer in doubt; a reported time is checked to have h >= 0.
-fn ratio_two<S: Signal>(f: &mut Finder<'_, '_, S>, lambdas: &[f64], horizon: f64) -> Option<Crossing> {
+fn ratio_two<S: Signal>(
+    f: &mut Finder<'_, '_, S>,
+    lambdas: &[f64],
+    horizon: f64,
+) -> Option<Crossing> {
     let [z, l1, l2] = lambdas else { return None };
-    let (a, b) = if l1.abs() <= l2.abs() { (*l1, *l2) } else { (*l2, *l1) };
+    let (a, b) = if l1.abs() <= l2.abs() {
+        (*l1, *l2)
+    } else {
+        (*l2, *l1)
+    };
     if *z != 0.0 || a == 0.0 || (b - 2.0 * a).abs() > 4.0 * f64::EPSILON * b.abs() {
         return None;
     }
@@ -225,7 +253,10 @@ fn ratio_two<S: Signal>(f: &mut Finder<'_, '_, S>, lambdas: &[f64], horizon: f64
     f.signal.lie_at(0.0, f.lie);
     let (l0, d1, d2) = (f.lie[0], f.lie[1], f.lie[2]);
     if l0 >= 0.0 {
-        return Some(Crossing { time: Some(0.0), evaluations: f.evaluations });
+        return Some(Crossing {
+            time: Some(0.0),
+            evaluations: f.evaluations,
+        });
     }
     let c1 = (b * d1 - d2) / (a * (b - a));
     let c2 = (d2 - a * d1) / (b * (b - a));
@@ -237,7 +268,10 @@ fn ratio_two<S: Signal>(f: &mut Finder<'_, '_, S>, lambdas: &[f64], horizon: f64
         return None;
     }
     if disc < 0.0 {
-        return Some(Crossing { time: None, evaluations: f.evaluations });
+        return Some(Crossing {
+            time: None,
+            evaluations: f.evaluations,
+        });
     }
     let q = -0.5 * (c1 + c1.signum() * disc.sqrt());
     let mut best: Option<f64> = None;
@@ -249,11 +283,19 @@ fn ratio_two<S: Signal>(f: &mut Finder<'_, '_, S>, lambdas: &[f64], horizon: f64
             }
         }
     }
-    let Some(mut t) = best else { return Some(Crossing { time: None, evaluations: f.evaluations }) };
+    let Some(mut t) = best else {
+        return Some(Crossing {
+            time: None,
+            evaluations: f.evaluations,
+        });
+    };
     // Make sure h >= 0 at the reported time (rounding may put it a few floats early).
     for _ in 0..64 {
         if f.y(0, t) >= 0.0 {
-            return Some(Crossing { time: Some(t), evaluations: f.evaluations });
+            return Some(Crossing {
+                time: Some(t),
+                evaluations: f.evaluations,
+            });
         }
         t = (t + 2.0 * f64::EPSILON * t.abs().max(f64::MIN_POSITIVE)).min(horizon);
     }

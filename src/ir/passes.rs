@@ -86,7 +86,8 @@ pub fn run(f: Function) -> Function {
     f
 }
 
-static VERIFY: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(cfg!(debug_assertions));
+static VERIFY: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(cfg!(debug_assertions));
 
 /// Turns the verifier after every pass on (it is on by default in debug builds); tests turn it
 /// on in release builds too.

@@ -346,13 +346,23 @@ impl Run<'_, '_> {
             kern.lie.call(largs, out);
             largs[..n].copy_from_slice(&pargs[..n]);
         };
-        let found = next_crossing_in(&mut sc.finder, &mut signal, lambdas, self.e.t_max - start).time;
+        let found =
+            next_crossing_in(&mut sc.finder, &mut signal, lambdas, self.e.t_max - start).time;
         if let Some(dt) = found {
-            let limit = self.e.max_spikes.is_some_and(|m| self.pops[pop].count[i] as usize >= m);
+            let limit = self
+                .e
+                .max_spikes
+                .is_some_and(|m| self.pops[pop].count[i] as usize >= m);
             if limit {
                 self.out.limit_hits[pop] += 1;
             } else {
-                self.push(start + dt, 1, pop as u32, i as u32, Payload::Crossing { version });
+                self.push(
+                    start + dt,
+                    1,
+                    pop as u32,
+                    i as u32,
+                    Payload::Crossing { version },
+                );
             }
         }
     }

@@ -14,19 +14,33 @@ use chumsky::Parser;
 use chumsky::input::Input;
 
 /// Parses `a.b = value` from an override's own source.
-pub fn parse(source: SourceId, text: &str) -> Result<(Vec<ast::Ident>, ast::Expr), Vec<Diagnostic>> {
+pub fn parse(
+    source: SourceId,
+    text: &str,
+) -> Result<(Vec<ast::Ident>, ast::Expr), Vec<Diagnostic>> {
     let (tokens, mut diags) = lex(source, text);
     if !diags.is_empty() {
         return Err(diags);
     }
     let eoi = Span::new(source, text.len()..text.len());
-    let parser = key_path().then_ignore(chumsky::primitive::just(super::token::Token::Eq)).then(expr());
-    match parser.then_ignore(chumsky::primitive::end()).parse(tokens.as_slice().split_token_span(eoi)).into_result() {
+    let parser = key_path()
+        .then_ignore(chumsky::primitive::just(super::token::Token::Eq))
+        .then(expr());
+    match parser
+        .then_ignore(chumsky::primitive::end())
+        .parse(tokens.as_slice().split_token_span(eoi))
+        .into_result()
+    {
         Ok(v) => Ok(v),
         Err(errs) => {
             diags.extend(errs.iter().filter_map(super::error::convert));
             if diags.is_empty() {
-                diags.push(Diagnostic::error(Code::E0101, "cannot read this override", eoi, "expected `section.key=value`"));
+                diags.push(Diagnostic::error(
+                    Code::E0101,
+                    "cannot read this override",
+                    eoi,
+                    "expected `section.key=value`",
+                ));
             }
             Err(diags)
         }
@@ -34,10 +48,20 @@ pub fn parse(source: SourceId, text: &str) -> Result<(Vec<ast::Ident>, ast::Expr
 }
 
 /// Applies one override to the module.
-pub fn apply(module: &mut ast::Module, path: &[ast::Ident], value: ast::Expr) -> Result<(), Diagnostic> {
+pub fn apply(
+    module: &mut ast::Module,
+    path: &[ast::Ident],
+    value: ast::Expr,
+) -> Result<(), Diagnostic> {
     let [head, key] = path else {
         let span = path.first().map_or(value.span, |p| p.span);
-        return Err(Diagnostic::error(Code::E0205, "an override is `section.key=value` or `population.parameter=value`", span, "expected two names").with_help("e.g. `--set train.epochs=10` or `--set hidden.tau_mem=12ms`"));
+        return Err(Diagnostic::error(
+            Code::E0205,
+            "an override is `section.key=value` or `population.parameter=value`",
+            span,
+            "expected two names",
+        )
+        .with_help("e.g. `--set train.epochs=10` or `--set hidden.tau_mem=12ms`"));
     };
     let kind = match head.node.as_str() {
         "simulation" => Some(SectionKind::Simulation),
@@ -46,7 +70,10 @@ pub fn apply(module: &mut ast::Module, path: &[ast::Ident], value: ast::Expr) ->
         "hardware" => Some(SectionKind::Hardware),
         _ => None,
     };
-    let setting = Setting { key: key.clone(), value };
+    let setting = Setting {
+        key: key.clone(),
+        value,
+    };
     if let Some(kind) = kind {
         let section = module.items.iter_mut().find_map(|i| match i {
             Item::Section(s) if s.kind.node == kind => Some(s),
@@ -57,7 +84,11 @@ pub fn apply(module: &mut ast::Module, path: &[ast::Ident], value: ast::Expr) ->
                 s.entries.retain(|e| e.key.node != key.node);
                 s.entries.push(setting);
             }
-            None => module.items.push(Item::Section(ast::SectionDef { kind: Spanned::new(kind, head.span), entries: vec![setting], span: head.span })),
+            None => module.items.push(Item::Section(ast::SectionDef {
+                kind: Spanned::new(kind, head.span),
+                entries: vec![setting],
+                span: head.span,
+            })),
         }
         return Ok(());
     }
@@ -71,7 +102,12 @@ pub fn apply(module: &mut ast::Module, path: &[ast::Ident], value: ast::Expr) ->
             p.overrides.push(setting);
             Ok(())
         }
-        None => Err(Diagnostic::error(Code::E0205, format!("`{}` is neither a section nor a population", head.node), head.span, "unknown")
-            .with_help("use simulation, train, record, hardware or the name of a population")),
+        None => Err(Diagnostic::error(
+            Code::E0205,
+            format!("`{}` is neither a section nor a population", head.node),
+            head.span,
+            "unknown",
+        )
+        .with_help("use simulation, train, record, hardware or the name of a population")),
     }
 }

@@ -53,7 +53,10 @@ pub fn key_path<'t, 's: 't, I>() -> impl Parser<'t, I, Vec<Ident>, Extra<'t, 's>
 where
     I: ValueInput<'t, Token = Token<'s>, Span = Span>,
 {
-    key().separated_by(just(Token::Dot)).at_least(1).collect::<Vec<_>>()
+    key()
+        .separated_by(just(Token::Dot))
+        .at_least(1)
+        .collect::<Vec<_>>()
 }
 
 /// A projection clause key: a name or `receptor` (item keywords end the clause list).
