@@ -100,7 +100,10 @@ fn check_source_here(name: &str, text: &str, overrides: &[String]) -> Checked {
     {
         let (p, d) = sema::check(&module);
         diagnostics.extend(d);
-        program = p;
+        if let Some(p) = &p {
+            diagnostics.extend(check_modes(p));
+        }
+        program = p.filter(|_| !diagnostics.iter().any(Diagnostic::is_error));
     }
     diagnostics.sort_by_key(|d| (d.span().source, d.span().start, d.code));
     Checked {
@@ -109,6 +112,36 @@ fn check_source_here(name: &str, text: &str, overrides: &[String]) -> Checked {
         program,
         diagnostics,
     }
+}
+
+/// Models used in `mode event` must have an exact event path (linear, closed-form propagator,
+/// affine threshold): the IR decides, so this check runs after lowering.
+fn check_modes(p: &Program) -> Vec<Diagnostic> {
+    if !matches!(p.simulation.mode, crate::sema::hir::Mode::Event { .. }) {
+        return Vec::new();
+    }
+    let models = lower(p);
+    p.neurons
+        .iter()
+        .zip(&models)
+        .enumerate()
+        .filter(|(i, (_, m))| {
+            let used = p.populations.iter().any(|q| q.model.index() == *i);
+            used && !(m.propagate.is_some() && m.eigenvalues.is_some() && m.threshold_affine)
+        })
+        .map(|(_, (n, m))| {
+            Diagnostic::error(
+                crate::diag::Code::E0406,
+                format!("neuron model `{}` cannot run in `mode event`", n.name),
+                n.name_span,
+                crate::ir::print::classification(m),
+            )
+            .with_label(p.simulation.span, "the simulation is event-based")
+            .with_help(
+                "use `mode discrete` with `scheme rk4` (or `euler`) in the simulation section",
+            )
+        })
+        .collect()
 }
 
 /// Lowers every neuron model of a checked program to IR and derives its functions.

@@ -165,27 +165,42 @@ pub fn simulate(
         .map_err(|e| RunError::Sim(e.to_string()))?;
     let seed = 0;
     let net = Network::build(p, seed);
-    let Mode::Event {
-        max_spikes_per_neuron,
-    } = p.simulation.mode
-    else {
-        return Err(RunError::Sim(
-            "simulating `mode discrete` is not implemented yet; use `mode event`".into(),
-        ));
-    };
-    let engine = EventEngine {
-        program: p,
-        kernels: &kernels,
-        network: &net,
-        t_max: p.simulation.t_max,
-        max_spikes: max_spikes_per_neuron,
-    };
-    engine.check().map_err(|e| RunError::Sim(e.to_string()))?;
     let inputs = crate::sim::inputs::generate(p, seed, p.simulation.t_max);
     let start = std::time::Instant::now();
-    let outcome = engine.run(&inputs, false);
-    let secs = start.elapsed().as_secs_f64();
     let dir = ResultsDir::create(opts.out.clone())?;
+    let outcome = match p.simulation.mode {
+        Mode::Event {
+            max_spikes_per_neuron,
+        } => {
+            let engine = EventEngine {
+                program: p,
+                kernels: &kernels,
+                network: &net,
+                t_max: p.simulation.t_max,
+                max_spikes: max_spikes_per_neuron,
+            };
+            engine.check().map_err(|e| RunError::Sim(e.to_string()))?;
+            if !p.record.traces.is_empty() {
+                progress(
+                    "note: state traces are recorded in `mode discrete` only; this event-mode run writes spikes",
+                );
+            }
+            engine.run(&inputs, false)
+        }
+        Mode::Discrete { dt, scheme } => simulate_discrete(
+            p,
+            &models,
+            &kernels,
+            &net,
+            &inputs,
+            dt,
+            scheme,
+            opts.backend,
+            &dir,
+        )?,
+    };
+    let secs = start.elapsed().as_secs_f64();
+    let recorded = |node: Node| p.record.spikes.is_empty() || p.record.spikes.contains(&node);
     let mut csv = String::from("node,neuron,time_s\n");
     let (mut times, mut nodes, mut idx) = (Vec::new(), Vec::new(), Vec::new());
     let node_names: Vec<String> = p
@@ -194,7 +209,7 @@ pub fn simulate(
         .map(|q| q.name.clone())
         .chain(p.inputs.iter().map(|i| i.name.clone()))
         .collect();
-    for s in &outcome.spikes {
+    for s in outcome.spikes.iter().filter(|s| recorded(s.node)) {
         let code = match s.node {
             Node::Pop(q) => q.index(),
             Node::Input(i) => p.populations.len() + i.index(),
@@ -237,6 +252,83 @@ pub fn simulate(
         opts.out.display()
     ));
     Ok(())
+}
+
+/// Runs the time-discrete engine, writes the recorded state traces, and returns the spikes in
+/// the event engine's form (time order, then population, then neuron).
+#[allow(clippy::too_many_arguments)]
+fn simulate_discrete(
+    p: &Program,
+    models: &[crate::ir::derive::ModelIr],
+    kernels: &[ModelKernels],
+    net: &Network,
+    inputs: &[Vec<(f64, u32)>],
+    dt: f64,
+    scheme: crate::sema::hir::Scheme,
+    backend: crate::sim::kernels::Backend,
+    dir: &ResultsDir,
+) -> Result<crate::sim::event::Outcome, RunError> {
+    let steps = models
+        .iter()
+        .enumerate()
+        .map(|(mi, m)| {
+            let params = p
+                .populations
+                .iter()
+                .find(|q| q.model.index() == mi)
+                .map_or_else(
+                    || p.neurons[mi].params.iter().map(|q| q.default).collect(),
+                    |q| q.params.clone(),
+                );
+            crate::sim::discrete::step_kernels(
+                m,
+                scheme,
+                crate::ir::SurrogateFn::SuperSpike { beta: 80.0 },
+                backend,
+                &params,
+            )
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| RunError::Sim(e.0))?;
+    let run = crate::sim::discrete::run(p, kernels, &steps, net, inputs, dt);
+    let mut spikes = Vec::new();
+    for k in 0..run.steps {
+        for (pi, pop_s) in run.s.iter().enumerate() {
+            for (i, v) in pop_s[k].iter().enumerate() {
+                if *v != 0.0 {
+                    spikes.push(crate::sim::event::SpikeRecord {
+                        node: Node::Pop(crate::sema::hir::PopId(pi as u32)),
+                        idx: i as u32,
+                        t: (k + 1) as f64 * dt,
+                    });
+                }
+            }
+        }
+    }
+    for (pop, state) in &p.record.traces {
+        let (pi, si) = (pop.index(), state.index());
+        let n = kernels[p.populations[pi].model.index()].n;
+        let size = p.populations[pi].size;
+        let data: Vec<f64> = run.x[pi]
+            .iter()
+            .flat_map(|x| (0..size).map(move |i| x[i * n + si]))
+            .collect();
+        let name = format!(
+            "trace_{}_{}.npy",
+            p.populations[pi].name,
+            p.neurons[p.populations[pi].model.index()].states[si].name
+        );
+        dir.write(&name, &npy_f64(&data, &[run.steps + 1, size]))?;
+    }
+    if !p.record.traces.is_empty() {
+        let times: Vec<f64> = (0..=run.steps).map(|k| k as f64 * dt).collect();
+        dir.write("trace_time.npy", &npy_f64(&times, &[run.steps + 1]))?;
+    }
+    Ok(crate::sim::event::Outcome {
+        spikes,
+        limit_hits: vec![0; p.populations.len()],
+        log: None,
+    })
 }
 
 /// Trains the program and writes metrics, weights, test spike times and the manifest.

@@ -176,6 +176,8 @@ pub struct NeuronModel {
     /// Refractory period in seconds (an expression over parameters).
     pub refractory: Option<Expr>,
     pub span: Span,
+    /// The model's name in its definition, for diagnostics about the whole model.
+    pub name_span: Span,
 }
 
 impl NeuronModel {

@@ -466,6 +466,7 @@ pub fn check_neuron(def: &ast::NeuronDef, errs: &mut Vec<SemaError>) -> Option<N
         reset,
         refractory: refractory.map(|(e, _)| e),
         span: def.span,
+        name_span: def.name.span,
     };
     let is_error = |e: &SemaError| {
         !matches!(

@@ -60,6 +60,8 @@ pub fn step_kernels(
             (vec![0.3; n], 1.0),
             (vec![-1.7; n], 1.0),
             (vec![0.0; n], 2.5),
+            (vec![0.3; n], 2.5),
+            (vec![-1.1; n], -0.7),
         ];
         let additive = probes.iter().all(|(x, w)| {
             at(x, *w)

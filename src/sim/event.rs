@@ -36,7 +36,7 @@ impl std::fmt::Display for SimError {
         match self {
             SimError::NotExact { model } => write!(
                 f,
-                "neuron model `{model}` is nonlinear, and the exact event engine needs linear dynamics with an affine threshold; use `mode discrete` for it (adaptive event location is not implemented yet)"
+                "the exact event engine needs neuron model `{model}` to be linear with a closed-form propagator and an affine threshold, and it is not (see `snnc check`); use `mode discrete` for it"
             ),
         }
     }
@@ -121,6 +121,8 @@ struct PopState {
     refractory_until: Vec<f64>,
     t_ref: Vec<f64>,
     count: Vec<u32>,
+    /// Time of the neuron's last spike (minus infinity before the first).
+    last_spike: Vec<f64>,
     version: Vec<u32>,
     /// Per-neuron parameters, neuron-major: `p[i * k + j]`.
     p: Vec<f64>,
@@ -223,6 +225,7 @@ impl<'a> EventEngine<'a> {
                     refractory_until: vec![0.0; size],
                     t_ref,
                     count: vec![0; size],
+                    last_spike: vec![f64::NEG_INFINITY; size],
                     version: vec![0; size],
                     p,
                     k,
@@ -349,10 +352,14 @@ impl Run<'_, '_> {
         let found =
             next_crossing_in(&mut sc.finder, &mut signal, lambdas, self.e.t_max - start).time;
         if let Some(dt) = found {
-            let limit = self
-                .e
-                .max_spikes
-                .is_some_and(|m| self.pops[pop].count[i] as usize >= m);
+            // A neuron never spikes twice at one instant: a reset that leaves it at or above
+            // threshold would otherwise spin forever. Such spikes count as limit hits.
+            let again = start + dt <= self.pops[pop].last_spike[i];
+            let limit = again
+                || self
+                    .e
+                    .max_spikes
+                    .is_some_and(|m| self.pops[pop].count[i] as usize >= m);
             if limit {
                 self.out.limit_hits[pop] += 1;
             } else {
@@ -404,6 +411,7 @@ impl Run<'_, '_> {
         reset.call(&self.args, &mut self.tmp);
         self.pops[pop].x[i * n..(i + 1) * n].copy_from_slice(&self.tmp);
         self.pops[pop].count[i] += 1;
+        self.pops[pop].last_spike[i] = t;
         self.pops[pop].refractory_until[i] = t + self.pops[pop].t_ref[i];
         self.emit(Node::Pop(crate::sema::hir::PopId(pop as u32)), i as u32, t);
         self.schedule_crossing(pop, i, t);
