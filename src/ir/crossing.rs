@@ -193,6 +193,9 @@ pub fn next_crossing_in(
     if let Some(found) = ratio_two(&mut f, ordered, horizon) {
         return found;
     }
+    if let Some(found) = bounded_below_threshold(&mut f, ordered, horizon) {
+        return found;
+    }
     let Finder {
         signal,
         lie,
@@ -300,4 +303,73 @@ fn ratio_two<S: Signal>(
         t = (t + 2.0 * f64::EPSILON * t.abs().max(f64::MIN_POSITIVE)).min(horizon);
     }
     None
+}
+
+/// A quick, safe rejection: with well-separated eigenvalues, h(t) = sum_j c_j e^{lambda_j t}
+/// (coefficients from the Lie derivatives at t = 0, a small Vandermonde solve). Each term is
+/// bounded on [0, horizon] by its larger end value, so if even the sum of those bounds stays
+/// clearly below zero there is no crossing. Returns `None` (run the full method) whenever that
+/// cannot be shown.
+fn bounded_below_threshold<S: Signal>(
+    f: &mut Finder<'_, '_, S>,
+    lambdas: &[f64],
+    horizon: f64,
+) -> Option<Crossing> {
+    let n = lambdas.len();
+    if n > 6 {
+        return None;
+    }
+    let scale_l = lambdas.iter().fold(0.0f64, |m, l| m.max(l.abs()));
+    for i in 0..n {
+        for j in 0..i {
+            if (lambdas[i] - lambdas[j]).abs() < 0.05 * scale_l {
+                return None;
+            }
+        }
+    }
+    f.evaluations += 1;
+    f.signal.lie_at(0.0, f.lie);
+    if f.lie[0] >= 0.0 {
+        return Some(Crossing {
+            time: Some(0.0),
+            evaluations: f.evaluations,
+        });
+    }
+    // Solve sum_j c_j lambda_j^m = L_m, m = 0..n-1, by Gaussian elimination with pivoting.
+    let mut a = [[0.0f64; 7]; 6];
+    for m in 0..n {
+        for j in 0..n {
+            a[m][j] = lambdas[j].powi(m as i32);
+        }
+        a[m][n] = f.lie[m];
+    }
+    for col in 0..n {
+        let piv = (col..n).max_by(|x, y| a[*x][col].abs().total_cmp(&a[*y][col].abs()))?;
+        a.swap(col, piv);
+        if a[col][col] == 0.0 {
+            return None;
+        }
+        for r in 0..n {
+            if r != col {
+                let factor = a[r][col] / a[col][col];
+                for k in col..=n {
+                    a[r][k] -= factor * a[col][k];
+                }
+            }
+        }
+    }
+    let c: Vec<f64> = (0..n).map(|j| a[j][n] / a[j][j]).collect();
+    let scale = c.iter().map(|v| v.abs()).sum::<f64>() + f.lie[0].abs();
+    if !scale.is_finite() || (c.iter().sum::<f64>() - f.lie[0]).abs() > 1e-9 * scale {
+        return None;
+    }
+    let bound: f64 = c
+        .iter()
+        .zip(lambdas)
+        .map(|(cj, l)| cj.max(cj * (l * horizon).exp()))
+        .sum();
+    (bound < -1e-6 * scale).then_some(Crossing {
+        time: None,
+        evaluations: f.evaluations,
+    })
 }

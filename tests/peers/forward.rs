@@ -8,9 +8,15 @@ use snnc::sim::kernels::{Backend, ModelKernels};
 use snnc::sim::network::Network;
 
 fn main() {
-    let path = std::env::args().nth(1).expect("usage: peer_forward params.json");
-    let cfg: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).expect("readable params")).expect("valid JSON");
-    let matrix = |k: &str| -> Vec<Vec<f64>> { serde_json::from_value(cfg[k].clone()).expect("a matrix of numbers") };
+    let path = std::env::args()
+        .nth(1)
+        .expect("usage: peer_forward params.json");
+    let cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("readable params"))
+            .expect("valid JSON");
+    let matrix = |k: &str| -> Vec<Vec<f64>> {
+        serde_json::from_value(cfg[k].clone()).expect("a matrix of numbers")
+    };
     let (w_in, w_out, inputs) = (matrix("w_in"), matrix("w_out"), matrix("inputs"));
     let num = |k: &str| cfg[k].as_f64().expect("a number");
     let (n_in, n_hidden, n_out) = (w_in.len(), w_out.len(), w_out[0].len());
@@ -43,19 +49,40 @@ simulation {{ t_max {} s }}",
     let checked = snnc::driver::check_source("peer.snn", &src);
     let program = checked.program.expect("the generated program checks");
     let models = snnc::driver::lower(&program);
-    let kernels: Vec<ModelKernels> = models.iter().map(|m| ModelKernels::new(m, Backend::Jit).expect("JIT")).collect();
+    let kernels: Vec<ModelKernels> = models
+        .iter()
+        .map(|m| ModelKernels::new(m, Backend::Jit).expect("JIT"))
+        .collect();
     let mut net = Network::build(&program, 0);
     net.projections[0].w = w_in.iter().flatten().copied().collect();
     net.projections[1].w = w_out.iter().flatten().copied().collect();
-    let engine = EventEngine { program: &program, kernels: &kernels, network: &net, t_max: program.simulation.t_max, max_spikes: None };
+    let engine = EventEngine {
+        program: &program,
+        kernels: &kernels,
+        network: &net,
+        t_max: program.simulation.t_max,
+        max_spikes: None,
+    };
     let (mut hidden, mut output) = (Vec::new(), Vec::new());
     for sample in &inputs {
-        let mut spikes: Vec<(f64, u32)> = sample.iter().enumerate().map(|(c, t)| (*t, c as u32)).collect();
+        let mut spikes: Vec<(f64, u32)> = sample
+            .iter()
+            .enumerate()
+            .map(|(c, t)| (*t, c as u32))
+            .collect();
         spikes.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
         let out = engine.run(&vec![spikes], false);
-        let firsts = |pop: usize, n: usize| -> Vec<Option<f64>> { out.first_spikes(pop, n).iter().map(|(t, _)| t.is_finite().then_some(*t)).collect() };
+        let firsts = |pop: usize, n: usize| -> Vec<Option<f64>> {
+            out.first_spikes(pop, n)
+                .iter()
+                .map(|(t, _)| t.is_finite().then_some(*t))
+                .collect()
+        };
         hidden.push(firsts(0, n_hidden));
         output.push(firsts(1, n_out));
     }
-    println!("{}", serde_json::json!({"hidden": hidden, "output": output}));
+    println!(
+        "{}",
+        serde_json::json!({"hidden": hidden, "output": output})
+    );
 }
