@@ -15,6 +15,20 @@ use crate::syntax::ast;
 /// Constant expressions in settings see only unit names.
 struct ConstScope;
 
+thread_local! {
+    /// Sizes of the populations and inputs declared so far, visible to constant expressions as
+    /// `name.size` while [`with_sizes`] runs.
+    static SIZES: std::cell::RefCell<std::collections::HashMap<String, usize>> = std::cell::RefCell::default();
+}
+
+/// Makes `name.size` available to constant expressions checked inside `f`.
+pub fn with_sizes<R>(sizes: &std::collections::HashMap<String, usize>, f: impl FnOnce() -> R) -> R {
+    let old = SIZES.with(|s| s.replace(sizes.clone()));
+    let r = f();
+    SIZES.with(|s| s.replace(old));
+    r
+}
+
 impl Scope for ConstScope {
     fn lookup(
         &mut self,
@@ -28,6 +42,35 @@ impl Scope for ConstScope {
                 found: "a name",
                 span,
             }),
+        }
+    }
+
+    fn field(
+        &mut self,
+        base: &str,
+        field: &str,
+        span: Span,
+    ) -> Result<(ExprKind, Option<Dimension>), Box<SemaError>> {
+        let size = SIZES.with(|s| s.borrow().get(base).copied());
+        match (size, field) {
+            (Some(n), "size") => Ok((ExprKind::Const(n as f64), Some(Dimension::NONE))),
+            (Some(_), other) => fail(SemaError::UnknownSetting {
+                key: other.to_string(),
+                span,
+                context: format!("`{base}` (a population or input has only `size` here)"),
+                suggestion: Some("size".into()),
+            }),
+            (None, _) => {
+                let suggestion = SIZES.with(|s| {
+                    closest(base, s.borrow().keys().map(String::as_str)).map(str::to_string)
+                });
+                fail(SemaError::UnknownName {
+                    name: base.to_string(),
+                    span,
+                    kind: "population or input (declared above)",
+                    suggestion,
+                })
+            }
         }
     }
 }

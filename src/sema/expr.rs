@@ -39,6 +39,20 @@ pub trait Scope {
         name: &str,
         span: Span,
     ) -> Result<(ExprKind, Option<Dimension>), Box<SemaError>>;
+
+    /// The meaning of `base.field` (only constants know any: population sizes).
+    fn field(
+        &mut self,
+        _base: &str,
+        _field: &str,
+        span: Span,
+    ) -> Result<(ExprKind, Option<Dimension>), Box<SemaError>> {
+        Err(Box::new(SemaError::TypeMismatch {
+            expected: "a number",
+            found: "a field (population sizes are allowed only in settings and sizes)",
+            span,
+        }))
+    }
 }
 
 /// Checks one expression, pushing errors to `errs`.
@@ -88,10 +102,28 @@ pub fn check(e: &ast::Expr, scope: &mut dyn Scope, errs: &mut Vec<SemaError>) ->
             },
             span,
         ),
-        ast::ExprKind::Field(..) | ast::ExprKind::List(_) => {
+        ast::ExprKind::Field(base, field) => {
+            let ast::ExprKind::Name(name) = &base.node else {
+                return error(
+                    errs,
+                    SemaError::TypeMismatch {
+                        expected: "a number",
+                        found: "a field of an expression",
+                        span,
+                    },
+                    span,
+                );
+            };
+            match scope.field(name, &field.node, span) {
+                Ok((kind, Some(dim))) => (mk(kind), Ty::Num(dim)),
+                Ok((kind, None)) => (mk(kind), Ty::Err),
+                Err(err) => error(errs, *err, span),
+            }
+        }
+        ast::ExprKind::List(_) => {
             errs.push(SemaError::TypeMismatch {
                 expected: "a number",
-                found: "a field or list",
+                found: "a list",
                 span,
             });
             (mk(ExprKind::Const(0.0)), Ty::Err)

@@ -107,23 +107,39 @@ fn check_module(module: &ast::Module, errs: &mut Vec<SemaError>) -> Option<Progr
         .iter()
         .map(|n| neuron::check_neuron(n, errs))
         .collect();
-    let populations: Vec<Option<Population>> = pop_defs
-        .iter()
-        .map(|p| network::check_population(p, &models, &names, errs))
-        .collect();
+    // Inputs first, then populations in order, so a size or setting may use `earlier.size`.
+    let mut sizes = HashMap::new();
     let inputs: Vec<Option<Input>> = input_defs
         .iter()
-        .map(|i| network::check_input(i, errs))
+        .map(|i| {
+            let input = network::check_input(i, errs);
+            if let Some(input) = &input {
+                sizes.insert(input.name.clone(), input.size);
+            }
+            input
+        })
         .collect();
+    let mut populations: Vec<Option<Population>> = Vec::new();
+    for p in &pop_defs {
+        let pop = args::with_sizes(&sizes, || {
+            network::check_population(p, &models, &names, errs)
+        });
+        if let Some(pop) = &pop {
+            sizes.insert(pop.name.clone(), pop.size);
+        }
+        populations.push(pop);
+    }
     let partial = PartialProgram {
         models: &models,
         populations: &populations,
         inputs: &inputs,
     };
-    let projections: Vec<Option<Projection>> = proj_defs
-        .iter()
-        .map(|p| network::check_projection(p, &partial, &names, errs))
-        .collect();
+    let projections: Vec<Option<Projection>> = args::with_sizes(&sizes, || {
+        proj_defs
+            .iter()
+            .map(|p| network::check_projection(p, &partial, &names, errs))
+            .collect()
+    });
     if pop_defs.is_empty() && !module.items.is_empty() {
         errs.push(SemaError::Missing {
             what: "population".into(),
@@ -132,10 +148,13 @@ fn check_module(module: &ast::Module, errs: &mut Vec<SemaError>) -> Option<Progr
         });
     }
 
-    let (simulation, mode_span) =
-        sections::check_simulation(sections.get("simulation").copied(), whole, errs);
-    let training = sections.get(SectionKind::Train.name()).and_then(|s| {
-        sections::check_train(s, &partial, &names, simulation.as_ref(), mode_span, errs)
+    let (simulation, mode_span) = args::with_sizes(&sizes, || {
+        sections::check_simulation(sections.get("simulation").copied(), whole, errs)
+    });
+    let training = args::with_sizes(&sizes, || {
+        sections.get(SectionKind::Train.name()).and_then(|s| {
+            sections::check_train(s, &partial, &names, simulation.as_ref(), mode_span, errs)
+        })
     });
     let record = sections::check_record(sections.get("record").copied(), &partial, &names, errs);
     let hardware = sections
