@@ -8,12 +8,16 @@ use snnc::train::Trainer;
 use std::time::Instant;
 
 fn main() {
-    let src = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/yinyang.snn")).unwrap();
+    let src = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/yinyang.snn"))
+        .unwrap();
     let checked = snnc::driver::check_source("yinyang.snn", &src);
     let program = checked.program.unwrap();
     let models = snnc::driver::lower(&program);
     for backend in [Backend::Jit, Backend::Interp] {
-        let kernels: Vec<ModelKernels> = models.iter().map(|m| ModelKernels::new(m, backend).unwrap()).collect();
+        let kernels: Vec<ModelKernels> = models
+            .iter()
+            .map(|m| ModelKernels::new(m, backend).unwrap())
+            .collect();
         let trainer = Trainer::with_models(&program, &kernels, 1, &models, backend).unwrap();
         let net = Network::build(&program, 0);
         let n = if backend == Backend::Jit { 2000 } else { 300 };
@@ -29,6 +33,8 @@ fn main() {
             sink += trainer.loss_and_gradient(&net, s).1[0][0];
         }
         let both = n as f64 / start.elapsed().as_secs_f64();
-        println!("{backend:?}: forward {fwd:9.0} samples/s, forward+gradient {both:9.0} samples/s (1 thread; {sink:.1})");
+        println!(
+            "{backend:?}: forward {fwd:9.0} samples/s, forward+gradient {both:9.0} samples/s (1 thread; {sink:.1})"
+        );
     }
 }

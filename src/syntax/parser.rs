@@ -418,11 +418,13 @@ pub fn module<'t, 's: 't, I>() -> impl Parser<'t, I, Module, Extra<'t, 's>>
 where
     I: ValueInput<'t, Token = Token<'s>, Span = Span>,
 {
+    // A broken item is skipped up to the next item keyword and becomes `Item::Error`, so the
+    // items after it are still parsed and their errors reported too.
+    let skip_item = any()
+        .then(any().and_is(item_start().not()).repeated())
+        .map_with(|_, e| Item::Error(e.span()));
     item()
-        .recover_with(skip_then_retry_until(
-            any().ignored(),
-            item_start().rewind().or(end()),
-        ))
+        .recover_with(via_parser(skip_item))
         .repeated()
         .collect::<Vec<_>>()
         .then_ignore(end())
