@@ -262,6 +262,52 @@ fn default_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
+/// Progress of `snnc run`: a bar per epoch on a terminal (loss, accuracy, samples/s), and the
+/// one-line epoch summaries printed above it (or alone when stderr is not a terminal).
+#[derive(Default)]
+struct Bar {
+    bar: Option<(usize, indicatif::ProgressBar, std::time::Instant)>,
+}
+
+impl snnc::runner::Progress for Bar {
+    fn line(&mut self, text: &str) {
+        match &self.bar {
+            Some((_, bar, _)) if !bar.is_hidden() => bar.println(text),
+            _ => eprintln!("{text}"),
+        }
+    }
+
+    fn batch(&mut self, epoch: usize, b: snnc::train::BatchProgress) {
+        if self.bar.as_ref().is_none_or(|(e, _, _)| *e != epoch) {
+            let bar = indicatif::ProgressBar::with_draw_target(
+                Some(b.samples_total as u64),
+                indicatif::ProgressDrawTarget::stderr(),
+            );
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "epoch {prefix:>3} [{bar:30}] {pos}/{len} {msg}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                .progress_chars("=> "),
+            );
+            bar.set_prefix((epoch + 1).to_string());
+            self.bar = Some((epoch, bar, std::time::Instant::now()));
+        }
+        if let Some((_, bar, start)) = &self.bar {
+            bar.set_position(b.samples_done as u64);
+            let rate = b.samples_done as f64 / start.elapsed().as_secs_f64().max(1e-9);
+            bar.set_message(format!(
+                "loss {:.4}  train {:.1} %  {rate:.0} samples/s",
+                b.loss,
+                100.0 * b.accuracy
+            ));
+            if b.samples_done == b.samples_total {
+                bar.finish_and_clear();
+            }
+        }
+    }
+}
+
 /// What `snnc run` was asked to do, after resolving `--resume`.
 struct RunRequest {
     file: PathBuf,
@@ -312,7 +358,7 @@ fn run(cli: &Cli, req: RunRequest) -> ExitCode {
         overrides: set.to_vec(),
         resume,
     };
-    let mut progress = |line: &str| eprintln!("{line}");
+    let mut progress = Bar::default();
     let result = if program.training.is_some() {
         snnc::runner::train(&program, &opts, &mut progress).map(|_| ())
     } else {

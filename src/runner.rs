@@ -14,6 +14,19 @@ use crate::train::{EpochStats, Trainer, optim::OptimState};
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
+/// Where a run reports progress: lines for the log, and per-batch updates for a progress bar.
+pub trait Progress {
+    fn line(&mut self, text: &str);
+    /// Called after every training batch (a progress bar shows it; logs may ignore it).
+    fn batch(&mut self, _epoch: usize, _progress: crate::train::BatchProgress) {}
+}
+
+impl<F: FnMut(&str)> Progress for F {
+    fn line(&mut self, text: &str) {
+        self(text)
+    }
+}
+
 /// Options of one run.
 #[derive(Clone, Debug)]
 pub struct RunOptions {
@@ -155,7 +168,7 @@ fn manifest(
 pub fn simulate(
     p: &Program,
     opts: &RunOptions,
-    progress: &mut dyn FnMut(&str),
+    progress: &mut dyn Progress,
 ) -> Result<(), RunError> {
     let models = driver::lower(p);
     let kernels = models
@@ -181,7 +194,7 @@ pub fn simulate(
             };
             engine.check().map_err(|e| RunError::Sim(e.to_string()))?;
             if !p.record.traces.is_empty() {
-                progress(
+                progress.line(
                     "note: state traces are recorded in `mode discrete` only; this event-mode run writes spikes",
                 );
             }
@@ -239,14 +252,14 @@ pub fn simulate(
         manifest(p, opts, seed, "simulation", details).as_bytes(),
     )?;
     for c in &counts {
-        progress(&format!(
+        progress.line(&format!(
             "{}: {} spikes ({:.2} Hz per neuron)",
             c["population"].as_str().unwrap_or("?"),
             c["spikes"],
             c["rate_hz"].as_f64().unwrap_or(0.0)
         ));
     }
-    progress(&format!(
+    progress.line(&format!(
         "simulated {} in {secs:.3} s; results in {}",
         crate::report::fmt_time(p.simulation.t_max),
         opts.out.display()
@@ -335,7 +348,7 @@ fn simulate_discrete(
 pub fn train(
     p: &Program,
     opts: &RunOptions,
-    progress: &mut dyn FnMut(&str),
+    progress: &mut dyn Progress,
 ) -> Result<Vec<EpochStats>, RunError> {
     let models = driver::lower(p);
     let kernels = models
@@ -396,21 +409,21 @@ pub fn train(
             first_epoch = cp.epochs_done;
             best.0 = cp.best_selection;
             csv = cp.metrics_csv;
-            progress(&format!(
+            progress.line(&format!(
                 "resuming after epoch {first_epoch} from {}",
                 opts.out.display()
             ));
         }
     } else {
         let (acc0, loss0) = trainer.evaluate(&net, &trainer.test);
-        progress(&format!(
+        progress.line(&format!(
             "epoch   0: test accuracy {:.2} % (loss {loss0:.4}) before training",
             100.0 * acc0
         ));
     }
     for epoch in first_epoch..tr.epochs {
         let s = trainer
-            .epoch(&mut net, &mut opt, epoch)
+            .epoch_with(&mut net, &mut opt, epoch, &mut |b| progress.batch(epoch, b))
             .map_err(|e| RunError::Sim(e.to_string()))?;
         let _ = writeln!(
             csv,
@@ -426,7 +439,7 @@ pub fn train(
             s.near_grazing
         );
         dir.write("metrics.csv", csv.as_bytes())?;
-        progress(&format!(
+        progress.line(&format!(
             "epoch {:>3}: loss {:.4}  train {:.2} %  validation {:.2} %  test {:.2} %  {:.2} s  {:.1} spikes/sample",
             s.epoch + 1,
             s.loss,

@@ -302,17 +302,28 @@ simulation {{ t_max 30 ms }}"
 /// order dt: halving the step roughly halves the spike-time error.
 #[test]
 fn time_discrete_spike_times_converge_to_the_exact_ones_at_order_dt() {
-    let src = format!("{NEURON}
+    let src = format!(
+        "{NEURON}
 input data = regular(size = 3, rate = 1 Hz)
 population out = 2 N
 project data -> out dense init normal(2.5, 0.5)
-simulation {{ t_max 30 ms }}");
+simulation {{ t_max 30 ms }}"
+    );
     let (p, k, net) = setup(&src, 9);
     let inputs = vec![(0.00123, 0), (0.00377, 1), (0.00519, 2), (0.0111, 0)];
     let exact = neuron_spikes(&run(&p, &k, &net, &[inputs.clone()]));
     assert!(!exact.is_empty());
     let models = snnc::driver::lower(&p);
-    let steps = vec![snnc::sim::discrete::step_kernels(&models[0], snnc::sema::hir::Scheme::Exact, snnc::ir::SurrogateFn::SuperSpike { beta: 80.0 }, Backend::Jit, &p.populations[0].params).unwrap()];
+    let steps = vec![
+        snnc::sim::discrete::step_kernels(
+            &models[0],
+            snnc::sema::hir::Scheme::Exact,
+            snnc::ir::SurrogateFn::SuperSpike { beta: 80.0 },
+            Backend::Jit,
+            &p.populations[0].params,
+        )
+        .unwrap(),
+    ];
     let mut errors = Vec::new();
     for dt in [2e-4, 1e-4, 5e-5] {
         let r = snnc::sim::discrete::run(&p, &k, &steps, &net, &[inputs.clone()], dt);
@@ -323,13 +334,23 @@ simulation {{ t_max 30 ms }}");
             if *t != first_exact {
                 continue;
             }
-            let k_spike = r.s[0].iter().position(|row| row[*i as usize] != 0.0).expect("the discrete run spikes too");
+            let k_spike = r.s[0]
+                .iter()
+                .position(|row| row[*i as usize] != 0.0)
+                .expect("the discrete run spikes too");
             worst = worst.max(((k_spike + 1) as f64 * dt - first_exact).abs());
         }
         errors.push(worst);
     }
     for w in errors.windows(2) {
-        assert!(w[1] <= 0.75 * w[0] + 1e-12, "errors do not shrink with dt: {errors:?}");
+        assert!(
+            w[1] <= 0.75 * w[0] + 1e-12,
+            "errors do not shrink with dt: {errors:?}"
+        );
     }
-    assert!(errors[2] <= 2.0 * 5e-5, "error {} larger than two steps", errors[2]);
+    assert!(
+        errors[2] <= 2.0 * 5e-5,
+        "error {} larger than two steps",
+        errors[2]
+    );
 }

@@ -50,6 +50,15 @@ impl std::fmt::Display for TrainError {
     }
 }
 
+/// Running totals of the epoch so far, reported after each batch.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BatchProgress {
+    pub samples_done: usize,
+    pub samples_total: usize,
+    pub loss: f64,
+    pub accuracy: f64,
+}
+
 /// Metrics of one epoch.
 #[derive(Clone, Debug, PartialEq)]
 pub struct EpochStats {
@@ -371,6 +380,17 @@ impl<'a> Trainer<'a> {
         opt: &mut optim::OptimState,
         epoch: usize,
     ) -> Result<EpochStats, TrainError> {
+        self.epoch_with(net, opt, epoch, &mut |_| {})
+    }
+
+    /// [`Trainer::epoch`], reporting after every batch.
+    pub fn epoch_with(
+        &self,
+        net: &mut Network,
+        opt: &mut optim::OptimState,
+        epoch: usize,
+        on_batch: &mut dyn FnMut(BatchProgress),
+    ) -> Result<EpochStats, TrainError> {
         let start = std::time::Instant::now();
         let tr = self.training;
         let mut order: Vec<usize> = (0..self.train.len()).collect();
@@ -385,6 +405,7 @@ impl<'a> Trainer<'a> {
             })
             .collect();
         let lr_scale = tr.lr_decay.powi(epoch as i32);
+        let mut done = 0usize;
         let (mut loss_sum, mut correct, mut spikes, mut limit_hits, mut grazing) =
             (0.0, 0usize, 0usize, 0u64, 0u64);
         for (b, batch) in order.chunks(tr.batch).enumerate() {
@@ -397,6 +418,7 @@ impl<'a> Trainer<'a> {
                 .collect();
             let mut silent = vec![false; self.program.populations[tr.output.index()].size];
             for r in &results {
+                done += 1;
                 loss_sum += r.loss;
                 correct += usize::from(r.correct);
                 spikes += r.spikes;
@@ -451,6 +473,12 @@ impl<'a> Trainer<'a> {
                 }
                 s.w = w;
             }
+            on_batch(BatchProgress {
+                samples_done: done,
+                samples_total: self.train.len(),
+                loss: loss_sum / done as f64,
+                accuracy: correct as f64 / done as f64,
+            });
         }
         let n = self.train.len() as f64;
         let (val_acc, _) = self.evaluate(net, &self.validation);
