@@ -354,3 +354,50 @@ simulation {{ t_max 30 ms }}"
         errors[2]
     );
 }
+
+/// In time-discrete mode a refractory neuron skips the spike test for round(t_ref / dt) steps
+/// after each spike, so a strongly driven neuron spikes at most once per period.
+#[test]
+fn time_discrete_refractoriness_spaces_spikes() {
+    let src = "
+neuron R {
+    param tau = 10 ms
+    state v = 0.0
+    d/dt v = (5.0 - v) / tau
+    spike when v >= 0.1
+    on spike { v = 0.0 }
+    refractory 2 ms
+}
+population p = 1 R
+simulation { mode discrete  dt 0.5 ms  scheme exact  t_max 30 ms }";
+    let p = program(src);
+    let models = snnc::driver::lower(&p);
+    let k: Vec<ModelKernels> = models
+        .iter()
+        .map(|m| ModelKernels::new(m, Backend::Jit).unwrap())
+        .collect();
+    let net = Network::build(&p, 0);
+    let steps = vec![
+        snnc::sim::discrete::step_kernels(
+            &models[0],
+            snnc::sema::hir::Scheme::Exact,
+            snnc::ir::SurrogateFn::SuperSpike { beta: 80.0 },
+            Backend::Jit,
+            &p.populations[0].params,
+        )
+        .unwrap(),
+    ];
+    let r = snnc::sim::discrete::run(&p, &k, &steps, &net, &[], 5e-4);
+    let spike_steps: Vec<usize> = r.s[0]
+        .iter()
+        .enumerate()
+        .filter(|(_, row)| row[0] != 0.0)
+        .map(|(k, _)| k)
+        .collect();
+    assert!(spike_steps.len() >= 5, "{spike_steps:?}");
+    // 2 ms / 0.5 ms = 4 refractory steps, so spikes are 5 steps apart.
+    assert!(
+        spike_steps.windows(2).all(|w| w[1] - w[0] == 5),
+        "{spike_steps:?}"
+    );
+}

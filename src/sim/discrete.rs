@@ -18,6 +18,9 @@ use crate::sema::hir::{Node, Program, Scheme};
 pub struct StepKernels {
     pub step: Compiled,
     pub adjoint: Compiled,
+    /// The step without spike test (used while refractory) and its adjoint.
+    pub plain: Compiled,
+    pub plain_adjoint: Compiled,
     /// `increment[r]`: the state change per unit weight of receptor `r` (jumps must be additive).
     pub increment: Vec<Vec<f64>>,
     /// The state the spike condition compares (the membrane).
@@ -44,6 +47,7 @@ pub fn step_kernels(
         Scheme::Rk4 => &m.step_rk4,
     };
     let (f, adj) = surrogate_step(m, step, surrogate);
+    let plain_adj = crate::ir::ad::adjoint_function(step, &(0..m.n()).collect::<Vec<_>>());
     let n = m.n();
     let mut increment = Vec::new();
     for jump in &m.base.jumps {
@@ -92,26 +96,30 @@ pub fn step_kernels(
         Backend::Interp => None,
         Backend::Jit => Some(
             crate::jit::Jit::new()
-                .and_then(|mut j| j.compile(&[&f, &adj]))
+                .and_then(|mut j| j.compile(&[&f, &adj, step, &plain_adj]))
                 .map_err(|e| DiscreteError(e.to_string()))?,
         ),
     };
-    let (step, adjoint): (Compiled, Compiled) = match compiled {
-        Some(mut c) => {
-            let adj = c.pop().expect("two compiled functions");
-            (
-                Box::new(c.pop().expect("two compiled functions")),
-                Box::new(adj),
-            )
-        }
-        None => (
-            Box::new(super::kernels::Interp::new(f)),
-            Box::new(super::kernels::Interp::new(adj)),
-        ),
+    let mut fns: Vec<Compiled> = match compiled {
+        Some(c) => c.into_iter().map(|f| Box::new(f) as Compiled).collect(),
+        None => [f, adj, step.clone(), plain_adj]
+            .into_iter()
+            .map(|f| Box::new(super::kernels::Interp::new(f)) as Compiled)
+            .collect(),
     };
+    let (plain_adjoint, plain) = (
+        fns.pop().expect("four functions"),
+        fns.pop().expect("four functions"),
+    );
+    let (adjoint, step) = (
+        fns.pop().expect("four functions"),
+        fns.pop().expect("four functions"),
+    );
     Ok(StepKernels {
         step,
         adjoint,
+        plain,
+        plain_adjoint,
         increment,
         membrane,
     })
@@ -127,6 +135,8 @@ pub struct DiscreteRun {
     pub s: Vec<Vec<Vec<f64>>>,
     /// `inputs[input][k]`: channels of each input node that spike during step k.
     pub inputs: Vec<Vec<Vec<u32>>>,
+    /// `refractory[pop][k][i]`: neuron i was refractory during step k (no spike test).
+    pub refractory: Vec<Vec<Vec<bool>>>,
 }
 
 /// Runs one sample; inputs as (time, channel) per input node.
@@ -170,24 +180,58 @@ pub fn run(
         })
         .collect();
     let mut args = Vec::new();
+    // Refractory period in steps per neuron, and steps of it still to go.
+    let ref_steps: Vec<Vec<usize>> = pops
+        .iter()
+        .enumerate()
+        .map(|(pi, pop)| {
+            let kern = &kernels[pop.model.index()];
+            (0..pop.size)
+                .map(|i| {
+                    kern.refractory.as_ref().map_or(0, |r| {
+                        let p: Vec<f64> =
+                            (0..kern.n_params).map(|q| net.params[pi][q][i]).collect();
+                        let mut t = [0.0];
+                        r.call(&p, &mut t);
+                        (t[0].max(0.0) / dt).round() as usize
+                    })
+                })
+                .collect()
+        })
+        .collect();
+    let mut remaining: Vec<Vec<usize>> = pops.iter().map(|p| vec![0; p.size]).collect();
+    let mut refractory: Vec<Vec<Vec<bool>>> =
+        pops.iter().map(|_| Vec::with_capacity(n_steps)).collect();
     for k in 0..n_steps {
         for (pi, pop) in pops.iter().enumerate() {
             let kern = &kernels[pop.model.index()];
             let (n, np) = (kern.n, kern.n_params);
             let mut next = vec![0.0; pop.size * n];
             let mut spikes = vec![0.0; pop.size];
+            let mut refr = vec![false; pop.size];
             let mut out = vec![0.0; n + 1];
             for i in 0..pop.size {
                 args.clear();
                 args.extend_from_slice(&x[pi][k][i * n..(i + 1) * n]);
                 args.extend((0..np).map(|q| net.params[pi][q][i]));
                 args.push(dt);
+                if remaining[pi][i] > 0 {
+                    remaining[pi][i] -= 1;
+                    refr[i] = true;
+                    steps[pop.model.index()].plain.call(&args, &mut out[..n]);
+                    next[i * n..(i + 1) * n].copy_from_slice(&out[..n]);
+                    continue;
+                }
                 steps[pop.model.index()].step.call(&args, &mut out);
                 next[i * n..(i + 1) * n].copy_from_slice(&out[..n]);
                 spikes[i] = out[n];
+                if out[n] != 0.0 {
+                    remaining[pi][i] = ref_steps[pi][i];
+                }
             }
             x[pi].push(next);
             s[pi].push(spikes);
+            refractory[pi].push(refr);
         }
         // Deliveries at the end of step k.
         for syn in &net.projections {
@@ -228,5 +272,6 @@ pub fn run(
         x,
         s,
         inputs: input_step,
+        refractory,
     }
 }

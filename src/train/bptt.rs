@@ -207,8 +207,12 @@ pub fn backward(
                 args.extend((0..np).map(|q| net.params[pi][q][i]));
                 args.push(dt);
                 args.extend_from_slice(&lam[pi][i * n..(i + 1) * n]);
-                args.push(ds[pi][k][i]);
-                steps[model].adjoint.call(&args, &mut out);
+                if r.refractory[pi][k][i] {
+                    steps[model].plain_adjoint.call(&args, &mut out);
+                } else {
+                    args.push(ds[pi][k][i]);
+                    steps[model].adjoint.call(&args, &mut out);
+                }
                 new[i * n..(i + 1) * n].copy_from_slice(&out);
             }
             lam[pi] = new;
