@@ -311,7 +311,7 @@ simulation {{ t_max 30 ms }}"
     );
     let (p, k, net) = setup(&src, 9);
     let inputs = vec![(0.00123, 0), (0.00377, 1), (0.00519, 2), (0.0111, 0)];
-    let exact = neuron_spikes(&run(&p, &k, &net, &[inputs.clone()]));
+    let exact = neuron_spikes(&run(&p, &k, &net, std::slice::from_ref(&inputs)));
     assert!(!exact.is_empty());
     let models = snnc::driver::lower(&p);
     let steps = vec![
@@ -326,7 +326,7 @@ simulation {{ t_max 30 ms }}"
     ];
     let mut errors = Vec::new();
     for dt in [2e-4, 1e-4, 5e-5] {
-        let r = snnc::sim::discrete::run(&p, &k, &steps, &net, &[inputs.clone()], dt);
+        let r = snnc::sim::discrete::run(&p, &k, &steps, &net, std::slice::from_ref(&inputs), dt);
         // First spike of each output neuron, discrete vs exact.
         let mut worst: f64 = 0.0;
         for (pop, i, t) in exact.iter().filter(|s| s.0 == 0) {
