@@ -56,7 +56,7 @@ fn run(out: &Path, threads: usize, epochs: usize, resume: bool) {
         overrides: vec![],
         resume,
     };
-    train(&p, &opts, &mut |_| {}).unwrap();
+    train(&p, &opts, &mut |_: &str| {}).unwrap();
 }
 
 fn weights(dir: &Path) -> Vec<Vec<u8>> {
