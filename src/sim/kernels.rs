@@ -93,13 +93,27 @@ pub struct ModelKernels {
     pub step_rk4: Compiled,
     pub spike_adjoint: Compiled,
     pub input_adjoints: Vec<Compiled>,
+    /// `(x, p, w, dx, dw) -> (x', dx')` per receptor (analytic gradients).
+    pub jump_tangents: Vec<Compiled>,
+    /// `(x, p, t, dx, dt) -> (x(t), dx(t))` (analytic gradients; linear models only).
+    pub propagate_tangent: Option<Compiled>,
+    /// `(x-, p, dx) -> dt*`: the spike-time sensitivity by the implicit function theorem.
+    pub spike_time_tangent: Compiled,
     pub threshold_affine: bool,
 }
 
 impl ModelKernels {
     /// Compiles every function of `m` that the engines call.
     pub fn new(m: &ModelIr, backend: Backend) -> Result<ModelKernels, crate::jit::JitError> {
-        let propagate_adjoint = m.derivatives.iter().find(|f| f.name == "propagate_adjoint");
+        let find = |name: &str| m.derivatives.iter().find(|f| f.name == name);
+        let propagate_adjoint = find("propagate_adjoint");
+        let propagate_tangent = find("propagate_tangent");
+        let jump_tangents: Vec<&Function> = m
+            .base
+            .jumps
+            .iter()
+            .map(|j| find(&format!("{}_tangent", j.name)).expect("every jump has a tangent"))
+            .collect();
         let mut fs: Vec<&Function> = vec![
             &m.base.rhs,
             &m.base.threshold,
@@ -109,14 +123,17 @@ impl ModelKernels {
             &m.step_euler,
             &m.step_rk4,
             &m.spike_adjoint,
+            &m.spike_time_tangent,
         ];
         fs.extend(&m.base.jumps);
         fs.extend(&m.input_adjoints);
+        fs.extend(jump_tangents.iter().copied());
         let optional = [
             m.base.refractory.as_ref(),
             m.propagate.as_ref(),
             propagate_adjoint,
             m.eigenvalues.as_ref(),
+            propagate_tangent,
         ];
         fs.extend(optional.iter().flatten());
         let mut compiled = compile_all(&fs, backend)?.into_iter();
@@ -131,8 +148,10 @@ impl ModelKernels {
             next(),
             next(),
         );
+        let spike_time_tangent = next();
         let jumps = m.base.jumps.iter().map(|_| next()).collect();
         let input_adjoints = m.input_adjoints.iter().map(|_| next()).collect();
+        let jump_tangents = m.base.jumps.iter().map(|_| next()).collect();
         let mut opt = optional.map(|f| f.map(|_| next()));
         Ok(ModelKernels {
             n: m.n(),
@@ -146,6 +165,9 @@ impl ModelKernels {
             propagate: opt[1].take(),
             propagate_adjoint: opt[2].take(),
             eigenvalues: opt[3].take(),
+            propagate_tangent: opt[4].take(),
+            jump_tangents,
+            spike_time_tangent,
             lie,
             n_lie: m.lie.outputs.len(),
             step_euler,

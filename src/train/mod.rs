@@ -4,6 +4,7 @@
 //! results are combined in sample order, which makes training bit-identical for any thread
 //! count. Nothing here does IO: progress goes to a callback and results are returned.
 
+pub mod analytic;
 pub mod bptt;
 pub mod data;
 pub mod eventprop;
@@ -95,6 +96,8 @@ pub struct Trainer<'a> {
     pub threads: usize,
     /// Time-discrete training: the spiking step kernels per model and `dt`.
     discrete: Option<(Vec<crate::sim::discrete::StepKernels>, f64)>,
+    /// Analytic first-spike gradients: the populations in layer order.
+    analytic: Option<Vec<usize>>,
 }
 
 impl<'a> Trainer<'a> {
@@ -124,8 +127,15 @@ impl<'a> Trainer<'a> {
             .training
             .as_ref()
             .ok_or_else(|| TrainError::Unsupported("the program has no train section".into()))?;
+        let mut analytic = None;
         let discrete = match (&training.gradient, &program.simulation.mode) {
             (Gradient::EventProp, Mode::Event { .. }) => None,
+            (Gradient::Analytic, Mode::Event { .. }) => {
+                analytic = Some(analytic::layer_order(program).ok_or_else(|| {
+                    TrainError::Unsupported("`gradient analytic` needs a feed-forward network (no recurrent projections); use `gradient eventprop`".into())
+                })?);
+                None
+            }
             (Gradient::Surrogate(sg), Mode::Discrete { dt, scheme }) => {
                 let surrogate = match *sg {
                     crate::sema::hir::Surrogate::SuperSpike { beta } => {
@@ -167,7 +177,7 @@ impl<'a> Trainer<'a> {
             }
             _ => {
                 return Err(TrainError::Unsupported(
-                    "`gradient analytic` is not implemented yet; use `gradient eventprop` (the same exact gradient on feed-forward networks)".into(),
+                    "this gradient method does not fit the simulation mode".into(),
                 ));
             }
         };
@@ -185,6 +195,7 @@ impl<'a> Trainer<'a> {
             test: data::yinyang(cfg, "test", cfg.test),
             threads: threads.max(1),
             discrete,
+            analytic,
         })
     }
 
@@ -306,6 +317,16 @@ impl<'a> Trainer<'a> {
                 if let Some(id) = id {
                     dl_dt[*id as usize] = *g;
                 }
+            }
+            if let Some(order) = &self.analytic {
+                return analytic::backward(
+                    self.program,
+                    self.kernels,
+                    net,
+                    &outcome,
+                    &dl_dt,
+                    order,
+                );
             }
             let g = eventprop::backward(
                 self.program,
