@@ -114,10 +114,12 @@ fn check_source_here(name: &str, text: &str, overrides: &[String]) -> Checked {
     }
 }
 
-/// Models used in `mode event` must have an exact event path (linear, closed-form propagator,
-/// affine threshold): the IR decides, so this check runs after lowering.
+/// Models trained in `mode event` must have an exact event path (linear, closed-form
+/// propagator, affine threshold): the IR decides, so this check runs after lowering.
 fn check_modes(p: &Program) -> Vec<Diagnostic> {
-    if !matches!(p.simulation.mode, crate::sema::hir::Mode::Event { .. }) {
+    // Any model simulates in event mode (integrated when it has no closed form); exact
+    // gradients need the closed-form path.
+    if !matches!(p.simulation.mode, crate::sema::hir::Mode::Event { .. }) || p.training.is_none() {
         return Vec::new();
     }
     let models = lower(p);
@@ -132,14 +134,12 @@ fn check_modes(p: &Program) -> Vec<Diagnostic> {
         .map(|(_, (n, m))| {
             Diagnostic::error(
                 crate::diag::Code::E0406,
-                format!("neuron model `{}` cannot run in `mode event`", n.name),
+                format!("neuron model `{}` cannot be trained with exact gradients in `mode event`", n.name),
                 n.name_span,
                 crate::ir::print::classification(m),
             )
-            .with_label(p.simulation.span, "the simulation is event-based")
-            .with_help(
-                "use `mode discrete` with `scheme rk4` (or `euler`) in the simulation section",
-            )
+            .with_label(p.training.as_ref().map_or(p.simulation.span, |t| t.span), "EventProp and analytic gradients need an exact closed-form flow")
+            .with_help("train it time-discretely: `mode discrete` with `scheme rk4` (or `euler`) and `gradient surrogate(...)`")
         })
         .collect()
 }

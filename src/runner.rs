@@ -371,7 +371,7 @@ pub fn train(
             t_max: p.simulation.t_max,
             max_spikes: None,
         }
-        .check()
+        .check_exact()
         .map_err(|e| RunError::Sim(e.to_string()))?;
     }
     let dir = ResultsDir::create(opts.out.clone())?;

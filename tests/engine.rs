@@ -401,3 +401,56 @@ simulation { mode discrete  dt 0.5 ms  scheme exact  t_max 30 ms }";
         "{spike_steps:?}"
     );
 }
+
+/// A nonlinear (exponential integrate-and-fire) network in event mode, integrated adaptively with
+/// Dormand-Prince 5(4) and event location, against the same high-precision RK4 reference.
+#[test]
+fn nonlinear_network_in_event_mode_matches_high_precision_integration() {
+    let eif = "
+neuron E {
+    param tau_mem = 10 ms
+    param tau_syn = 4 ms
+    state v = 0.0
+    state i = 0.0
+    d/dt v = (0.2 * exp((v - 0.6) / 0.1) - v + i) / tau_mem
+    d/dt i = -i / tau_syn
+    receptor syn(w) { i += w }
+    spike when v >= 1.5
+    on spike { v = 0.0 }
+}";
+    for seed in [1, 2] {
+        let src = format!(
+            "{eif}
+input data = regular(size = 4, rate = 1 Hz)
+population hidden = 5 E
+population out = 2 E
+project data -> hidden dense init normal(2.0, 1.0)
+project hidden -> out dense init normal(1.5, 1.0)
+simulation {{ t_max 30 ms  tolerance 1e-11 }}"
+        );
+        let (p, k, net) = setup(&src, seed);
+        assert!(!k[0].exact_events(), "the model is nonlinear");
+        let mut rng = Rng(seed);
+        let mut inputs: Vec<(f64, u32)> = (0..12)
+            .map(|j| (rng.range(0.0, 0.015), (j % 4) as u32))
+            .collect();
+        inputs.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let engine = neuron_spikes(&run(&p, &k, &net, std::slice::from_ref(&inputs)));
+        let reference = reference(&p, &net, &inputs, 2.5e-7);
+        assert!(engine.len() >= 5, "too few spikes: {engine:?}");
+        assert_eq!(
+            engine.len(),
+            reference.len(),
+            "engine {engine:?}\nreference {reference:?}"
+        );
+        for (a, b) in engine.iter().zip(&reference) {
+            assert_eq!((a.0, a.1), (b.0, b.1));
+            assert!(
+                rel_err(a.2, b.2) <= 1e-6,
+                "spike time {} vs reference {}",
+                a.2,
+                b.2
+            );
+        }
+    }
+}

@@ -56,7 +56,7 @@ codes! {
     E0403 => "spike condition can never fire, or fires again at once",
     E0404 => "wrong kind of value for a setting",
     E0405 => "invalid network structure",
-    E0406 => "neuron model cannot run in this simulation mode",
+    E0406 => "neuron model cannot be trained with exact gradients",
     W0201 => "a name hides a unit",
     W0401 => "parameter is never used",
 }

@@ -112,8 +112,8 @@ pub fn classification(m: &super::derive::ModelIr) -> String {
         (Dynamics::Linear(_), Some(_)) if m.threshold_affine => {
             "linear time-invariant: exact closed-form propagator, exact threshold crossing".into()
         }
-        (Dynamics::Linear(_), Some(_)) => "linear time-invariant with a threshold nonlinear in the state: `mode event` needs an affine threshold (not implemented); runs with `mode discrete`".into(),
-        (Dynamics::Linear(_), None) => "linear time-invariant with cyclic coupling: no closed-form propagator, so `mode event` cannot run it yet; runs with `mode discrete`".into(),
-        (Dynamics::Nonlinear { reason }, _) => format!("nonlinear ({reason}): runs with `mode discrete` (euler or rk4); exact event simulation of nonlinear models is not implemented yet"),
+        (Dynamics::Linear(_), Some(_)) => "linear time-invariant with a threshold nonlinear in the state: event mode integrates it adaptively (Dormand-Prince 5(4)); exact gradients need an affine threshold".into(),
+        (Dynamics::Linear(_), None) => "linear time-invariant with cyclic coupling: no closed-form propagator; event mode integrates it adaptively (Dormand-Prince 5(4))".into(),
+        (Dynamics::Nonlinear { reason }, _) => format!("nonlinear ({reason}): event mode integrates it adaptively (Dormand-Prince 5(4)) with event location; trains with `mode discrete`"),
     }
 }

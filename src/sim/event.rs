@@ -109,8 +109,16 @@ type Key = (u64, u8, u32, u32, u64);
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Payload {
-    Delivery { source: u32 },
-    Crossing { version: u32 },
+    Delivery {
+        source: u32,
+    },
+    Crossing {
+        version: u32,
+    },
+    /// Continue the crossing search of an integrated (non-exact) neuron from here.
+    Recheck {
+        version: u32,
+    },
 }
 
 struct PopState {
@@ -127,6 +135,10 @@ struct PopState {
     /// Per-neuron parameters, neuron-major: `p[i * k + j]`.
     p: Vec<f64>,
     k: usize,
+    /// The model has the closed-form path (propagator and exact crossing).
+    exact: bool,
+    /// Per-neuron, per-state magnitudes for the integrator's relative error control.
+    scale: Vec<f64>,
     /// Per-neuron eigenvalues for the crossing finder (`ne` each; parameters never change
     /// during a run).
     lambdas: Vec<f64>,
@@ -168,7 +180,14 @@ struct Run<'r, 'a> {
 }
 
 impl<'a> EventEngine<'a> {
+    /// Every model can be simulated: exactly when it has the closed-form path, otherwise with
+    /// adaptive Dormand-Prince integration and event location (see `sim::ode`).
     pub fn check(&self) -> Result<(), SimError> {
+        Ok(())
+    }
+
+    /// Exact gradients (EventProp, analytic) need every model on the closed-form path.
+    pub fn check_exact(&self) -> Result<(), SimError> {
         for pop in &self.program.populations {
             let m = pop.model.index();
             if !self.kernels[m].exact_events() {
@@ -216,8 +235,11 @@ impl<'a> EventEngine<'a> {
                         eig.call(&a, &mut lambdas[i * ne..(i + 1) * ne]);
                     }
                 }
+                let scale = x.iter().map(|v: &f64| v.abs()).collect();
                 PopState {
                     n,
+                    exact: kern.exact_events(),
+                    scale,
                     lambdas,
                     ne,
                     x,
@@ -297,6 +319,23 @@ impl Run<'_, '_> {
     /// Moves neuron `i` of `pop` to time `t` with the exact flow.
     fn advance(&mut self, pop: usize, i: usize, t: f64) {
         let dt = t - self.pops[pop].t_last[i];
+        if dt > 0.0 && !self.pops[pop].exact {
+            let kern = &self.e.kernels[self.e.program.populations[pop].model.index()];
+            let s = &mut self.pops[pop];
+            let (n, k) = (s.n, s.k);
+            let params = s.p[i * k..(i + 1) * k].to_vec();
+            let flow = super::ode::Flow {
+                rhs: &kern.rhs,
+                threshold: &kern.threshold,
+                params: &params,
+                tolerance: self.e.program.simulation.tolerance,
+            };
+            let mut x = s.x[i * n..(i + 1) * n].to_vec();
+            super::ode::advance(&flow, &mut x, &mut s.scale[i * n..(i + 1) * n], dt);
+            s.x[i * n..(i + 1) * n].copy_from_slice(&x);
+            s.t_last[i] = t;
+            return;
+        }
         if dt > 0.0 {
             self.load(pop, i, &[dt]);
             let n = self.pops[pop].n;
@@ -317,6 +356,10 @@ impl Run<'_, '_> {
         let version = self.pops[pop].version[i];
         let start = now.max(self.pops[pop].refractory_until[i]);
         if start > self.e.t_max {
+            return;
+        }
+        if !self.pops[pop].exact {
+            self.schedule_integrated(pop, i, now, start, version);
             return;
         }
         let kern = &self.e.kernels[self.e.program.populations[pop].model.index()];
@@ -374,6 +417,52 @@ impl Run<'_, '_> {
         }
     }
 
+    /// The crossing search of a neuron without a closed-form flow: integrate ahead over a window
+    /// and either queue the crossing or a recheck at the window's end.
+    fn schedule_integrated(&mut self, pop: usize, i: usize, now: f64, start: f64, version: u32) {
+        let kern = &self.e.kernels[self.e.program.populations[pop].model.index()];
+        let s = &mut self.pops[pop];
+        let (n, k) = (s.n, s.k);
+        let params = s.p[i * k..(i + 1) * k].to_vec();
+        let flow = super::ode::Flow {
+            rhs: &kern.rhs,
+            threshold: &kern.threshold,
+            params: &params,
+            tolerance: self.e.program.simulation.tolerance,
+        };
+        let mut x = s.x[i * n..(i + 1) * n].to_vec();
+        let scale = &mut s.scale[i * n..(i + 1) * n];
+        if start > now {
+            super::ode::advance(&flow, &mut x, scale, start - now);
+        }
+        let window = (self.e.t_max / 16.0).min(self.e.t_max - start);
+        match super::ode::first_crossing(&flow, &x, scale, window) {
+            Some(dt) => {
+                let limit = start + dt <= s.last_spike[i]
+                    || self.e.max_spikes.is_some_and(|m| s.count[i] as usize >= m);
+                if limit {
+                    self.out.limit_hits[pop] += 1;
+                } else {
+                    self.push(
+                        start + dt,
+                        1,
+                        pop as u32,
+                        i as u32,
+                        Payload::Crossing { version },
+                    );
+                }
+            }
+            None if start + window < self.e.t_max => self.push(
+                start + window,
+                1,
+                pop as u32,
+                i as u32,
+                Payload::Recheck { version },
+            ),
+            None => {}
+        }
+    }
+
     fn drain(&mut self) {
         while let Some(Reverse(((tbits, _, a, b, _), payload))) = self.queue.pop() {
             let t = f64::from_bits(tbits);
@@ -383,6 +472,13 @@ impl Run<'_, '_> {
                     let (pop, i) = (a as usize, b as usize);
                     if self.pops[pop].version[i] == version {
                         self.spike(pop, i, t);
+                    }
+                }
+                Payload::Recheck { version } => {
+                    let (pop, i) = (a as usize, b as usize);
+                    if self.pops[pop].version[i] == version {
+                        self.advance(pop, i, t);
+                        self.schedule_crossing(pop, i, t);
                     }
                 }
             }

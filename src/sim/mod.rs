@@ -10,4 +10,5 @@ pub mod event;
 pub mod inputs;
 pub mod kernels;
 pub mod network;
+pub mod ode;
 pub mod rng;

@@ -1,0 +1,240 @@
+//! Adaptive Dormand-Prince 5(4) integration with dense output and event location, for models
+//! without a closed-form propagator (nonlinear dynamics, cyclic linear coupling).
+//!
+//! Error control is relative: each state's error is measured against the largest magnitude
+//! that state has had on the trajectory (`scale`, floored at a millionth of the largest state
+//! scale), times the `tolerance` of the simulation section. Threshold crossings are located on the step's continuous extension (Hairer's fourth
+//! order interpolant): the threshold is sampled at 8 points per step and a sign change is
+//! refined by bisection. A crossing whose excursion above the threshold lies entirely between two
+//! samples of one step can be missed; the stated guarantee is the integrator's tolerance, not
+//! the exactness of the closed-form path.
+
+use super::kernels::Compiled;
+
+const A: [[f64; 6]; 7] = [
+    [0.0; 6],
+    [0.2, 0.0, 0.0, 0.0, 0.0, 0.0],
+    [3.0 / 40.0, 9.0 / 40.0, 0.0, 0.0, 0.0, 0.0],
+    [44.0 / 45.0, -56.0 / 15.0, 32.0 / 9.0, 0.0, 0.0, 0.0],
+    [
+        19372.0 / 6561.0,
+        -25360.0 / 2187.0,
+        64448.0 / 6561.0,
+        -212.0 / 729.0,
+        0.0,
+        0.0,
+    ],
+    [
+        9017.0 / 3168.0,
+        -355.0 / 33.0,
+        46732.0 / 5247.0,
+        49.0 / 176.0,
+        -5103.0 / 18656.0,
+        0.0,
+    ],
+    [
+        35.0 / 384.0,
+        0.0,
+        500.0 / 1113.0,
+        125.0 / 192.0,
+        -2187.0 / 6784.0,
+        11.0 / 84.0,
+    ],
+];
+/// Fifth-order weights minus fourth-order weights (the error estimate).
+const E: [f64; 7] = [
+    71.0 / 57600.0,
+    0.0,
+    -71.0 / 16695.0,
+    71.0 / 1920.0,
+    -17253.0 / 339200.0,
+    22.0 / 525.0,
+    -1.0 / 40.0,
+];
+/// Dense-output coefficients.
+const D: [f64; 7] = [
+    -12715105075.0 / 11282082432.0,
+    0.0,
+    87487479700.0 / 32700410799.0,
+    -10690763975.0 / 1880347072.0,
+    701980252875.0 / 199316789632.0,
+    -1453857185.0 / 822651844.0,
+    69997945.0 / 29380423.0,
+];
+
+/// The right-hand side and threshold of one neuron with its parameters.
+pub struct Flow<'a> {
+    pub rhs: &'a Compiled,
+    pub threshold: &'a Compiled,
+    pub params: &'a [f64],
+    pub tolerance: f64,
+}
+
+impl Flow<'_> {
+    fn f(&self, x: &[f64], out: &mut [f64]) {
+        let mut a = x.to_vec();
+        a.extend_from_slice(self.params);
+        self.rhs.call(&a, out);
+    }
+
+    pub fn h(&self, x: &[f64]) -> f64 {
+        let mut a = x.to_vec();
+        a.extend_from_slice(self.params);
+        let mut o = [0.0];
+        self.threshold.call(&a, &mut o);
+        o[0]
+    }
+}
+
+/// One accepted step: its start, length, endpoint and interpolation data.
+struct Step {
+    h: f64,
+    y0: Vec<f64>,
+    y1: Vec<f64>,
+    r: [Vec<f64>; 4],
+}
+
+impl Step {
+    fn at(&self, theta: f64) -> Vec<f64> {
+        (0..self.y0.len())
+            .map(|i| {
+                self.y0[i]
+                    + theta
+                        * (self.r[0][i]
+                            + (1.0 - theta)
+                                * (self.r[1][i]
+                                    + theta * (self.r[2][i] + (1.0 - theta) * self.r[3][i])))
+            })
+            .collect()
+    }
+}
+
+/// Takes one adaptive step of at most `h_max` from `x`; returns the step and the next step size.
+fn step(flow: &Flow<'_>, x: &[f64], scale: &mut [f64], mut h: f64, h_max: f64) -> (Step, f64) {
+    let n = x.len();
+    let mut k = vec![vec![0.0; n]; 7];
+    flow.f(x, &mut k[0]);
+    loop {
+        h = h.min(h_max);
+        for s in 1..7 {
+            let xs: Vec<f64> = (0..n)
+                .map(|i| x[i] + h * (0..s).map(|j| A[s][j] * k[j][i]).sum::<f64>())
+                .collect();
+            flow.f(&xs, &mut k[s]);
+        }
+        let y1: Vec<f64> = (0..n)
+            .map(|i| x[i] + h * (0..6).map(|j| A[6][j] * k[j][i]).sum::<f64>())
+            .collect();
+        let mut k7 = vec![0.0; n];
+        flow.f(&y1, &mut k7);
+        let mut err = 0.0;
+        // States that start at zero (a synaptic conductance, an adaptation current) would get an
+        // absurdly strict absolute tolerance from their own tiny values; floor each scale at a
+        // millionth of the largest state scale.
+        let floor = 1e-6 * scale.iter().fold(0.0f64, |m, v| m.max(*v));
+        for i in 0..n {
+            let e = h * ((0..6).map(|j| E[j] * k[j][i]).sum::<f64>() + E[6] * k7[i]);
+            let sc = flow.tolerance
+                * scale[i]
+                    .max(x[i].abs())
+                    .max(y1[i].abs())
+                    .max(floor)
+                    .max(f64::MIN_POSITIVE);
+            err += (e / sc).powi(2);
+        }
+        let err = (err / n as f64).sqrt();
+        // A NaN or infinite error (the state blew up inside the step) shrinks the step.
+        let factor = if err == 0.0 {
+            5.0
+        } else if err.is_finite() {
+            (0.9 * err.powf(-0.2)).clamp(0.2, 5.0)
+        } else {
+            0.2
+        };
+        if err <= 1.0 || h <= 1e-15 * h_max.max(1e-12) || h < 1e-18 {
+            for i in 0..n {
+                scale[i] = scale[i].max(y1[i].abs());
+            }
+            let ydiff: Vec<f64> = (0..n).map(|i| y1[i] - x[i]).collect();
+            let bspl: Vec<f64> = (0..n).map(|i| h * k[0][i] - ydiff[i]).collect();
+            let r3: Vec<f64> = (0..n).map(|i| ydiff[i] - h * k7[i] - bspl[i]).collect();
+            let r4: Vec<f64> = (0..n)
+                .map(|i| {
+                    h * (D[0] * k[0][i]
+                        + D[2] * k[2][i]
+                        + D[3] * k[3][i]
+                        + D[4] * k[4][i]
+                        + D[5] * k[5][i]
+                        + D[6] * k7[i])
+                })
+                .collect();
+            return (
+                Step {
+                    h,
+                    y0: x.to_vec(),
+                    y1,
+                    r: [ydiff, bspl, r3, r4],
+                },
+                h * factor,
+            );
+        }
+        h *= factor;
+    }
+}
+
+/// Integrates from `x` over `t` (no threshold test).
+pub fn advance(flow: &Flow<'_>, x: &mut Vec<f64>, scale: &mut [f64], t: f64) {
+    let mut done = 0.0;
+    let mut h = t;
+    while done < t {
+        let (s, next) = step(flow, x, scale, h, t - done);
+        done += s.h;
+        let blew_up = s.y1.iter().any(|v| !v.is_finite());
+        *x = s.y1;
+        // A state that overflowed cannot be integrated further; it stays non-finite.
+        if blew_up {
+            return;
+        }
+        h = next;
+        if t - done <= 1e-15 * t {
+            break;
+        }
+    }
+}
+
+/// The first time in `[0, horizon]` at which the threshold is reached from `x`, if any.
+pub fn first_crossing(flow: &Flow<'_>, x: &[f64], scale: &mut [f64], horizon: f64) -> Option<f64> {
+    if flow.h(x) >= 0.0 {
+        return Some(0.0);
+    }
+    let mut x = x.to_vec();
+    let mut done = 0.0;
+    let mut h = horizon;
+    while done < horizon {
+        let (s, next) = step(flow, &x, scale, h, horizon - done);
+        let mut prev = 0.0;
+        for j in 1..=8 {
+            let theta = j as f64 / 8.0;
+            if flow.h(&s.at(theta)) >= 0.0 {
+                let (mut lo, mut hi) = (prev, theta);
+                for _ in 0..60 {
+                    let mid = 0.5 * (lo + hi);
+                    if flow.h(&s.at(mid)) >= 0.0 {
+                        hi = mid;
+                    } else {
+                        lo = mid;
+                    }
+                }
+                return Some(done + hi * s.h);
+            }
+            prev = theta;
+        }
+        done += s.h;
+        if s.y1.iter().any(|v| !v.is_finite()) {
+            return None;
+        }
+        x = s.y1;
+        h = next;
+    }
+    None
+}
