@@ -178,6 +178,17 @@ pub fn simulate(
         .map_err(|e| RunError::Sim(e.to_string()))?;
     let seed = 0;
     let net = Network::build(p, seed);
+    if let Some(i) = p.inputs.iter().find(|i| {
+        matches!(
+            i.kind,
+            crate::sema::hir::InputKind::File { .. } | crate::sema::hir::InputKind::YinYang(_)
+        )
+    }) {
+        return Err(RunError::Sim(format!(
+            "input `{}` is a dataset; simulating datasets without a train section (and reading spike-train files) is not implemented yet",
+            i.name
+        )));
+    }
     let inputs = crate::sim::inputs::generate(p, seed, p.simulation.t_max);
     let start = std::time::Instant::now();
     let dir = ResultsDir::create(opts.out.clone())?;
