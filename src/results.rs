@@ -10,35 +10,29 @@ use std::path::{Path, PathBuf};
 
 /// The bytes of a little-endian `float64` `.npy` file (format version 1.0).
 pub fn npy_f64(data: &[f64], shape: &[usize]) -> Vec<u8> {
-    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
-    let shape_text = if dims.len() == 1 {
-        format!("({},)", dims[0])
-    } else {
-        format!("({})", dims.join(", "))
-    };
     npy(
         b"<f8",
-        &shape_text,
+        shape,
         data.iter().flat_map(|v| v.to_le_bytes()).collect(),
     )
 }
 
 /// The bytes of a little-endian `int64` `.npy` file.
 pub fn npy_i64(data: &[i64], shape: &[usize]) -> Vec<u8> {
-    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
-    let shape_text = if dims.len() == 1 {
-        format!("({},)", dims[0])
-    } else {
-        format!("({})", dims.join(", "))
-    };
     npy(
         b"<i8",
-        &shape_text,
+        shape,
         data.iter().flat_map(|v| v.to_le_bytes()).collect(),
     )
 }
 
-fn npy(descr: &[u8], shape: &str, body: Vec<u8>) -> Vec<u8> {
+fn npy(descr: &[u8], shape: &[usize], body: Vec<u8>) -> Vec<u8> {
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    let shape = if dims.len() == 1 {
+        format!("({},)", dims[0])
+    } else {
+        format!("({})", dims.join(", "))
+    };
     let mut header = format!(
         "{{'descr': '{}', 'fortran_order': False, 'shape': {shape}, }}",
         String::from_utf8_lossy(descr)

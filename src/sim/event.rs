@@ -320,20 +320,10 @@ impl Run<'_, '_> {
     fn advance(&mut self, pop: usize, i: usize, t: f64) {
         let dt = t - self.pops[pop].t_last[i];
         if dt > 0.0 && !self.pops[pop].exact {
-            let kern = &self.e.kernels[self.e.program.populations[pop].model.index()];
-            let s = &mut self.pops[pop];
-            let (n, k) = (s.n, s.k);
-            let params = s.p[i * k..(i + 1) * k].to_vec();
-            let flow = super::ode::Flow {
-                rhs: &kern.rhs,
-                threshold: &kern.threshold,
-                params: &params,
-                tolerance: self.e.program.simulation.tolerance,
-            };
-            let mut x = s.x[i * n..(i + 1) * n].to_vec();
-            super::ode::advance(&flow, &mut x, &mut s.scale[i * n..(i + 1) * n], dt);
-            s.x[i * n..(i + 1) * n].copy_from_slice(&x);
-            s.t_last[i] = t;
+            self.with_flow(pop, i, |flow, x, scale| {
+                super::ode::advance(flow, x, scale, dt)
+            });
+            self.pops[pop].t_last[i] = t;
             return;
         }
         if dt > 0.0 {
@@ -395,31 +385,31 @@ impl Run<'_, '_> {
         let found =
             next_crossing_in(&mut sc.finder, &mut signal, lambdas, self.e.t_max - start).time;
         if let Some(dt) = found {
-            // A neuron never spikes twice at one instant: a reset that leaves it at or above
-            // threshold would otherwise spin forever. Such spikes count as limit hits.
-            let again = start + dt <= self.pops[pop].last_spike[i];
-            let limit = again
-                || self
-                    .e
-                    .max_spikes
-                    .is_some_and(|m| self.pops[pop].count[i] as usize >= m);
-            if limit {
-                self.out.limit_hits[pop] += 1;
-            } else {
-                self.push(
-                    start + dt,
-                    1,
-                    pop as u32,
-                    i as u32,
-                    Payload::Crossing { version },
-                );
-            }
+            self.queue_crossing(pop, i, start + dt, version);
         }
     }
 
-    /// The crossing search of a neuron without a closed-form flow: integrate ahead over a window
-    /// and either queue the crossing or a recheck at the window's end.
-    fn schedule_integrated(&mut self, pop: usize, i: usize, now: f64, start: f64, version: u32) {
+    /// Queues neuron `i`'s crossing at `t`, unless its spike limit forbids it or it would spike
+    /// twice at one instant (a reset that leaves it above threshold would otherwise spin
+    /// forever); those count as limit hits.
+    fn queue_crossing(&mut self, pop: usize, i: usize, t: f64, version: u32) {
+        let s = &self.pops[pop];
+        let limit =
+            t <= s.last_spike[i] || self.e.max_spikes.is_some_and(|m| s.count[i] as usize >= m);
+        if limit {
+            self.out.limit_hits[pop] += 1;
+        } else {
+            self.push(t, 1, pop as u32, i as u32, Payload::Crossing { version });
+        }
+    }
+
+    /// Runs `f` on neuron `i`'s integrator: its flow, its state (written back) and its scales.
+    fn with_flow<R>(
+        &mut self,
+        pop: usize,
+        i: usize,
+        f: impl FnOnce(&super::ode::Flow<'_>, &mut Vec<f64>, &mut [f64]) -> R,
+    ) -> R {
         let kern = &self.e.kernels[self.e.program.populations[pop].model.index()];
         let s = &mut self.pops[pop];
         let (n, k) = (s.n, s.k);
@@ -431,27 +421,27 @@ impl Run<'_, '_> {
             tolerance: self.e.program.simulation.tolerance,
         };
         let mut x = s.x[i * n..(i + 1) * n].to_vec();
-        let scale = &mut s.scale[i * n..(i + 1) * n];
-        if start > now {
-            super::ode::advance(&flow, &mut x, scale, start - now);
-        }
+        let r = f(&flow, &mut x, &mut s.scale[i * n..(i + 1) * n]);
+        s.x[i * n..(i + 1) * n].copy_from_slice(&x);
+        r
+    }
+
+    /// The crossing search of a neuron without a closed-form flow: integrate ahead over a window
+    /// and either queue the crossing or a recheck at the window's end.
+    fn schedule_integrated(&mut self, pop: usize, i: usize, now: f64, start: f64, version: u32) {
         let window = (self.e.t_max / 16.0).min(self.e.t_max - start);
-        match super::ode::first_crossing(&flow, &x, scale, window) {
-            Some(dt) => {
-                let limit = start + dt <= s.last_spike[i]
-                    || self.e.max_spikes.is_some_and(|m| s.count[i] as usize >= m);
-                if limit {
-                    self.out.limit_hits[pop] += 1;
-                } else {
-                    self.push(
-                        start + dt,
-                        1,
-                        pop as u32,
-                        i as u32,
-                        Payload::Crossing { version },
-                    );
-                }
+        // Search on a copy: the neuron's own state stays at `now`.
+        let saved = self.pops[pop].x[i * self.pops[pop].n..(i + 1) * self.pops[pop].n].to_vec();
+        let found = self.with_flow(pop, i, |flow, x, scale| {
+            if start > now {
+                super::ode::advance(flow, x, scale, start - now);
             }
+            super::ode::first_crossing(flow, x, scale, window)
+        });
+        let n = self.pops[pop].n;
+        self.pops[pop].x[i * n..(i + 1) * n].copy_from_slice(&saved);
+        match found {
+            Some(dt) => self.queue_crossing(pop, i, start + dt, version),
             None if start + window < self.e.t_max => self.push(
                 start + window,
                 1,
