@@ -82,6 +82,70 @@ impl Eval for JitFn {
     }
 }
 
+type PopRawFn =
+    unsafe extern "C" fn(*const *const f64, *const i64, *const *mut f64, *const i64, i64);
+
+/// Where a population kernel reads one argument: element `i` is `data[offset + i * stride]`
+/// (`stride` 0 broadcasts one value to every element).
+#[derive(Clone, Copy)]
+pub struct Strided<'a> {
+    pub data: &'a [f64],
+    pub offset: usize,
+    pub stride: usize,
+}
+
+/// A compiled population kernel: the function applied to `count` elements in one call.
+pub struct PopulationFn {
+    code: PopRawFn,
+    n_args: usize,
+    n_outputs: usize,
+    _memory: Arc<CodeMemory>,
+}
+
+impl PopulationFn {
+    /// Runs the kernel on `count` elements; output `o` of element `i` goes to
+    /// `out[o * count + i]` (struct of arrays).
+    ///
+    /// # Panics
+    /// If the number of arguments is wrong or an access would leave its buffer.
+    pub fn run(&self, args: &[Strided<'_>], out: &mut [f64], count: usize) {
+        assert!(args.len() == self.n_args, "wrong number of arguments");
+        let fits = |len: usize, offset: usize, stride: usize| {
+            count == 0 || offset + (count - 1) * stride < len
+        };
+        assert!(
+            args.iter().all(|a| fits(a.data.len(), a.offset, a.stride)),
+            "argument buffer too small"
+        );
+        assert!(
+            out.len() >= self.n_outputs * count,
+            "output buffer too small"
+        );
+        if count == 0 {
+            return;
+        }
+        let arg_ptrs: Vec<*const f64> = args.iter().map(|a| a.data[a.offset..].as_ptr()).collect();
+        let arg_strides: Vec<i64> = args.iter().map(|a| a.stride as i64).collect();
+        let base = out.as_mut_ptr();
+        // SAFETY: `o * count` stays inside `out`, checked above.
+        let out_ptrs: Vec<*mut f64> = (0..self.n_outputs)
+            .map(|o| unsafe { base.add(o * count) })
+            .collect();
+        let out_strides: Vec<i64> = vec![1; self.n_outputs];
+        // SAFETY: every access `ptr + i * stride` for i < count was checked to lie inside its
+        // buffer above; the code memory lives as long as `self`.
+        unsafe {
+            (self.code)(
+                arg_ptrs.as_ptr(),
+                arg_strides.as_ptr(),
+                out_ptrs.as_ptr(),
+                out_strides.as_ptr(),
+                count as i64,
+            )
+        }
+    }
+}
+
 /// Compiles IR functions to native code.
 pub struct Jit {
     /// The module receiving the current batch (`None` between batches).
@@ -129,10 +193,17 @@ impl Jit {
     }
 
     fn build(&mut self, f: &Function) -> Result<(), JitError> {
+        self.build_as(f, false)
+    }
+
+    /// Builds `f` as a scalar function (`population == false`) or as a population kernel.
+    fn build_as(&mut self, f: &Function, population: bool) -> Result<(), JitError> {
         let ptr = self.module.target_config().pointer_type();
         self.module.clear_context(&mut self.ctx);
-        self.ctx.func.signature.params.push(AbiParam::new(ptr));
-        self.ctx.func.signature.params.push(AbiParam::new(ptr));
+        let n_params = if population { 5 } else { 2 };
+        for _ in 0..n_params {
+            self.ctx.func.signature.params.push(AbiParam::new(ptr));
+        }
         self.ctx.func.name = UserFuncName::testcase(&f.name);
         let mut funcs = HashMap::new();
         let declare = |module: &mut JITModule,
@@ -162,10 +233,47 @@ impl Jit {
         b.append_block_params_for_function_params(block);
         b.switch_to_block(block);
         b.seal_block(block);
-        let (args, out) = (b.block_params(block)[0], b.block_params(block)[1]);
-        FunctionTranslator::new(&mut b, &imports, ptr).translate_function(f, args, out);
+        let p = b.block_params(block).to_vec();
+        let mut t = FunctionTranslator::new(&mut b, &imports, ptr);
+        if population {
+            t.translate_population(f, [p[0], p[1], p[2], p[3], p[4]]);
+        } else {
+            t.translate_function(f, p[0], p[1]);
+        }
         b.finalize(self.module.target_config());
         Ok(())
+    }
+
+    /// Compiles `f` as a population kernel (the loop over elements is generated code).
+    pub fn compile_population(&mut self, f: &Function) -> Result<PopulationFn, JitError> {
+        self.build_as(f, true)?;
+        let id = self
+            .module
+            .declare_function(
+                &format!("snnc_pop_{}", f.name),
+                Linkage::Local,
+                &self.ctx.func.signature,
+            )
+            .map_err(err)?;
+        self.module
+            .define_function(id, &mut self.ctx)
+            .map_err(|e| JitError(format!("{e:?}")))?;
+        self.module.clear_context(&mut self.ctx);
+        self.module.finalize_definitions().map_err(err)?;
+        let module = std::mem::replace(&mut self.module, new_module()?);
+        let p = module.get_finalized_function(id);
+        let memory = Arc::new(CodeMemory {
+            module: Some(module),
+        });
+        self.ctx = self.module.make_context();
+        Ok(PopulationFn {
+            // SAFETY: `p` is finalized code generated by `translate_population` with the C
+            // signature `fn(*const *const f64, *const i64, *const *mut f64, *const i64, i64)`.
+            code: unsafe { std::mem::transmute::<*const u8, PopRawFn>(p) },
+            n_args: f.args.len(),
+            n_outputs: f.outputs.len(),
+            _memory: memory,
+        })
     }
 
     /// Compiles `fs` into one block of code memory and returns them in order.

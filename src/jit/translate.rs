@@ -59,14 +59,87 @@ impl<'a, 'b> FunctionTranslator<'a, 'b> {
 
     /// Emits the whole body: `args` and `out` are the two pointer parameters.
     pub fn translate_function(&mut self, f: &Function, args: Value, out: Value) {
+        self.translate_body(f, &mut |b, n| {
+            b.ins()
+                .load(types::F64, MemFlagsData::trusted(), args, (n as i32) * 8)
+        });
+        for (k, (_, v)) in f.outputs.iter().enumerate() {
+            let val = self.v(*v);
+            self.b
+                .ins()
+                .store(MemFlagsData::trusted(), val, out, (k as i32) * 8);
+        }
+        self.b.ins().return_(&[]);
+    }
+
+    /// A population kernel: `fn(arg_ptrs, arg_strides, out_ptrs, out_strides, count)` runs the
+    /// function for elements `0..count`, argument `j` of element `i` read at
+    /// `arg_ptrs[j] + i * arg_strides[j]` (stride 0 broadcasts) and outputs written likewise.
+    pub fn translate_population(&mut self, f: &Function, params: [Value; 5]) {
+        let [arg_ptrs, arg_strides, out_ptrs, out_strides, count] = params;
+        let flags = MemFlagsData::trusted();
+        let load_ptr = |b: &mut FunctionBuilder, base: Value, j: usize| {
+            b.ins().load(self.ptr, flags, base, (j * 8) as i32)
+        };
+        let nargs = f.args.len();
+        let nout = f.outputs.len();
+        let a_ptr: Vec<Value> = (0..nargs).map(|j| load_ptr(self.b, arg_ptrs, j)).collect();
+        let a_str: Vec<Value> = (0..nargs)
+            .map(|j| load_ptr(self.b, arg_strides, j))
+            .collect();
+        let o_ptr: Vec<Value> = (0..nout).map(|j| load_ptr(self.b, out_ptrs, j)).collect();
+        let o_str: Vec<Value> = (0..nout)
+            .map(|j| load_ptr(self.b, out_strides, j))
+            .collect();
+        let header = self.b.create_block();
+        let body = self.b.create_block();
+        let exit = self.b.create_block();
+        self.b.append_block_param(header, self.ptr);
+        let zero = self.b.ins().iconst(self.ptr, 0);
+        self.b.ins().jump(header, &[zero.into()]);
+        self.b.switch_to_block(header);
+        let i = self.b.block_params(header)[0];
+        let more = self.b.ins().icmp(
+            cranelift_codegen::ir::condcodes::IntCC::SignedLessThan,
+            i,
+            count,
+        );
+        self.b.ins().brif(more, body, &[], exit, &[]);
+        self.b.switch_to_block(body);
+        self.b.seal_block(body);
+        let addr = |b: &mut FunctionBuilder, base: Value, stride: Value| {
+            let elems = b.ins().imul(i, stride);
+            let bytes = b.ins().ishl_imm_u(elems, 3);
+            b.ins().iadd(base, bytes)
+        };
+        self.values.clear();
+        self.translate_body(f, &mut |b, n| {
+            let at = addr(b, a_ptr[n], a_str[n]);
+            b.ins().load(types::F64, flags, at, 0)
+        });
+        for (k, (_, v)) in f.outputs.iter().enumerate() {
+            let val = self.v(*v);
+            let at = addr(self.b, o_ptr[k], o_str[k]);
+            self.b.ins().store(flags, val, at, 0);
+        }
+        let next = self.b.ins().iadd_imm_s(i, 1);
+        self.b.ins().jump(header, &[next.into()]);
+        self.b.seal_block(header);
+        self.b.switch_to_block(exit);
+        self.b.seal_block(exit);
+        self.b.ins().return_(&[]);
+    }
+
+    /// Emits the instructions of `f`, loading argument `n` with `load_arg`.
+    fn translate_body(
+        &mut self,
+        f: &Function,
+        load_arg: &mut dyn FnMut(&mut FunctionBuilder, usize) -> Value,
+    ) {
         for op in &f.insts {
             let v = match op {
                 Op::Const(c) => self.b.ins().f64const(*c),
-                Op::Arg(n) => {
-                    self.b
-                        .ins()
-                        .load(types::F64, MemFlagsData::trusted(), args, (*n as i32) * 8)
-                }
+                Op::Arg(n) => load_arg(self.b, *n as usize),
                 Op::Unary(o, a) => self.translate_unary(*o, self.v(*a)),
                 Op::Binary(o, a, c) => self.translate_binary(*o, self.v(*a), self.v(*c)),
                 Op::Select(c, a, e) => self.translate_select(self.v(*c), self.v(*a), self.v(*e)),
@@ -76,13 +149,6 @@ impl<'a, 'b> FunctionTranslator<'a, 'b> {
             };
             self.values.push(v);
         }
-        for (k, (_, v)) in f.outputs.iter().enumerate() {
-            let val = self.v(*v);
-            self.b
-                .ins()
-                .store(MemFlagsData::trusted(), val, out, (k as i32) * 8);
-        }
-        self.b.ins().return_(&[]);
     }
 
     fn translate_unary(&mut self, op: UnaryOp, a: Value) -> Value {

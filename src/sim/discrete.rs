@@ -21,6 +21,9 @@ pub struct StepKernels {
     /// The step without spike test (used while refractory) and its adjoint.
     pub plain: Compiled,
     pub plain_adjoint: Compiled,
+    /// The spiking step as a population kernel (JIT backend only): one call per population and
+    /// step, the loop over neurons in generated code.
+    pub population: Option<crate::jit::PopulationFn>,
     /// `increment[r]`: the state change per unit weight of receptor `r` (jumps must be additive).
     pub increment: Vec<Vec<f64>>,
     /// The state the spike condition compares (the membrane).
@@ -92,6 +95,14 @@ pub fn step_kernels(
             interp::eval(&m.base.threshold, &plus)[0] != interp::eval(&m.base.threshold, &a)[0]
         })
         .unwrap_or(0);
+    let population = match backend {
+        Backend::Jit => Some(
+            crate::jit::Jit::new()
+                .and_then(|mut j| j.compile_population(&f))
+                .map_err(|e| DiscreteError(e.to_string()))?,
+        ),
+        Backend::Interp => None,
+    };
     let compiled = match backend {
         Backend::Interp => None,
         Backend::Jit => Some(
@@ -120,6 +131,7 @@ pub fn step_kernels(
         adjoint,
         plain,
         plain_adjoint,
+        population,
         increment,
         membrane,
     })
@@ -210,7 +222,45 @@ pub fn run(
             let mut spikes = vec![0.0; pop.size];
             let mut refr = vec![false; pop.size];
             let mut out = vec![0.0; n + 1];
+            let step_k = &steps[pop.model.index()];
+            if let Some(kernel) = &step_k.population {
+                // The whole population in one call; refractory neurons are redone below.
+                let size = pop.size;
+                let dt_arr = [dt];
+                let xk = &x[pi][k];
+                let mut a: Vec<crate::jit::Strided<'_>> = (0..n)
+                    .map(|s| crate::jit::Strided {
+                        data: xk,
+                        offset: s,
+                        stride: n,
+                    })
+                    .collect();
+                a.extend((0..np).map(|q| crate::jit::Strided {
+                    data: &net.params[pi][q],
+                    offset: 0,
+                    stride: 1,
+                }));
+                a.push(crate::jit::Strided {
+                    data: &dt_arr,
+                    offset: 0,
+                    stride: 0,
+                });
+                let mut soa = vec![0.0; (n + 1) * size];
+                kernel.run(&a, &mut soa, size);
+                for i in 0..size {
+                    for s in 0..n {
+                        next[i * n + s] = soa[s * size + i];
+                    }
+                    spikes[i] = soa[n * size + i];
+                }
+            }
             for i in 0..pop.size {
+                if step_k.population.is_some() && remaining[pi][i] == 0 {
+                    if spikes[i] != 0.0 {
+                        remaining[pi][i] = ref_steps[pi][i];
+                    }
+                    continue;
+                }
                 args.clear();
                 args.extend_from_slice(&x[pi][k][i * n..(i + 1) * n]);
                 args.extend((0..np).map(|q| net.params[pi][q][i]));
@@ -218,6 +268,7 @@ pub fn run(
                 if remaining[pi][i] > 0 {
                     remaining[pi][i] -= 1;
                     refr[i] = true;
+                    spikes[i] = 0.0;
                     steps[pop.model.index()].plain.call(&args, &mut out[..n]);
                     next[i * n..(i + 1) * n].copy_from_slice(&out[..n]);
                     continue;
