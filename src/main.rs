@@ -86,6 +86,19 @@ enum Command {
         #[arg(long = "set", value_name = "KEY=VALUE")]
         set: Vec<String>,
     },
+    /// Lower the program to a hardware configuration (`--target bss2`: BrainScaleS-2).
+    Compile {
+        file: PathBuf,
+        /// The hardware to compile for.
+        #[arg(long, value_enum)]
+        target: TargetArg,
+        /// Where to write the configuration (default: standard output).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// Override a setting, e.g. `--set hardware.weight_scale=40`.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+    },
     /// Print the IR of every neuron model with all derived functions.
     Ir {
         file: PathBuf,
@@ -98,12 +111,24 @@ enum Command {
     },
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum TargetArg {
+    /// BrainScaleS-2 (HICANN-X v3).
+    Bss2,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match &cli.command {
         Command::Check { file, set } => check(&cli, file, set),
         Command::Explain { code } => explain(code),
         Command::Ir { file, model, emit } => ir(&cli, file, model.as_deref(), *emit),
+        Command::Compile {
+            file,
+            target: TargetArg::Bss2,
+            output,
+            set,
+        } => compile(&cli, file, output.as_deref(), set),
         Command::Run {
             file,
             resume,
@@ -374,6 +399,51 @@ fn run(cli: &Cli, req: RunRequest) -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+fn compile(
+    cli: &Cli,
+    file: &std::path::Path,
+    output: Option<&std::path::Path>,
+    set: &[String],
+) -> ExitCode {
+    let mut checked = match load(file, set) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let Some(program) = checked.program.clone() else {
+        print_diagnostics(cli, &checked);
+        return ExitCode::from(1);
+    };
+    let text = checked.sources.get(checked.source).text.clone();
+    let started = std::time::Instant::now();
+    let (compiled, diags) = snnc::bss2::compile_program(&program, &text);
+    let elapsed = started.elapsed();
+    checked.diagnostics.extend(diags);
+    print_diagnostics(cli, &checked);
+    let Some(compiled) = compiled else {
+        return ExitCode::from(1);
+    };
+    let text = compiled.config.to_text();
+    match output {
+        Some(path) => {
+            if let Err(e) = snnc::results::write_atomic(path, text.as_bytes()) {
+                eprintln!("error: cannot write `{}`: {e}", path.display());
+                return ExitCode::from(2);
+            }
+            if cli.message_format == MessageFormat::Human {
+                eprint!("{}", snnc::bss2::report::resources(&compiled.config));
+                eprintln!(
+                    "wrote {} ({} bytes) in {:.1} ms",
+                    path.display(),
+                    text.len(),
+                    elapsed.as_secs_f64() * 1e3
+                );
+            }
+        }
+        None => print!("{text}"),
+    }
+    ExitCode::SUCCESS
 }
 
 fn s(n: usize) -> &'static str {

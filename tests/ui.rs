@@ -19,7 +19,15 @@ fn render_case(path: &Path) -> (String, Vec<Code>) {
         .display()
         .to_string()
         .replace('\\', "/");
-    let checked = driver::check_source(&rel, &text);
+    let mut checked = driver::check_source(&rel, &text);
+    // Programs under `ui/bss2/` are also compiled for BrainScaleS-2.
+    if rel.contains("/bss2/")
+        && let Some(p) = &checked.program
+    {
+        checked
+            .diagnostics
+            .extend(snnc::bss2::compile_program(p, &text).1);
+    }
     let mut out = format!("----- SOURCE {rel}\n{text}\n----- DIAGNOSTICS\n");
     for d in &checked.diagnostics {
         out.push_str(&diag::render(&checked.sources, d, false));

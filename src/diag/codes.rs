@@ -57,8 +57,14 @@ codes! {
     E0404 => "wrong kind of value for a setting",
     E0405 => "invalid network structure",
     E0406 => "neuron model cannot be trained with exact gradients",
+    E0501 => "neuron model cannot run on BrainScaleS-2",
+    E0502 => "hardware value outside the calibratable range",
+    E0503 => "population does not fit on the chip",
+    E0504 => "projection cannot be routed on the chip",
     W0201 => "a name hides a unit",
     W0401 => "parameter is never used",
+    W0501 => "weights clipped by quantisation for the chip",
+    W0502 => "hardware value outside calibration's feasible range",
 }
 
 impl fmt::Display for Code {

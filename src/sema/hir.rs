@@ -401,10 +401,38 @@ pub struct Record {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Hardware {
     pub target: String,
+    /// Hardware weight units per model weight unit (SI), `w_hw = round(scale * w)`.
     pub weight_scale: f64,
-    /// Hardware seconds per model second (BrainScaleS-2 runs 1000x faster than biology).
+    /// Model seconds per hardware second (BrainScaleS-2 runs 1000x faster than biology).
     pub speedup: f64,
+    /// Calibration targets of the leak potential and threshold, in CADC LSB.
+    pub leak_lsb: f64,
+    pub threshold_lsb: f64,
+    /// Global synapse DAC bias (CapMem LSB).
+    pub synapse_dac_bias: u32,
+    /// Populations pinned to the top or bottom hemisphere.
+    pub top: Vec<PopId>,
+    pub bottom: Vec<PopId>,
+    /// Settings of the software mock of the chip.
+    pub mock: MockSettings,
     pub span: Span,
+}
+
+/// Imperfections of the BrainScaleS-2 mock; zero switches an effect off.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MockSettings {
+    /// Scale of the fixed-pattern noise (1 = the documented defaults).
+    pub fixed_pattern: f64,
+    /// Seed of the fixed-pattern noise ("which chip").
+    pub chip_seed: u64,
+    /// Standard deviation of the trial-to-trial spike-time jitter, hardware seconds.
+    pub jitter: f64,
+    /// Constant readout latency, hardware seconds.
+    pub latency: f64,
+    /// Largest synaptic input, CADC LSB (0 = no saturation).
+    pub saturation: f64,
+    /// Spread simultaneous input events over consecutive FPGA cycles, as the playback does.
+    pub serialise_inputs: bool,
 }
 
 /// A checked `.snn` program.

@@ -159,7 +159,7 @@ fn check_module(module: &ast::Module, errs: &mut Vec<SemaError>) -> Option<Progr
     let record = sections::check_record(sections.get("record").copied(), &partial, &names, errs);
     let hardware = sections
         .get("hardware")
-        .and_then(|s| sections::check_hardware(s, errs));
+        .and_then(|s| sections::check_hardware(s, &projections, &names, errs));
 
     Some(Program {
         neurons: models.into_iter().collect::<Option<_>>()?,

@@ -519,7 +519,12 @@ pub fn check_record(
     rec
 }
 
-pub fn check_hardware(sec: &ast::SectionDef, errs: &mut Vec<SemaError>) -> Option<Hardware> {
+pub fn check_hardware(
+    sec: &ast::SectionDef,
+    projections: &[Option<Projection>],
+    names: &Names,
+    errs: &mut Vec<SemaError>,
+) -> Option<Hardware> {
     let mut a = Args::from_settings(&sec.entries, "the hardware section", sec.span);
     let target = a
         .choice("target", &["bss2"], errs)
@@ -532,17 +537,115 @@ pub fn check_hardware(sec: &ast::SectionDef, errs: &mut Vec<SemaError>) -> Optio
             help: "add `target bss2`".into(),
         });
     }
-    let weight_scale = a
-        .ranged("weight_scale", Dimension::NONE, Some(0.0), true, None, errs)
-        .unwrap_or(58.0);
+    // The weight scale turns model weights into hardware units: its dimension is the inverse of
+    // the weights' (dimensionless for model-unit weights, `1/nA` for weights in nA).
+    let weight_dim = projections
+        .iter()
+        .flatten()
+        .map(|p| p.weight_dim)
+        .next()
+        .unwrap_or(Dimension::NONE);
+    let scale_dim = Dimension::NONE / weight_dim;
+    let weight_scale = a.ranged("weight_scale", scale_dim, Some(0.0), true, None, errs);
+    if weight_scale.is_none() && !a.has("weight_scale") && !weight_dim.is_none() {
+        errs.push(SemaError::Missing {
+            what: "hardware weight scale".into(),
+            span: sec.span,
+            help: format!(
+                "the weights have a unit, so say how many hardware units one is worth, e.g. `weight_scale 50 / ({})`",
+                weight_dim
+            ),
+        });
+    }
     let speedup = a
         .ranged("speedup", Dimension::NONE, Some(0.0), true, None, errs)
         .unwrap_or(1000.0);
+    let leak_lsb = a
+        .ranged("leak", Dimension::NONE, Some(0.0), false, Some(255.0), errs)
+        .unwrap_or(80.0);
+    let threshold_lsb = a
+        .ranged(
+            "threshold",
+            Dimension::NONE,
+            Some(0.0),
+            false,
+            Some(255.0),
+            errs,
+        )
+        .unwrap_or(150.0);
+    let dac = a
+        .ranged(
+            "synapse_dac_bias",
+            Dimension::NONE,
+            Some(30.0),
+            false,
+            Some(1022.0),
+            errs,
+        )
+        .unwrap_or(1000.0);
+    let mut place = |key: &'static str, a: &mut Args<'_>| -> Vec<PopId> {
+        let mut out = Vec::new();
+        for e in a.list(key, errs).unwrap_or_default() {
+            match &e.node {
+                ast::ExprKind::Name(n) => out.extend(names.population(n, e.span, errs)),
+                _ => errs.push(SemaError::SettingKind {
+                    key: key.into(),
+                    expected: "population names".into(),
+                    span: e.span,
+                }),
+            }
+        }
+        out
+    };
+    let top = place("top", &mut a);
+    let bottom = place("bottom", &mut a);
+    let fixed_pattern = a
+        .ranged(
+            "fixed_pattern",
+            Dimension::NONE,
+            Some(0.0),
+            false,
+            None,
+            errs,
+        )
+        .unwrap_or(1.0);
+    let chip_seed = a.integer("chip_seed", 0, errs).unwrap_or(0) as u64;
+    let jitter = a
+        .ranged("jitter", Dimension::time(), Some(0.0), false, None, errs)
+        .unwrap_or(16e-9);
+    let latency = a
+        .ranged("latency", Dimension::time(), Some(0.0), false, None, errs)
+        .unwrap_or(80e-9);
+    let saturation = a
+        .ranged("saturation", Dimension::NONE, Some(0.0), false, None, errs)
+        .unwrap_or(400.0);
+    let serialise_inputs = a.boolean("serialise_inputs", errs).unwrap_or(true);
+    if leak_lsb >= threshold_lsb {
+        errs.push(SemaError::OutOfRange {
+            what: "`threshold`".into(),
+            value: format!("{threshold_lsb}"),
+            allowed: format!("above the leak target ({leak_lsb} LSB)"),
+            span: sec.span,
+        });
+    }
     a.finish(errs);
     Some(Hardware {
         target: target?,
-        weight_scale,
+        weight_scale: weight_scale.unwrap_or(58.0),
         speedup,
+        leak_lsb,
+        threshold_lsb,
+        synapse_dac_bias: dac.round() as u32,
+        top,
+        bottom,
+        mock: MockSettings {
+            fixed_pattern,
+            chip_seed,
+            jitter,
+            latency,
+            saturation,
+            serialise_inputs,
+        },
         span: sec.span,
     })
 }
