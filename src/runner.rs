@@ -39,6 +39,8 @@ pub struct RunOptions {
     pub overrides: Vec<String>,
     /// Continue from the checkpoint in `out` if there is one.
     pub resume: bool,
+    /// Run forward passes on the BrainScaleS-2 mock (hardware in the loop).
+    pub chip: bool,
 }
 
 /// The saved state after a completed epoch (written last, so its presence means the
@@ -197,6 +199,7 @@ pub fn simulate(
             max_spikes_per_neuron,
         } => {
             let engine = EventEngine {
+                forced: None,
                 program: p,
                 kernels: &kernels,
                 network: &net,
@@ -371,11 +374,21 @@ pub fn train(
         .training
         .as_ref()
         .expect("train() is called for programs with a train section");
-    let trainer = Trainer::with_models(p, &kernels, opts.threads, &models, opts.backend)
+    let mut trainer = Trainer::with_models(p, &kernels, opts.threads, &models, opts.backend)
         .map_err(|e| RunError::Sim(e.to_string()))?;
+    if opts.chip {
+        trainer = trainer
+            .on_chip(crate::train::Chip {
+                models: &models,
+                source_text: &opts.source_text,
+                backend: opts.backend,
+            })
+            .map_err(|e| RunError::Sim(e.to_string()))?;
+    }
     let mut net = Network::build(p, tr.seed);
     if matches!(p.simulation.mode, Mode::Event { .. }) {
         EventEngine {
+            forced: None,
             program: p,
             kernels: &kernels,
             network: &net,
@@ -426,7 +439,9 @@ pub fn train(
             ));
         }
     } else {
-        let (acc0, loss0) = trainer.evaluate(&net, &trainer.test);
+        let (acc0, loss0) = trainer
+            .evaluate(&net, &trainer.test)
+            .map_err(|e| RunError::Sim(e.to_string()))?;
         progress.line(&format!(
             "epoch   0: test accuracy {:.2} % (loss {loss0:.4}) before training",
             100.0 * acc0

@@ -39,6 +39,7 @@ fn setup(src: &str, seed: u64) -> (Program, Vec<ModelKernels>, Network) {
 
 fn run(p: &Program, k: &[ModelKernels], net: &Network, inputs: &[Vec<(f64, u32)>]) -> Outcome {
     let e = EventEngine {
+        forced: None,
         program: p,
         kernels: k,
         network: net,

@@ -55,6 +55,7 @@ fn run(out: &Path, threads: usize, epochs: usize, resume: bool) {
         source_text: SRC.into(),
         overrides: vec![],
         resume,
+        chip: false,
     };
     train(&p, &opts, &mut |_: &str| {}).unwrap();
 }

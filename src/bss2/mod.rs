@@ -10,6 +10,7 @@
 pub mod chip;
 pub mod config;
 pub mod error;
+pub mod mock;
 pub mod model;
 pub mod place;
 pub mod quantise;
@@ -162,7 +163,7 @@ pub fn default_hardware(p: &Program) -> Hardware {
             chip_seed: 0,
             jitter: 16e-9,
             latency: 80e-9,
-            saturation: 400.0,
+            saturation: 1000.0,
             serialise_inputs: true,
         },
         span: p.simulation.span,

@@ -618,7 +618,7 @@ pub fn check_hardware(
         .unwrap_or(80e-9);
     let saturation = a
         .ranged("saturation", Dimension::NONE, Some(0.0), false, None, errs)
-        .unwrap_or(400.0);
+        .unwrap_or(1000.0);
     let serialise_inputs = a.boolean("serialise_inputs", errs).unwrap_or(true);
     if leak_lsb >= threshold_lsb {
         errs.push(SemaError::OutOfRange {

@@ -13,6 +13,12 @@
 //! dynamics continue); if h >= 0 when it ends, the neuron spikes then.
 //!
 //! With `record_log`, the engine keeps the pre-event states that EventProp needs.
+//!
+//! Replay: with `forced`, the spikes of every neuron are given (for example observed on
+//! hardware) instead of found. The engine then integrates the same dynamics between the given
+//! spike times, applies resets there and logs the states, so the adjoint pass computes the
+//! software model's gradient at the observed spike times (hardware-in-the-loop training). The
+//! membrane at a forced spike is generally not exactly at threshold.
 
 use super::kernels::ModelKernels;
 use super::network::Network;
@@ -161,7 +167,13 @@ pub struct EventEngine<'a> {
     pub network: &'a Network,
     pub t_max: f64,
     pub max_spikes: Option<usize>,
+    /// Replay: `forced[pop][neuron]` are the spike times to use instead of threshold crossings
+    /// (sorted); `None` finds them.
+    pub forced: Option<&'a [Vec<Vec<f64>>]>,
 }
+
+/// The version number that marks a forced (replayed) spike in the queue.
+const FORCED: u32 = u32::MAX;
 
 /// Time as an order-preserving integer (times are never negative).
 fn tkey(t: f64) -> u64 {
@@ -275,9 +287,28 @@ impl<'a> EventEngine<'a> {
                 }
             }
         }
-        for pop in 0..run.pops.len() {
-            for i in 0..self.program.populations[pop].size {
-                run.schedule_crossing(pop, i, 0.0);
+        match self.forced {
+            Some(forced) => {
+                for (pop, neurons) in forced.iter().enumerate() {
+                    for (i, times) in neurons.iter().enumerate() {
+                        for &t in times.iter().filter(|t| **t <= self.t_max) {
+                            run.push(
+                                t,
+                                1,
+                                pop as u32,
+                                i as u32,
+                                Payload::Crossing { version: FORCED },
+                            );
+                        }
+                    }
+                }
+            }
+            None => {
+                for pop in 0..run.pops.len() {
+                    for i in 0..self.program.populations[pop].size {
+                        run.schedule_crossing(pop, i, 0.0);
+                    }
+                }
             }
         }
         run.drain();
@@ -342,6 +373,9 @@ impl Run<'_, '_> {
 
     /// Finds neuron `i`'s next crossing after `now` (its current time) and queues it.
     fn schedule_crossing(&mut self, pop: usize, i: usize, now: f64) {
+        if self.e.forced.is_some() {
+            return;
+        }
         self.pops[pop].version[i] += 1;
         let version = self.pops[pop].version[i];
         let start = now.max(self.pops[pop].refractory_until[i]);
@@ -460,7 +494,7 @@ impl Run<'_, '_> {
                 Payload::Delivery { source } => self.deliver(a as usize, b as usize, source, t),
                 Payload::Crossing { version } => {
                     let (pop, i) = (a as usize, b as usize);
-                    if self.pops[pop].version[i] == version {
+                    if version == FORCED || self.pops[pop].version[i] == version {
                         self.spike(pop, i, t);
                     }
                 }

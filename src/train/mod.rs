@@ -85,6 +85,15 @@ struct SampleResult {
     near_grazing: u32,
 }
 
+/// Hardware in the loop: forward passes run on the BrainScaleS-2 mock (the configuration
+/// compiled from the current weights, re-quantised every step); gradients come from the software
+/// model replayed at the observed spike times (EventProp or analytic over the replay's log).
+pub struct Chip<'a> {
+    pub models: &'a [crate::ir::derive::ModelIr],
+    pub source_text: &'a str,
+    pub backend: crate::sim::kernels::Backend,
+}
+
 /// The training problem: program, kernels and data.
 pub struct Trainer<'a> {
     pub program: &'a Program,
@@ -98,6 +107,9 @@ pub struct Trainer<'a> {
     discrete: Option<(Vec<crate::sim::discrete::StepKernels>, f64)>,
     /// Analytic first-spike gradients: the populations in layer order.
     analytic: Option<Vec<usize>>,
+    chip: Option<Chip<'a>>,
+    /// The last configured chip, whose kernels the next configuration reuses.
+    last_chip: std::sync::Mutex<Option<crate::bss2::mock::Mock>>,
 }
 
 impl<'a> Trainer<'a> {
@@ -196,7 +208,53 @@ impl<'a> Trainer<'a> {
             threads: threads.max(1),
             discrete,
             analytic,
+            chip: None,
+            last_chip: std::sync::Mutex::new(None),
         })
+    }
+
+    /// Runs forward passes on the BrainScaleS-2 mock (hardware in the loop).
+    pub fn on_chip(mut self, chip: Chip<'a>) -> Result<Trainer<'a>, TrainError> {
+        if self.discrete.is_some() {
+            return Err(TrainError::Unsupported(
+                "training on the BSS-2 mock needs `mode event` with `gradient eventprop` or `analytic`".into(),
+            ));
+        }
+        self.chip = Some(chip);
+        Ok(self)
+    }
+
+    /// The chip configured with the current weights, when training in the loop.
+    fn configure(&self, net: &Network) -> Result<Option<crate::bss2::mock::Mock>, TrainError> {
+        let Some(chip) = &self.chip else {
+            return Ok(None);
+        };
+        let hw = self
+            .program
+            .hardware
+            .clone()
+            .unwrap_or_else(|| crate::bss2::default_hardware(self.program));
+        let opts = crate::bss2::Options {
+            seed: self.training.seed,
+            program_hash: "",
+            batch_size: self.training.batch as u64,
+        };
+        let compiled =
+            crate::bss2::compile(self.program, chip.models, net, &opts).map_err(|e| {
+                TrainError::Unsupported(format!(
+                    "the current weights cannot be compiled for BrainScaleS-2: {}",
+                    e.first()
+                        .map_or(String::new(), |e| e.to_diagnostic().message)
+                ))
+            })?;
+        let mut last = self.last_chip.lock().unwrap_or_else(|e| e.into_inner());
+        let mock = match last.as_ref() {
+            Some(m) => m.reconfigure(&compiled.config, chip.backend),
+            None => crate::bss2::mock::Mock::new(&compiled.config, &hw.mock, chip.backend),
+        }
+        .map_err(|e| TrainError::Unsupported(e.to_string()))?;
+        *last = Some(mock.clone());
+        Ok(Some(mock))
     }
 
     fn engine<'n>(&'n self, net: &'n Network) -> EventEngine<'n> {
@@ -207,12 +265,18 @@ impl<'a> Trainer<'a> {
             Mode::Discrete { .. } => None,
         };
         EventEngine {
+            forced: None,
             program: self.program,
             kernels: self.kernels,
             network: net,
             t_max: self.program.simulation.t_max,
             max_spikes,
         }
+    }
+
+    /// The input spike trains of one sample (data input encoded, other inputs generated).
+    pub fn sample_inputs(&self, s: &Sample) -> InputSpikes {
+        self.inputs(s)
     }
 
     fn inputs(&self, s: &Sample) -> InputSpikes {
@@ -258,7 +322,14 @@ impl<'a> Trainer<'a> {
             .collect()
     }
 
-    fn sample(&self, net: &Network, s: &Sample, with_grad: bool) -> SampleResult {
+    fn sample(
+        &self,
+        net: &Network,
+        s: &Sample,
+        with_grad: bool,
+        chip: Option<&crate::bss2::mock::Mock>,
+        trial: u64,
+    ) -> SampleResult {
         if let Some((steps, dt)) = &self.discrete {
             let run = crate::sim::discrete::run(
                 self.program,
@@ -300,7 +371,20 @@ impl<'a> Trainer<'a> {
         }
         let out_pop = self.training.output.index();
         let size = self.program.populations[out_pop].size;
-        let outcome = self.engine(net).run(&self.inputs(s), with_grad);
+        let inputs = self.inputs(s);
+        let observed: Option<Vec<Vec<Vec<f64>>>> = chip.map(|mock| {
+            mock.run(&inputs, trial)
+                .iter()
+                .map(|pop| {
+                    pop.iter()
+                        .map(|ts| ts.iter().map(|c| mock.to_model_time(*c)).collect())
+                        .collect()
+                })
+                .collect()
+        });
+        let mut engine = self.engine(net);
+        engine.forced = observed.as_deref();
+        let outcome = engine.run(&inputs, with_grad);
         let firsts = outcome.first_spikes(out_pop, size);
         let times: Vec<f64> = firsts.iter().map(|(t, _)| *t).collect();
         let (value, dl) = loss::first_spike_loss(
@@ -352,25 +436,39 @@ impl<'a> Trainer<'a> {
 
     /// Loss of one sample and its exact gradient by every weight (EventProp).
     pub fn loss_and_gradient(&self, net: &Network, s: &Sample) -> (f64, Vec<Vec<f64>>) {
-        let r = self.sample(net, s, true);
+        let r = self.sample(net, s, true, None, 0);
         (r.loss, r.grads.expect("computed with gradients"))
     }
 
     /// Loss of one sample (forward only).
     pub fn loss(&self, net: &Network, s: &Sample) -> f64 {
-        self.sample(net, s, false).loss
+        self.sample(net, s, false, None, 0).loss
     }
 
-    /// Runs `f` over `samples` on `self.threads` threads; results in sample order.
-    fn parallel(&self, net: &Network, samples: &[&Sample], with_grad: bool) -> Vec<SampleResult> {
+    /// Runs `f` over `samples` on `self.threads` threads; results in sample order. On the
+    /// chip, sample `k` is trial `trials + k` (its trial-to-trial noise), whatever the threads.
+    fn parallel(
+        &self,
+        net: &Network,
+        samples: &[&Sample],
+        with_grad: bool,
+        trials: u64,
+    ) -> Result<Vec<SampleResult>, TrainError> {
+        let chip = self.configure(net)?;
+        let chip = chip.as_ref();
         let chunk = samples.len().div_ceil(self.threads).max(1);
-        std::thread::scope(|scope| {
+        Ok(std::thread::scope(|scope| {
             let handles: Vec<_> = samples
                 .chunks(chunk)
-                .map(|part| {
+                .enumerate()
+                .map(|(c, part)| {
                     scope.spawn(move || {
                         part.iter()
-                            .map(|s| self.sample(net, s, with_grad))
+                            .enumerate()
+                            .map(|(k, s)| {
+                                let trial = trials.wrapping_add((c * chunk + k) as u64);
+                                self.sample(net, s, with_grad, chip, trial)
+                            })
                             .collect::<Vec<_>>()
                     })
                 })
@@ -379,19 +477,19 @@ impl<'a> Trainer<'a> {
                 .into_iter()
                 .flat_map(|h| h.join().expect("a training thread panicked"))
                 .collect()
-        })
+        }))
     }
 
     /// Accuracy and mean loss on a set (forward only).
-    pub fn evaluate(&self, net: &Network, set: &[Sample]) -> (f64, f64) {
+    pub fn evaluate(&self, net: &Network, set: &[Sample]) -> Result<(f64, f64), TrainError> {
         if set.is_empty() {
-            return (f64::NAN, f64::NAN);
+            return Ok((f64::NAN, f64::NAN));
         }
         let refs: Vec<&Sample> = set.iter().collect();
-        let results = self.parallel(net, &refs, false);
+        let results = self.parallel(net, &refs, false, 1 << 40)?;
         let acc = results.iter().filter(|r| r.correct).count() as f64 / set.len() as f64;
         let loss = results.iter().map(|r| r.loss).sum::<f64>() / set.len() as f64;
-        (acc, loss)
+        Ok((acc, loss))
     }
 
     /// Trains one epoch in place; returns its statistics.
@@ -431,7 +529,8 @@ impl<'a> Trainer<'a> {
             (0.0, 0usize, 0usize, 0u64, 0u64);
         for (b, batch) in order.chunks(tr.batch).enumerate() {
             let samples: Vec<&Sample> = batch.iter().map(|i| &self.train[*i]).collect();
-            let results = self.parallel(net, &samples, true);
+            let trials = ((epoch as u64) << 24) + (b as u64) * (tr.batch as u64);
+            let results = self.parallel(net, &samples, true, trials)?;
             let mut grads: Vec<Vec<f64>> = net
                 .projections
                 .iter()
@@ -502,8 +601,8 @@ impl<'a> Trainer<'a> {
             });
         }
         let n = self.train.len() as f64;
-        let (val_acc, _) = self.evaluate(net, &self.validation);
-        let (test_acc, _) = self.evaluate(net, &self.test);
+        let (val_acc, _) = self.evaluate(net, &self.validation)?;
+        let (test_acc, _) = self.evaluate(net, &self.test)?;
         Ok(EpochStats {
             epoch,
             loss: loss_sum / n,

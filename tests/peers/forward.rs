@@ -57,6 +57,7 @@ simulation {{ t_max {} s }}",
     net.projections[0].w = w_in.iter().flatten().copied().collect();
     net.projections[1].w = w_out.iter().flatten().copied().collect();
     let engine = EventEngine {
+        forced: None,
         program: &program,
         kernels: &kernels,
         network: &net,
