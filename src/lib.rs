@@ -11,6 +11,7 @@
 // Numerical kernels index several arrays in lock-step; index loops read better there.
 #![allow(clippy::needless_range_loop)]
 
+pub mod bss2;
 pub mod diag;
 pub mod driver;
 pub mod ir;

@@ -96,6 +96,8 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Emit::Ir)]
         emit: Emit,
     },
+    /// Check a BrainScaleS-2 configuration (`snnc.bss2.config/v1`) independently of the compiler.
+    VerifyConfig { file: PathBuf },
 }
 
 fn main() -> ExitCode {
@@ -104,6 +106,7 @@ fn main() -> ExitCode {
         Command::Check { file, set } => check(&cli, file, set),
         Command::Explain { code } => explain(code),
         Command::Ir { file, model, emit } => ir(&cli, file, model.as_deref(), *emit),
+        Command::VerifyConfig { file } => verify_config(&cli, file),
         Command::Run {
             file,
             resume,
@@ -256,6 +259,35 @@ fn ir(cli: &Cli, file: &std::path::Path, only: Option<&str>, emit: Emit) -> Exit
         }
     }
     ExitCode::SUCCESS
+}
+
+/// `snnc verify-config`: the report goes to stdout (one line per error and warning, then the
+/// summary; JSON lines with `--message-format json`). Exit 0 without errors, 1 with errors, 2 if
+/// the file cannot be read or is not JSON.
+fn verify_config(cli: &Cli, file: &std::path::Path) -> ExitCode {
+    let text = match std::fs::read_to_string(file) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: cannot read {}: {e}", file.display());
+            return ExitCode::from(2);
+        }
+    };
+    let report = match snnc::bss2::verify::verify_text(&text) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {}: {e}", file.display());
+            return ExitCode::from(2);
+        }
+    };
+    match cli.message_format {
+        MessageFormat::Human => print!("{report}"),
+        MessageFormat::Json => print!("{}", report.to_json_lines()),
+    }
+    if report.is_ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
 }
 
 fn default_threads() -> usize {
