@@ -871,3 +871,55 @@ fn cli_exit_codes_and_output() {
     assert_eq!(code, 2);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn r0_unknown_top_level_field_and_r1_duplicate_population() {
+    let r = mutated(|v| v["synapse_driver"] = json!([]));
+    assert_rules(&r, &["R0"], &[]);
+    assert_eq!(r.violations[0].path, "synapse_driver");
+    let r = mutated(|v| v["populations"][2]["id"] = json!("hidden"));
+    assert_rules(&r, &["R1"], &["R2", "R5", "R9", "R11", "R12", "R13", "R17"]);
+}
+
+#[test]
+fn r9_disabled_receiver_loses_its_rows() {
+    let r = mutated(|v| {
+        let d = v["synapse_drivers"]
+            .as_array_mut()
+            .unwrap()
+            .iter_mut()
+            .find(|d| d["driver"] == 36)
+            .unwrap();
+        d["enable_receiver"] = json!(false);
+    });
+    assert_rules(&r, &["R9"], &[]);
+    assert!(
+        r.violations[0].message.contains("not realised"),
+        "{}",
+        show(&r)
+    );
+}
+
+#[test]
+fn r9_bottom_hemisphere_route_through_bit_13() {
+    // Move data[0]'s route to the bottom hemisphere's bus 0: the label gets bit 13, the node
+    // (8, 4) forwards it, and nothing in the bottom array listens, so its connections vanish.
+    let r = mutated(|v| {
+        let l = &mut v["populations"][0]["neurons"][0]["labels"][0];
+        l["hemisphere"] = json!("bottom");
+        l["neuron_label"] = json!(8192 + 512);
+        l["spike_label"] = json!(8192 + 512);
+        v["crossbar"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({ "input": 8, "output": 4, "mask": 8192, "target": 8192 }));
+    });
+    assert_rules(&r, &["R9", "R13"], &[]);
+    assert!(
+        r.violations.iter().any(|x| x.rule == "R9"
+            && x.message
+                .starts_with("4 requested connection(s) not realised")),
+        "{}",
+        show(&r)
+    );
+}

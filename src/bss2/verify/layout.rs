@@ -20,7 +20,15 @@ fn range(s: &mut Sink, path: &str, what: &str, v: i64, lo: i64, hi: i64) {
 
 /// R1: coordinate and value ranges, and references to populations and neurons.
 pub fn r1_ranges(m: &Model, s: &mut Sink) {
+    let mut ids = BTreeSet::new();
     for p in &m.populations {
+        if !ids.insert(p.id.as_str()) {
+            s.err(
+                "R1",
+                &p.path,
+                format!("population id `{}` is used twice", p.id),
+            );
+        }
         range(s, &p.path, "size", p.size, 0, i64::from(u32::MAX));
         if p.kind == Kind::Lif {
             range(

@@ -24,6 +24,24 @@ use std::fmt;
 /// The schema identifier this checker understands.
 pub const SCHEMA: &str = "snnc.bss2.config/v1";
 
+/// The required top-level fields (`inputs` is optional).
+const TOP_LEVEL: [&str; 14] = [
+    "schema",
+    "target",
+    "time",
+    "populations",
+    "projections",
+    "synapse_drivers",
+    "rows",
+    "crossbar",
+    "background_sources",
+    "recording",
+    "calibration",
+    "resources",
+    "provenance",
+    "inputs",
+];
+
 /// One broken rule at one place in the file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Violation {
@@ -184,6 +202,12 @@ fn check(root: Obj, opts: &Options, s: &mut Sink, report: &mut Report) {
     {
         s.err("R0", "schema", format!("`{schema}` is not {SCHEMA}"));
     }
+    for key in root.map.keys() {
+        if !TOP_LEVEL.contains(&key.as_str()) {
+            s.err("R0", key.as_str(), format!("unknown field `{key}`"));
+        }
+    }
+    let _ = root.req("provenance", s);
     params::target(root, s);
     let m = read::read_model(root, s);
     layout::r1_ranges(&m, s);

@@ -388,11 +388,22 @@ pub fn r16_time(root: Obj, m: &Model, warn_shift: i64, s: &mut Sink) {
                 format!("{} batch entries, batch_size is {b}", entries.len()),
             );
         }
+        let size = m.population(pop).map_or(0, |p| p.size);
         for (bi, entry) in entries.iter().enumerate() {
             let bpath = at(&path, bi);
             let Some(neurons) = arr_of(entry, &bpath, s) else {
                 continue;
             };
+            if neurons.len() as i64 != size {
+                s.err(
+                    "R16",
+                    &bpath,
+                    format!(
+                        "{} spike trains for {size} neurons of `{pop}`",
+                        neurons.len()
+                    ),
+                );
+            }
             let mut all = Vec::new();
             for (ni, times) in neurons.iter().enumerate() {
                 let npath = at(&bpath, ni);
