@@ -486,9 +486,9 @@ fn r7_split_64_66() {
     });
     assert_rules(&r, &["R7"], &["R1", "R19"]);
     assert!(
-        r.violations
-            .iter()
-            .any(|x| x.rule == "R7" && x.message.contains("[63, 63, 4]")),
+        r.violations.iter().any(|x| x.rule == "R7"
+            && x.message
+                .contains("by 3 synapse(s), 63s then 4, found [64, 66]")),
         "{}",
         show(&r)
     );
@@ -922,4 +922,20 @@ fn r9_bottom_hemisphere_route_through_bit_13() {
         "{}",
         show(&r)
     );
+}
+
+#[test]
+fn huge_weights_and_integers_are_reported_not_expanded() {
+    let r = mutated(|v| conn(v, EXC, 0, 0)["weight"] = json!(4_000_000_000i64));
+    assert_rules(&r, &["R7", "R8", "R9", "R12"], &[]);
+    let r = mutated(|v| conn(v, EXC, 0, 0)["weight"] = json!(1i64 << 50));
+    assert_rules(&r, &["R1"], &["R9", "R19"]);
+    let r = mutated(|v| conn(v, EXC, 0, 0)["weight"] = json!(i64::MIN));
+    assert_rules(&r, &["R1"], &["R9", "R19"]);
+}
+
+#[test]
+fn negative_weight_clip_is_r1_not_a_panic() {
+    let r = mutated(|v| v["projections"][2]["weight_clip"] = json!(-5));
+    assert_rules(&r, &["R1"], &["R8", "R19"]);
 }

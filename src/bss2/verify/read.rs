@@ -118,9 +118,21 @@ pub fn obj<'a>(v: &'a Value, path: &'a str, s: &mut Sink) -> Option<Obj<'a>> {
 }
 
 /// `v` as an integer, or an `R0` violation.
+/// No field of the schema holds an integer beyond ±2^40 (times are below 2^32), so larger ones
+/// are rejected as they are read; this keeps all later arithmetic far from overflow.
+const INT_LIMIT: i64 = 1 << 40;
+
 pub fn int_of(v: &Value, path: &str, s: &mut Sink) -> Option<i64> {
     match v.as_i64() {
-        Some(i) => Some(i),
+        Some(i) if (-INT_LIMIT..=INT_LIMIT).contains(&i) => Some(i),
+        Some(i) => {
+            s.err(
+                "R1",
+                path,
+                format!("{i} is beyond any value of the schema (|x| <= 2^40)"),
+            );
+            None
+        }
         None => {
             let what = if v.is_u64() {
                 "an integer too large"

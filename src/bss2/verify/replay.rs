@@ -9,7 +9,7 @@
 use super::chip;
 use super::layout::Owners;
 use super::read::{Kind, Mode, Model, Node, Sink, hemi_name};
-use super::synapses::split;
+use super::synapses::split_count;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// A spike source: (population position, neuron index).
@@ -346,10 +346,10 @@ pub fn r12_capacity(m: &Model, s: &mut Sink) {
     let mut need: BTreeMap<(&str, i64, i64), (i64, &str)> = BTreeMap::new();
     for pr in &m.projections {
         for c in &pr.connections {
-            if (0..=i64::from(u32::MAX)).contains(&c.weight) {
+            if c.weight >= 0 {
                 need.entry((pr.post.as_str(), c.post.0, c.post.1))
                     .or_insert((0, &c.path))
-                    .0 += split(c.weight).len() as i64;
+                    .0 += split_count(c.weight);
             }
         }
     }
