@@ -5,12 +5,13 @@
 //! (`replay.rs`), so that a bug in the compiler shows up as a violation here. It never panics:
 //! a missing field or a wrong type is an `R0` violation at its path.
 //!
-//! Files: `read.rs` (JSON to typed model, R0), `layout.rs` (R1–R3), `synapses.rs` (R4–R8),
+//! Files: `json.rs` (typed JSON access with paths, R0), `read.rs` (JSON to typed model), `layout.rs` (R1–R3), `synapses.rs` (R4–R8),
 //! `replay.rs` (R9–R13 and the recomputed resources), `params.rs` (target limits, R14–R17,
 //! R19), this file (entry points, R18, rendering). It does not check anything about the source
 //! program the file came from, and it does not model timing or analog behaviour.
 
 mod chip;
+mod json;
 mod layout;
 mod params;
 mod read;
