@@ -113,6 +113,8 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Emit::Ir)]
         emit: Emit,
     },
+    /// Check a BrainScaleS-2 configuration (`snnc.bss2.config/v1`) independently of the compiler.
+    VerifyConfig { file: PathBuf },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -133,6 +135,7 @@ fn main() -> ExitCode {
             output,
             set,
         } => compile(&cli, file, output.as_deref(), set),
+        Command::VerifyConfig { file } => verify_config(&cli, file),
         Command::Run {
             file,
             resume,
@@ -287,6 +290,35 @@ fn ir(cli: &Cli, file: &std::path::Path, only: Option<&str>, emit: Emit) -> Exit
         }
     }
     ExitCode::SUCCESS
+}
+
+/// `snnc verify-config`: the report goes to stdout (one line per error and warning, then the
+/// summary; JSON lines with `--message-format json`). Exit 0 without errors, 1 with errors, 2 if
+/// the file cannot be read or is not JSON.
+fn verify_config(cli: &Cli, file: &std::path::Path) -> ExitCode {
+    let text = match std::fs::read_to_string(file) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: cannot read {}: {e}", file.display());
+            return ExitCode::from(2);
+        }
+    };
+    let report = match snnc::bss2::verify::verify_text(&text) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {}: {e}", file.display());
+            return ExitCode::from(2);
+        }
+    };
+    match cli.message_format {
+        MessageFormat::Human => print!("{report}"),
+        MessageFormat::Json => print!("{}", report.to_json_lines()),
+    }
+    if report.is_ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
 }
 
 fn default_threads() -> usize {

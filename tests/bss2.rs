@@ -183,3 +183,196 @@ fn replaying_the_softwares_own_spikes_reproduces_its_gradients() {
     }
     assert!(compared > 1000, "only {compared} non-zero gradient entries");
 }
+
+fn verify(c: &snnc::bss2::Compiled) -> snnc::bss2::verify::Report {
+    let text = c.config.to_text();
+    snnc::bss2::verify::verify_text(&text).expect("the compiler writes JSON")
+}
+
+const LIF: &str = "neuron LIF {
+    param tau_mem = 10 ms
+    param tau_syn = 5 ms
+    state v = 0.0
+    state i = 0.0
+    d/dt v = (i - v) / tau_mem
+    d/dt i = -i / tau_syn
+    receptor syn(w) { i += w }
+    spike when v >= 1.0
+    on spike { v = 0.0 }
+    refractory 20 ms
+}
+";
+
+/// Compiles `body` (populations, projections) with a hardware section.
+fn compile_net(body: &str, hardware: &str) -> (Option<snnc::bss2::Compiled>, Vec<String>) {
+    let src = format!(
+        "{LIF}{body}\nsimulation {{ t_max 20 ms }}\nhardware {{ target bss2 {hardware} }}\n"
+    );
+    let p = checked(&src, &[]);
+    let (c, d) = snnc::bss2::compile_program(&p, &src);
+    (
+        c,
+        d.iter()
+            .filter(|d| d.is_error())
+            .map(|d| format!("{}: {} ({})", d.code, d.message, d.labels[0].message))
+            .collect(),
+    )
+}
+
+#[test]
+fn yin_yang_layouts_compile_and_pass_the_checker() {
+    let p = checked(&example("yinyang_bss2"), &[]);
+    let c = snnc::bss2::compile_program(&p, &example("yinyang_bss2"))
+        .0
+        .unwrap();
+    let r = verify(&c);
+    assert!(r.is_ok(), "{r}");
+    // 5 inputs and 120 hidden neurons: every connection realised.
+    assert_eq!(r.replayed_connections, r.stats.requested_connections);
+    // jaxsnn's layout: the 5 inputs repeated 5 times, 100 hidden neurons.
+    let (c, errs) = compile_net(
+        "input data = poisson(size = 25, rate = 50 Hz, seed = 1)
+         population hidden = 100 LIF
+         population out = 3 LIF
+         project data -> hidden dense init normal(0.3, 0.5)
+         project hidden -> out dense init normal(0.1, 0.5)",
+        "weight_scale 58",
+    );
+    let c = c.unwrap_or_else(|| panic!("{errs:?}"));
+    let r = verify(&c);
+    assert!(r.is_ok(), "{r}");
+}
+
+#[test]
+fn reference_fixtures() {
+    // A weight of 130 becomes three synapses, 63 + 63 + 4.
+    let (c, errs) = compile_net(
+        "input a = poisson(size = 1, rate = 50 Hz, seed = 1)
+         population p = 1 LIF
+         project a -> p dense init constant(130.0)",
+        "weight_scale 1  weight_clip 200",
+    );
+    let c = c.unwrap_or_else(|| panic!("{errs:?}"));
+    let syns: Vec<u32> = c.config.projections[0].connections[0]
+        .synapses
+        .iter()
+        .map(|s| s.weight)
+        .collect();
+    assert_eq!(syns, vec![63, 63, 4]);
+    assert!(verify(&c).is_ok(), "{}", verify(&c));
+    // 65 external sources with dense fan-in need a second label group (two row-select
+    // addresses).
+    let (c, errs) = compile_net(
+        "input a = poisson(size = 65, rate = 50 Hz, seed = 1)
+         population p = 4 LIF
+         project a -> p dense init constant(0.5)",
+        "",
+    );
+    let c = c.unwrap_or_else(|| panic!("{errs:?}"));
+    let mut addresses: Vec<u32> = c.config.populations[0]
+        .neurons
+        .iter()
+        .flat_map(|n| {
+            n.labels
+                .iter()
+                .flatten()
+                .map(|l| l.row_select * 8 + l.padi_bus)
+        })
+        .collect();
+    addresses.sort();
+    addresses.dedup();
+    assert_eq!(addresses.len(), 2, "{addresses:?}");
+    assert!(verify(&c).is_ok(), "{}", verify(&c));
+    // Fan-in of 300 onto single-circuit neurons does not fit one circuit: logical neurons of
+    // two circuits.
+    let (c, errs) = compile_net(
+        "input a = poisson(size = 300, rate = 50 Hz, seed = 1)
+         population p = 5 LIF
+         project a -> p dense init constant(0.5)",
+        "",
+    );
+    let c = c.unwrap_or_else(|| panic!("{errs:?}"));
+    assert_eq!(
+        c.config.populations[1].shape.as_ref().unwrap().compartments[0]
+            .cells
+            .len(),
+        2
+    );
+    assert!(verify(&c).is_ok(), "{}", verify(&c));
+    // A 784 -> 256 layer does not fit: E0503 with the arithmetic.
+    let (c, errs) = compile_net(
+        "input a = poisson(size = 784, rate = 50 Hz, seed = 1)
+         population p = 256 LIF
+         project a -> p dense init constant(0.5)",
+        "",
+    );
+    assert!(c.is_none());
+    assert!(
+        errs[0].starts_with("E0503") && errs[0].contains("4 circuits"),
+        "{errs:?}"
+    );
+}
+
+/// Every configuration the compiler emits for a random network passes the independent checker,
+/// and every network it rejects violates a stated limit of the chip.
+#[test]
+fn random_networks_compile_to_valid_configurations_or_violate_a_limit() {
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let (mut ok, mut rejected) = (0, 0);
+    for case in 0..60 {
+        let n_in = 1 + (rng.uniform() * 300.0) as usize;
+        let layers = 1 + (rng.uniform() * 3.0) as usize;
+        let mut body = format!("input a = poisson(size = {n_in}, rate = 50 Hz, seed = 1)\n");
+        let mut prev = "a".to_string();
+        let mut circuits_lower_bound = 0usize;
+        for l in 0..layers {
+            let size = 1 + (rng.uniform() * 200.0) as usize;
+            body += &format!("population p{l} = {size} LIF\n");
+            let mean = rng.range(-0.5, 0.8);
+            let std = rng.range(0.0, 0.6);
+            let conn = if rng.uniform() < 0.5 {
+                "dense".to_string()
+            } else {
+                format!("sparse(p = {:.2})", rng.range(0.05, 1.0))
+            };
+            body += &format!("project {prev} -> p{l} {conn} init normal({mean:.3}, {std:.3})\n");
+            if rng.uniform() < 0.3 {
+                body += &format!("project p{l} -> p{l} sparse(p = 0.1) init normal(0.0, 0.3)\n");
+            }
+            circuits_lower_bound += size;
+            prev = format!("p{l}");
+        }
+        let pins = match case % 3 {
+            0 => "",
+            1 => "top [p0]",
+            _ => "bottom [p0]",
+        };
+        let (c, errs) = compile_net(&body, pins);
+        match c {
+            Some(c) => {
+                let r = verify(&c);
+                assert!(r.is_ok(), "case {case}:\n{body}\n{r}");
+                assert_eq!(r.replayed_connections, r.stats.requested_connections);
+                ok += 1;
+            }
+            None => {
+                rejected += 1;
+                let e = &errs[0];
+                let placement = e.starts_with("E0503")
+                    && (circuits_lower_bound > 256 || e.contains("circuits each"));
+                let routing = e.starts_with("E0504")
+                    && (e.contains("rows, a bus has 64")
+                        || e.contains("no PADI bus has that many free")
+                        || e.contains("cannot be shared"));
+                assert!(
+                    placement || routing,
+                    "case {case}: unexpected rejection {errs:?}\n{body}"
+                );
+            }
+        }
+    }
+    assert!(
+        ok >= 20 && rejected >= 5,
+        "{ok} compiled, {rejected} rejected"
+    );
+}

@@ -126,7 +126,14 @@ pub struct Projection {
     pub post: String,
     pub receptor: String,
     pub sw_weight_scale: f64,
+    /// The clamp bound of quantisation (63 unless the hardware section raises it).
+    #[serde(default = "default_clip")]
+    pub weight_clip: u32,
     pub connections: Vec<Connection>,
+}
+
+fn default_clip() -> u32 {
+    63
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -227,7 +234,11 @@ pub struct Mapping {
     pub v_threshold: f64,
     pub v_reset: f64,
     pub lsb_per_model_unit: f64,
-    /// LSB of synaptic input per unit of hardware weight, [excitatory, inhibitory].
+    /// Membrane drive of one unit of model weight through each chip input, in model units of
+    /// synaptic current, [excitatory, inhibitory] (1 for a current that is added to `v`).
+    pub input_gain: [f64; 2],
+    /// LSB of synaptic input per unit of hardware weight, [excitatory, inhibitory]:
+    /// `lsb_per_model_unit * input_gain / weight_scale`.
     pub weight_lsb_per_hw_weight: [f64; 2],
     pub leak_over_threshold: bool,
 }

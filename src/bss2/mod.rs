@@ -16,6 +16,7 @@ pub mod place;
 pub mod quantise;
 pub mod report;
 pub mod route;
+pub mod verify;
 
 use crate::ir::derive::ModelIr;
 use crate::sema::hir::{Hardware, Node, Program};
@@ -52,7 +53,7 @@ pub fn compile(
     let hw = p.hardware.clone().unwrap_or_else(|| default_hardware(p));
     let mut warnings = Vec::new();
     let (hw_models, targets, mappings) = calibrate(p, models, net, &hw, &mut warnings)?;
-    let (projections, stats) = quantise::run(p, net, &hw_models, hw.weight_scale);
+    let (projections, stats) = quantise::run(p, net, &hw_models, hw.weight_scale, hw.weight_clip);
     for (k, st) in stats.iter().enumerate() {
         if st.clipped > 0 {
             warnings.push(Bss2Warning::Clipped {
@@ -134,6 +135,14 @@ pub fn compile(
         targets,
         mappings,
     );
+    if cfg!(debug_assertions) {
+        let value = serde_json::to_value(&config).expect("configurations serialise");
+        let report = verify::verify(&value);
+        assert!(
+            report.is_ok(),
+            "the compiler emitted a configuration the checker rejects:\n{report}"
+        );
+    }
     Ok(Compiled {
         config,
         warnings,
@@ -152,6 +161,7 @@ pub fn default_hardware(p: &Program) -> Hardware {
     Hardware {
         target: "bss2".into(),
         weight_scale: 58.0,
+        weight_clip: 63,
         speedup: 1000.0,
         leak_lsb: 80.0,
         threshold_lsb: 150.0,
@@ -268,7 +278,8 @@ fn calibrate(
             .or(m.receptors.first().map(|r| r.gain.abs()))
             .unwrap_or(1.0);
         let tau_syn = [0, 1].map(|k| tau[k].as_ref().map_or(any_tau, |t| t.0) / hw.speedup);
-        let w_lsb = [0, 1].map(|k| gain[k].unwrap_or(any_gain) * lsb / hw.weight_scale);
+        let input_gain = [0, 1].map(|k| gain[k].unwrap_or(any_gain));
+        let w_lsb = [0, 1].map(|k| input_gain[k] * lsb / hw.weight_scale);
         let tau_mem = m.tau_mem / hw.speedup;
         let mut refractory = m.refractory / hw.speedup;
         let mut range = |what: &str, value: f64, (lo, hi): (f64, f64), unit: &str, help: &str| {
@@ -372,6 +383,7 @@ fn calibrate(
                 v_threshold: m.v_threshold,
                 v_reset: m.v_reset,
                 lsb_per_model_unit: lsb,
+                input_gain,
                 weight_lsb_per_hw_weight: w_lsb,
                 leak_over_threshold: false,
             },
@@ -502,6 +514,7 @@ fn assemble(
             post: p.populations[proj.post].name.clone(),
             receptor: proj.input.name().into(),
             sw_weight_scale: hw.weight_scale,
+            weight_clip: hw.weight_clip,
             connections: proj
                 .connections
                 .iter()

@@ -5,8 +5,8 @@
 //! chip input the weight drives (a negative weight on a receptor whose current excites uses the
 //! inhibitory input). Each program projection becomes at most two hardware projections, one per
 //! input; a connection whose quantised weight is zero is dropped. Weights above 63 do not occur
-//! here (they come from several program projections onto one pair, which stay separate hardware
-//! projections), but the router splits any requested weight over `ceil(w / 63)` synapses.
+//! unless the hardware section raises `weight_clip`; the router splits any requested weight over
+//! `ceil(w / 63)` synapses.
 
 use super::chip::WEIGHT_MAX;
 use super::model::{HwModel, Input};
@@ -45,9 +45,15 @@ pub struct ClipStats {
     pub largest: f64,
 }
 
-/// The rounding rule: half away from zero (as hxtorch's synapse module does).
+/// The rounding rule: half away from zero (as hxtorch's synapse module does), after clamping to
+/// the chip's 6-bit range.
 pub fn quantise(scale: f64, w: f64) -> i64 {
-    let lim = WEIGHT_MAX as f64;
+    quantise_clipped(scale, w, WEIGHT_MAX)
+}
+
+/// [`quantise`] with another clamp bound (weights above 63 become several synapses).
+pub fn quantise_clipped(scale: f64, w: f64, clip: u32) -> i64 {
+    let lim = clip as f64;
     (scale * w).clamp(-lim, lim).round() as i64
 }
 
@@ -57,6 +63,7 @@ pub fn run(
     net: &Network,
     models: &[HwModel],
     scale: f64,
+    clip: u32,
 ) -> (Vec<HwProjection>, Vec<ClipStats>) {
     let mut out = Vec::new();
     let mut stats = Vec::new();
@@ -77,10 +84,10 @@ pub fn run(
                 let scaled = w.abs() * scale;
                 st.total += 1;
                 st.largest = st.largest.max(scaled);
-                if scaled > WEIGHT_MAX as f64 {
+                if scaled > clip as f64 {
                     st.clipped += 1;
                 }
-                let q = quantise(scale, w.abs());
+                let q = quantise_clipped(scale, w.abs(), clip);
                 if q == 0 {
                     st.zero += 1;
                     continue;

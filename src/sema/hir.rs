@@ -403,6 +403,9 @@ pub struct Hardware {
     pub target: String,
     /// Hardware weight units per model weight unit (SI), `w_hw = round(scale * w)`.
     pub weight_scale: f64,
+    /// Clamp bound of quantised weights (63, or more to spread a connection over several
+    /// synapses).
+    pub weight_clip: u32,
     /// Model seconds per hardware second (BrainScaleS-2 runs 1000x faster than biology).
     pub speedup: f64,
     /// Calibration targets of the leak potential and threshold, in CADC LSB.

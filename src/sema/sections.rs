@@ -560,6 +560,16 @@ pub fn check_hardware(
     let speedup = a
         .ranged("speedup", Dimension::NONE, Some(0.0), true, None, errs)
         .unwrap_or(1000.0);
+    let weight_clip = a
+        .ranged(
+            "weight_clip",
+            Dimension::NONE,
+            Some(63.0),
+            false,
+            Some(63.0 * 256.0),
+            errs,
+        )
+        .map_or(63, |v| v.round() as u32);
     let leak_lsb = a
         .ranged("leak", Dimension::NONE, Some(0.0), false, Some(255.0), errs)
         .unwrap_or(80.0);
@@ -632,6 +642,7 @@ pub fn check_hardware(
     Some(Hardware {
         target: target?,
         weight_scale: weight_scale.unwrap_or(58.0),
+        weight_clip,
         speedup,
         leak_lsb,
         threshold_lsb,
