@@ -1,4 +1,4 @@
-//! The independent checker of `snnc.bss2.config/v1` files (lang/bss2.md §4, rules R0–R19).
+//! The independent checker of `snnc.bss2.config/v1` files (lang/bss2.md §6, rules R0–R19).
 //!
 //! It shares no code with the compiler in `bss2/` on purpose: it has its own chip table
 //! (`chip.rs`), its own reading of the schema (`read.rs`) and follows every route itself
@@ -46,7 +46,7 @@ const TOP_LEVEL: [&str; 14] = [
 /// One broken rule at one place in the file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Violation {
-    /// `"R0"` (schema) to `"R19"` (resources); see lang/bss2.md §4.
+    /// `"R0"` (schema) to `"R19"` (resources); see lang/bss2.md §6.
     pub rule: &'static str,
     /// JSON path, like `populations[1].neurons[3]`; empty for the whole file.
     pub path: String,
