@@ -15,6 +15,7 @@ pub mod diag;
 pub mod driver;
 pub mod ir;
 pub mod jit;
+pub mod npz;
 pub mod report;
 pub mod results;
 pub mod runner;

@@ -117,24 +117,35 @@ fn main() -> ExitCode {
                 BackendArg::Jit => snnc::sim::kernels::Backend::Jit,
                 BackendArg::Interp => snnc::sim::kernels::Backend::Interp,
             };
-            let (file, out, set) = match resume {
+            let (file, out, set, base_dir) = match resume {
                 Some(dir) => {
                     let saved: Vec<String> = std::fs::read_to_string(dir.join("overrides.json"))
                         .ok()
                         .and_then(|t| serde_json::from_str(&t).ok())
                         .unwrap_or_default();
+                    // Data paths of the saved copy resolve where the original program was.
+                    let saved_base = std::fs::read_to_string(dir.join("source.json"))
+                        .ok()
+                        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+                        .and_then(|v| v["base_dir"].as_str().map(PathBuf::from));
+                    let base_dir = match (file, saved_base) {
+                        (Some(f), _) => program_dir(f),
+                        (None, Some(b)) => b,
+                        (None, None) => dir.clone(),
+                    };
                     let file = file.clone().unwrap_or_else(|| dir.join("program.snn"));
                     (
                         file,
                         Some(dir.clone()),
                         if set.is_empty() { saved } else { set.clone() },
+                        base_dir,
                     )
                 }
-                None => (
-                    file.clone().expect("clap requires FILE without --resume"),
-                    out.clone(),
-                    set.clone(),
-                ),
+                None => {
+                    let file = file.clone().expect("clap requires FILE without --resume");
+                    let base_dir = program_dir(&file);
+                    (file, out.clone(), set.clone(), base_dir)
+                }
             };
             run(
                 &cli,
@@ -146,6 +157,7 @@ fn main() -> ExitCode {
                     backend,
                     set,
                     resume: resume.is_some(),
+                    base_dir,
                 },
             )
         }
@@ -317,6 +329,15 @@ struct RunRequest {
     backend: snnc::sim::kernels::Backend,
     set: Vec<String>,
     resume: bool,
+    base_dir: PathBuf,
+}
+
+/// The folder of a program file, which relative data paths start from.
+fn program_dir(file: &std::path::Path) -> PathBuf {
+    match file.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
 }
 
 fn run(cli: &Cli, req: RunRequest) -> ExitCode {
@@ -328,6 +349,7 @@ fn run(cli: &Cli, req: RunRequest) -> ExitCode {
         backend,
         set,
         resume,
+        base_dir,
     } = req;
     let (file, set) = (file.as_path(), set.as_slice());
     let checked = match load(file, set) {
@@ -357,6 +379,7 @@ fn run(cli: &Cli, req: RunRequest) -> ExitCode {
         source_text: checked.sources.get(checked.source).text.clone(),
         overrides: set.to_vec(),
         resume,
+        base_dir,
     };
     let mut progress = Bar::default();
     let result = if program.training.is_some() {

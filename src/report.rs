@@ -109,7 +109,7 @@ pub fn summary(p: &Program, model_notes: &[Vec<String>]) -> String {
                 format_quantity(*rate, Dimension::frequency()),
                 fmt_time(*phase)
             ),
-            InputKind::File { path } => format!("spike trains from \"{path}\""),
+            InputKind::File { path, .. } => format!("spike trains from \"{path}\""),
         };
         let _ = writeln!(
             s,

@@ -6,10 +6,12 @@
 
 use crate::driver;
 use crate::results::{ResultsDir, hash_text, npy_f64, npy_i64};
+use crate::sema::hir::{InputId, InputKind};
 use crate::sema::hir::{Mode, Node, Program};
 use crate::sim::event::EventEngine;
 use crate::sim::kernels::{Backend, ModelKernels};
 use crate::sim::network::{Network, projection_name};
+use crate::train::files::{self, DataError, FileSpec};
 use crate::train::{EpochStats, Trainer, optim::OptimState};
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -39,6 +41,8 @@ pub struct RunOptions {
     pub overrides: Vec<String>,
     /// Continue from the checkpoint in `out` if there is one.
     pub resume: bool,
+    /// The folder that relative paths of `file` inputs start from: the program's folder.
+    pub base_dir: PathBuf,
 }
 
 /// The saved state after a completed epoch (written last, so its presence means the
@@ -123,6 +127,8 @@ fn load_checkpoint(
 pub enum RunError {
     Io(std::io::Error),
     Sim(String),
+    /// A spike data file of a `file` input is unreadable or wrong.
+    Data(DataError),
 }
 
 impl std::fmt::Display for RunError {
@@ -130,6 +136,7 @@ impl std::fmt::Display for RunError {
         match self {
             RunError::Io(e) => write!(f, "cannot write results: {e}"),
             RunError::Sim(e) => f.write_str(e),
+            RunError::Data(e) => e.fmt(f),
         }
     }
 }
@@ -178,18 +185,20 @@ pub fn simulate(
         .map_err(|e| RunError::Sim(e.to_string()))?;
     let seed = 0;
     let net = Network::build(p, seed);
-    if let Some(i) = p.inputs.iter().find(|i| {
-        matches!(
-            i.kind,
-            crate::sema::hir::InputKind::File { .. } | crate::sema::hir::InputKind::YinYang(_)
-        )
-    }) {
+    if let Some(i) = p
+        .inputs
+        .iter()
+        .find(|i| matches!(i.kind, InputKind::YinYang(_)))
+    {
         return Err(RunError::Sim(format!(
-            "input `{}` is a dataset; simulating datasets without a train section (and reading spike-train files) is not implemented yet",
+            "input `{}` is a dataset; simulating datasets without a train section is not implemented yet",
             i.name
         )));
     }
-    let inputs = crate::sim::inputs::generate(p, seed, p.simulation.t_max);
+    let mut inputs = crate::sim::inputs::generate(p, seed, p.simulation.t_max);
+    for (k, spikes) in read_file_inputs(p, opts, None)?.trains {
+        inputs[k.index()] = spikes;
+    }
     let start = std::time::Instant::now();
     let dir = ResultsDir::create(opts.out.clone())?;
     let outcome = match p.simulation.mode {
@@ -276,6 +285,69 @@ pub fn simulate(
         opts.out.display()
     ));
     Ok(())
+}
+
+/// Where a `file` input's data is: its path relative to the program's folder.
+fn file_spec(p: &Program, opts: &RunOptions, input: InputId) -> Option<(FileSpec, PathBuf)> {
+    let i = &p.inputs[input.index()];
+    let InputKind::File { path, time_unit } = &i.kind else {
+        return None;
+    };
+    let classes = p
+        .training
+        .as_ref()
+        .filter(|t| t.data == input)
+        .map(|t| p.populations[t.output.index()].size);
+    let spec = FileSpec {
+        path: path.clone(),
+        channels: i.size,
+        time_unit: *time_unit,
+        classes,
+    };
+    Some((spec, opts.base_dir.join(path)))
+}
+
+fn read_data(spec: &FileSpec, full: &std::path::Path) -> Result<Vec<u8>, RunError> {
+    std::fs::read(full).map_err(|e| {
+        RunError::Data(DataError::Read {
+            path: spec.path.clone(),
+            reason: format!("{e} (looked for {})", full.display()),
+        })
+    })
+}
+
+/// What the `file` inputs of a program hold.
+#[derive(Default)]
+struct FileInputs {
+    /// The spike trains of every `file` input except the training data.
+    trains: Vec<(InputId, Vec<(f64, u32)>)>,
+    /// The training data, if it is a `file` input.
+    dataset: Option<crate::train::data::Dataset>,
+    /// The FNV-1a hashes of the files read, so a checkpoint is not resumed on other data.
+    hash: String,
+}
+
+/// Reads every `file` input; `data` is the training data input, if any.
+fn read_file_inputs(
+    p: &Program,
+    opts: &RunOptions,
+    data: Option<InputId>,
+) -> Result<FileInputs, RunError> {
+    let mut out = FileInputs::default();
+    for k in (0..p.inputs.len()).map(|k| InputId(k as u32)) {
+        let Some((spec, full)) = file_spec(p, opts, k) else {
+            continue;
+        };
+        let bytes = read_data(&spec, &full)?;
+        out.hash.push_str(&crate::results::hash_bytes(&bytes));
+        if Some(k) == data {
+            out.dataset = Some(files::dataset(&spec, &bytes).map_err(RunError::Data)?);
+        } else {
+            let trains = files::spike_trains(&spec, &bytes).map_err(RunError::Data)?;
+            out.trains.push((k, trains));
+        }
+    }
+    Ok(out)
 }
 
 /// Runs the time-discrete engine, writes the recorded state traces, and returns the spikes in
@@ -371,8 +443,20 @@ pub fn train(
         .training
         .as_ref()
         .expect("train() is called for programs with a train section");
-    let trainer = Trainer::with_models(p, &kernels, opts.threads, &models, opts.backend)
-        .map_err(|e| RunError::Sim(e.to_string()))?;
+    let files = read_file_inputs(p, opts, Some(tr.data))?;
+    let data_hash = files.hash;
+    let mut trainer = Trainer::with_dataset(
+        p,
+        &kernels,
+        opts.threads,
+        &models,
+        opts.backend,
+        files.dataset,
+    )
+    .map_err(|e| RunError::Sim(e.to_string()))?;
+    for (k, spikes) in files.trains {
+        trainer.set_input(k, spikes);
+    }
     let mut net = Network::build(p, tr.seed);
     if matches!(p.simulation.mode, Mode::Event { .. }) {
         EventEngine {
@@ -390,8 +474,18 @@ pub fn train(
     let mut opt = OptimState::new(&shapes);
     let mut stats: Vec<EpochStats> = Vec::new();
     let mut best = (f64::NEG_INFINITY, net.clone());
-    let hash = hash_text(&format!("{}\n{:?}", opts.source_text, opts.overrides));
+    let hash = hash_text(&format!(
+        "{}\n{:?}{data_hash}",
+        opts.source_text, opts.overrides
+    ));
     dir.write("program.snn", opts.source_text.as_bytes())?;
+    let base = std::path::absolute(&opts.base_dir).unwrap_or_else(|_| opts.base_dir.clone());
+    dir.write(
+        "source.json",
+        serde_json::json!({"program": opts.source_name, "base_dir": base})
+            .to_string()
+            .as_bytes(),
+    )?;
     dir.write(
         "overrides.json",
         serde_json::to_string(&opts.overrides)
@@ -402,18 +496,22 @@ pub fn train(
     let mut csv = String::from(
         "epoch,loss,train_accuracy,validation_accuracy,test_accuracy,seconds,spikes_per_sample,limit_hits,near_grazing\n",
     );
-    let write_weights = |dir: &ResultsDir, folder: &str, net: &Network| -> std::io::Result<()> {
-        for (k, s) in net.projections.iter().enumerate() {
-            let name = projection_name(p, k)
-                .replace("weights:", "")
-                .replace("->", "_to_")
-                .replace('#', "_");
-            dir.write(
-                &format!("{folder}/{name}.npy"),
-                &npy_f64(&s.w, &[s.n_pre, s.n_post]),
-            )?;
-        }
-        Ok(())
+    // One array per projection, named `PRE_to_POST_K`, in one `.npz` per weight set.
+    let write_weights = |dir: &ResultsDir, file: &str, net: &Network| -> Result<(), RunError> {
+        let entries: Vec<(String, Vec<u8>)> = net
+            .projections
+            .iter()
+            .enumerate()
+            .map(|(k, s)| {
+                let name = projection_name(p, k)
+                    .replace("weights:", "")
+                    .replace("->", "_to_")
+                    .replace('#', "_");
+                (name, npy_f64(&s.w, &[s.n_pre, s.n_post]))
+            })
+            .collect();
+        let npz = crate::npz::write_npz(&entries).map_err(RunError::Sim)?;
+        Ok(dir.write(file, &npz)?)
     };
     if opts.resume {
         if let Some(cp) = load_checkpoint(&dir, &mut net, &mut opt, &mut best.1, &hash)? {
@@ -467,9 +565,9 @@ pub fn train(
         };
         if selection > best.0 {
             best = (selection, net.clone());
-            write_weights(&dir, "weights_best", &net)?;
+            write_weights(&dir, "weights_best.npz", &net)?;
         }
-        write_weights(&dir, "weights_final", &net)?;
+        write_weights(&dir, "weights_final.npz", &net)?;
         for (k, b) in best.1.projections.iter().enumerate() {
             dir.write(
                 &format!("checkpoint/best{k}.npy"),

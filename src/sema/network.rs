@@ -283,9 +283,18 @@ pub fn check_input(def: &ast::InputDef, errs: &mut Vec<SemaError>) -> Option<Inp
         _ => {
             let path = a.string("path", errs);
             let size = a.count("size", errs);
+            let time_unit = a
+                .ranged("time_unit", t, Some(0.0), true, None, errs)
+                .unwrap_or(1.0);
             require(&a, "path", path.is_some(), errs);
             require(&a, "size", size.is_some(), errs);
-            (size?, InputKind::File { path: path? })
+            (
+                size?,
+                InputKind::File {
+                    path: path?,
+                    time_unit,
+                },
+            )
         }
     };
     a.finish(errs);
