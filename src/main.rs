@@ -86,6 +86,11 @@ enum Command {
         #[arg(long = "set", value_name = "KEY=VALUE")]
         set: Vec<String>,
     },
+    /// Draw the figures of a results folder as PNG and SVG files next to the data.
+    Plot {
+        /// A results folder written by `snnc run`.
+        dir: PathBuf,
+    },
     /// Print the IR of every neuron model with all derived functions.
     Ir {
         file: PathBuf,
@@ -104,6 +109,7 @@ fn main() -> ExitCode {
         Command::Check { file, set } => check(&cli, file, set),
         Command::Explain { code } => explain(code),
         Command::Ir { file, model, emit } => ir(&cli, file, model.as_deref(), *emit),
+        Command::Plot { dir } => plot(dir),
         Command::Run {
             file,
             resume,
@@ -268,6 +274,21 @@ fn ir(cli: &Cli, file: &std::path::Path, only: Option<&str>, emit: Emit) -> Exit
         }
     }
     ExitCode::SUCCESS
+}
+
+fn plot(dir: &std::path::Path) -> ExitCode {
+    match snnc::plot::plot_dir(dir) {
+        Ok(files) => {
+            for f in files {
+                println!("{}", f.display());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
 }
 
 fn default_threads() -> usize {
