@@ -542,15 +542,17 @@ fn raster(dir: &Path) -> Result<Figure, PlotError> {
             format!("node code {s} is not in the manifest"),
         ));
     }
-    // Rows per node: the population size from the manifest, else the largest index + 1.
+    // Rows per node: the size from the manifest, else the largest index + 1.
     let sizes: Vec<usize> = names
         .iter()
         .enumerate()
         .map(|(k, n)| {
-            let declared = m["populations"].as_array().and_then(|ps| {
-                ps.iter()
-                    .find(|p| p["name"].as_str() == Some(n))
-                    .and_then(|p| p["size"].as_u64())
+            let declared = ["populations", "inputs"].iter().find_map(|list| {
+                m[list].as_array().and_then(|ps| {
+                    ps.iter()
+                        .find(|p| p["name"].as_str() == Some(n))
+                        .and_then(|p| p["size"].as_u64())
+                })
             });
             let seen = node
                 .iter()

@@ -127,8 +127,11 @@ fn load_checkpoint(
 pub enum RunError {
     Io(std::io::Error),
     Sim(String),
-    /// A spike data file of a `file` input is unreadable or wrong.
-    Data(DataError),
+    /// The spike data file of the `file` input `input` is unreadable or wrong.
+    Data {
+        input: String,
+        error: DataError,
+    },
 }
 
 impl std::fmt::Display for RunError {
@@ -136,7 +139,7 @@ impl std::fmt::Display for RunError {
         match self {
             RunError::Io(e) => write!(f, "cannot write results: {e}"),
             RunError::Sim(e) => f.write_str(e),
-            RunError::Data(e) => e.fmt(f),
+            RunError::Data { input, error } => write!(f, "input `{input}`: {error}"),
         }
     }
 }
@@ -166,6 +169,7 @@ fn manifest(
         "backend": format!("{:?}", opts.backend).to_lowercase(),
         "t_max_s": p.simulation.t_max,
         "populations": p.populations.iter().map(|q| serde_json::json!({"name": q.name, "size": q.size})).collect::<Vec<_>>(),
+        "inputs": p.inputs.iter().map(|i| serde_json::json!({"name": i.name, "size": i.size})).collect::<Vec<_>>(),
         "details": extra,
     }))
     .unwrap_or_default()
@@ -307,12 +311,13 @@ fn file_spec(p: &Program, opts: &RunOptions, input: InputId) -> Option<(FileSpec
     Some((spec, opts.base_dir.join(path)))
 }
 
-fn read_data(spec: &FileSpec, full: &std::path::Path) -> Result<Vec<u8>, RunError> {
-    std::fs::read(full).map_err(|e| {
-        RunError::Data(DataError::Read {
+fn read_data(input: &str, spec: &FileSpec, full: &std::path::Path) -> Result<Vec<u8>, RunError> {
+    std::fs::read(full).map_err(|e| RunError::Data {
+        input: input.into(),
+        error: DataError::Read {
             path: spec.path.clone(),
             reason: format!("{e} (looked for {})", full.display()),
-        })
+        },
     })
 }
 
@@ -338,12 +343,17 @@ fn read_file_inputs(
         let Some((spec, full)) = file_spec(p, opts, k) else {
             continue;
         };
-        let bytes = read_data(&spec, &full)?;
+        let input = &p.inputs[k.index()].name;
+        let bytes = read_data(input, &spec, &full)?;
         out.hash.push_str(&crate::results::hash_bytes(&bytes));
+        let wrong = |error| RunError::Data {
+            input: input.clone(),
+            error,
+        };
         if Some(k) == data {
-            out.dataset = Some(files::dataset(&spec, &bytes).map_err(RunError::Data)?);
+            out.dataset = Some(files::dataset(&spec, &bytes).map_err(wrong)?);
         } else {
-            let trains = files::spike_trains(&spec, &bytes).map_err(RunError::Data)?;
+            let trains = files::spike_trains(&spec, &bytes).map_err(wrong)?;
             out.trains.push((k, trains));
         }
     }

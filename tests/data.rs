@@ -503,3 +503,20 @@ fn a_missing_file_names_the_path_and_the_folder_it_was_looked_for_in() {
         ],
     );
 }
+
+#[test]
+fn csv_columns_in_any_order_and_a_sample_without_spikes() {
+    let text = "label,time,channel,sample,split\n\
+                1,0.002,2,0,train\n\
+                1,0.001,0,0,train\n\
+                0,,,1,train\n\
+                2,0.003,1,0,test\n";
+    let d = files::dataset(&spec3("d.csv"), text.as_bytes()).unwrap();
+    let sample = |spikes: Vec<(f64, u32)>, label| Sample { spikes, label };
+    assert_eq!(
+        d.train,
+        [sample(vec![(0.001, 0), (0.002, 2)], 1), sample(vec![], 0)]
+    );
+    assert!(d.validation.is_empty());
+    assert_eq!(d.test, [sample(vec![(0.003, 1)], 2)]);
+}

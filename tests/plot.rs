@@ -228,3 +228,40 @@ fn empty_or_damaged_folders_give_clear_errors() {
     let no_manifest = plot_dir(&sim).unwrap_err().to_string();
     assert!(no_manifest.contains("manifest.json"), "{no_manifest}");
 }
+
+#[test]
+fn the_plot_command_prints_the_files_or_fails_with_status_2() {
+    let run = |dir: &Path| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_snnc"))
+            .arg("plot")
+            .arg(dir)
+            .output()
+            .unwrap()
+    };
+    let empty = out_dir("cli-empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let out = run(&empty);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.starts_with("error: ") && stderr.contains("not an snnc results folder"));
+    let src = format!(
+        "{LIF}
+input drive = regular(size = 2, rate = 100 Hz)
+population cells = 2 LIF
+project drive -> cells one_to_one init constant(3.0)
+simulation {{ t_max 30 ms }}
+"
+    );
+    let dir = out_dir("cli");
+    simulate(&common::program(&src), &opts(&src, &dir), &mut |_: &str| {}).unwrap();
+    let out = run(&dir);
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let files: Vec<&str> = stdout.lines().collect();
+    assert_eq!(files.len(), 2);
+    assert!(files[0].ends_with("plot_raster.svg") && files[1].ends_with("plot_raster.png"));
+    check_png(Path::new(files[1]));
+    // One dot per spike: the regular input and the cells it drives.
+    let spikes = floats(&dir.join("spikes_time.npy")).len();
+    assert_eq!(check_svg(Path::new(files[0])).1, spikes);
+}
