@@ -520,3 +520,69 @@ fn csv_columns_in_any_order_and_a_sample_without_spikes() {
     assert!(d.validation.is_empty());
     assert_eq!(d.test, [sample(vec![(0.003, 1)], 2)]);
 }
+
+/// A `file` input that is not the training data gives the same spikes in every sample: a file
+/// with the spike trains of a `regular` input trains bit-identically to that input.
+#[test]
+fn a_fixed_file_input_trains_like_the_generator_it_recorded() {
+    let clock = "input clock = regular(size = 2, rate = 250 Hz, phase = 1 ms)\n\
+                 project clock -> hidden dense init constant(0.2)\n";
+    let generated = common::program(&format!("{YINYANG}{clock}{NETWORK}"));
+    let trains = &snnc::sim::inputs::generate(&generated, 0, generated.simulation.t_max)[1];
+    // (k, 2) with k spikes per channel, in seconds.
+    let k = trains.len() / 2;
+    let mut array = vec![0.0; 2 * k];
+    for c in 0..2u32 {
+        let times: Vec<f64> = trains.iter().filter(|s| s.1 == c).map(|s| s.0).collect();
+        assert_eq!(times.len(), k);
+        for (j, t) in times.iter().enumerate() {
+            array[j * 2 + c as usize] = *t;
+        }
+    }
+    let dir = out_dir("fixed");
+    std::fs::write(dir.join("clock.npy"), npy_f64(&array, &[k, 2])).unwrap();
+    let reference = train_run(
+        &format!("{YINYANG}{clock}{NETWORK}"),
+        &dir.join("regular"),
+        &dir,
+    );
+    let from_file = clock.replace(
+        "regular(size = 2, rate = 250 Hz, phase = 1 ms)",
+        "file(path = \"clock.npy\", size = 2)",
+    );
+    let got = train_run(
+        &format!("{YINYANG}{from_file}{NETWORK}"),
+        &dir.join("file"),
+        &dir,
+    );
+    assert_eq!(got, reference);
+    // The clock matters: without its spikes (a file of shape (0, 2)) training differs.
+    std::fs::write(dir.join("silent.npy"), npy_f64(&[], &[0, 2])).unwrap();
+    let silent = from_file.replace("clock.npy", "silent.npy");
+    let without = train_run(
+        &format!("{YINYANG}{silent}{NETWORK}"),
+        &dir.join("silent"),
+        &dir,
+    );
+    assert_ne!(without.0, reference.0);
+}
+
+/// A checkpoint remembers the data it was trained on: resuming on a changed file is refused.
+#[test]
+fn resuming_on_changed_data_is_refused() {
+    let data = yinyang_dataset();
+    let dir = out_dir("resume");
+    std::fs::write(dir.join("yy.npz"), npz_of(&data, 5)).unwrap();
+    let src = format!("input data = file(path = \"yy.npz\", size = 5)\n{NETWORK}");
+    let out = dir.join("out");
+    train_run(&src, &out, &dir);
+    let mut changed = data.clone();
+    changed.train[0].label = (changed.train[0].label + 1) % 3;
+    std::fs::write(dir.join("yy.npz"), npz_of(&changed, 5)).unwrap();
+    let mut p = common::program(&src);
+    p.training.as_mut().unwrap().epochs = 3;
+    let mut o = opts(&src, &out, &dir);
+    o.resume = true;
+    let err = train(&p, &o, &mut |_: &str| {}).unwrap_err().to_string();
+    assert!(err.contains("different program"), "{err}");
+}
