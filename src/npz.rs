@@ -76,12 +76,12 @@ pub fn parse_npy(bytes: &[u8]) -> Result<Array, String> {
             ));
         }
     };
-    if body.len() != n * width {
+    let needed = n.checked_mul(width).ok_or("the shape is too large")?;
+    if body.len() != needed {
         return Err(format!(
-            "the data has {} bytes, but shape {:?} of `{dtype}` needs {}",
+            "the data has {} bytes, but shape {:?} of `{dtype}` needs {needed}",
             body.len(),
             shape,
-            n * width
         ));
     }
     let values = match dtype.as_str() {

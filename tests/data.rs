@@ -586,3 +586,41 @@ fn resuming_on_changed_data_is_refused() {
     let err = train(&p, &o, &mut |_: &str| {}).unwrap_err().to_string();
     assert!(err.contains("different program"), "{err}");
 }
+
+/// Damaged files never panic: every truncation and every flipped byte of the NumPy fixtures
+/// reads as a dataset or gives an error.
+#[test]
+fn damaged_files_give_errors_not_panics() {
+    for name in [
+        "numpy_savez.npz",
+        "numpy_savez_compressed.npz",
+        "numpy_trains_fortran_f32.npy",
+    ] {
+        let good = fixture(name);
+        let read = |bytes: &[u8]| {
+            let _ = files::dataset(&spec3(name), bytes);
+            let _ = files::spike_trains(&spec3(name), bytes);
+            let _ = snnc::npz::parse_npy(bytes);
+        };
+        for len in 0..good.len() {
+            read(&good[..len]);
+        }
+        for at in 0..good.len() {
+            for flip in [0x01, 0x80, 0xFF] {
+                let mut bad = good.clone();
+                bad[at] ^= flip;
+                read(&bad);
+            }
+        }
+    }
+}
+
+/// Up to `k` spikes per channel: `(samples, k, channels)`, each column sorted, padded with inf.
+#[test]
+fn several_spikes_per_channel_read_in_time_order() {
+    let inf = f64::INFINITY;
+    // One sample, k = 2, 3 channels: channel 0 at 1 and 4 ms, channel 1 at 2 ms, channel 2 silent.
+    let times = [0.001, 0.002, inf, 0.004, inf, inf];
+    let d = files::dataset(&spec3("d.npz"), &with_train_times(&times, &[1, 2, 3])).unwrap();
+    assert_eq!(d.train[0].spikes, [(0.001, 0), (0.002, 1), (0.004, 0)]);
+}
