@@ -16,6 +16,8 @@ pub mod diag;
 pub mod driver;
 pub mod ir;
 pub mod jit;
+pub mod npz;
+pub mod plot;
 pub mod report;
 pub mod results;
 pub mod runner;

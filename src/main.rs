@@ -103,6 +103,11 @@ enum Command {
         #[arg(long = "set", value_name = "KEY=VALUE")]
         set: Vec<String>,
     },
+    /// Draw the figures of a results folder as PNG and SVG files next to the data.
+    Plot {
+        /// A results folder written by `snnc run`.
+        dir: PathBuf,
+    },
     /// Print the IR of every neuron model with all derived functions.
     Ir {
         file: PathBuf,
@@ -136,6 +141,7 @@ fn main() -> ExitCode {
             set,
         } => compile(&cli, file, output.as_deref(), set),
         Command::VerifyConfig { file } => verify_config(&cli, file),
+        Command::Plot { dir } => plot(dir),
         Command::Run {
             file,
             resume,
@@ -150,24 +156,35 @@ fn main() -> ExitCode {
                 BackendArg::Jit | BackendArg::Bss2Mock => snnc::sim::kernels::Backend::Jit,
                 BackendArg::Interp => snnc::sim::kernels::Backend::Interp,
             };
-            let (file, out, set) = match resume {
+            let (file, out, set, base_dir) = match resume {
                 Some(dir) => {
                     let saved: Vec<String> = std::fs::read_to_string(dir.join("overrides.json"))
                         .ok()
                         .and_then(|t| serde_json::from_str(&t).ok())
                         .unwrap_or_default();
+                    // Data paths of the saved copy resolve where the original program was.
+                    let saved_base = std::fs::read_to_string(dir.join("source.json"))
+                        .ok()
+                        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+                        .and_then(|v| v["base_dir"].as_str().map(PathBuf::from));
+                    let base_dir = match (file, saved_base) {
+                        (Some(f), _) => program_dir(f),
+                        (None, Some(b)) => b,
+                        (None, None) => dir.clone(),
+                    };
                     let file = file.clone().unwrap_or_else(|| dir.join("program.snn"));
                     (
                         file,
                         Some(dir.clone()),
                         if set.is_empty() { saved } else { set.clone() },
+                        base_dir,
                     )
                 }
-                None => (
-                    file.clone().expect("clap requires FILE without --resume"),
-                    out.clone(),
-                    set.clone(),
-                ),
+                None => {
+                    let file = file.clone().expect("clap requires FILE without --resume");
+                    let base_dir = program_dir(&file);
+                    (file, out.clone(), set.clone(), base_dir)
+                }
             };
             run(
                 &cli,
@@ -180,6 +197,7 @@ fn main() -> ExitCode {
                     chip,
                     set,
                     resume: resume.is_some(),
+                    base_dir,
                 },
             )
         }
@@ -321,6 +339,21 @@ fn verify_config(cli: &Cli, file: &std::path::Path) -> ExitCode {
     }
 }
 
+fn plot(dir: &std::path::Path) -> ExitCode {
+    match snnc::plot::plot_dir(dir) {
+        Ok(files) => {
+            for f in files {
+                println!("{}", f.display());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
 fn default_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
@@ -382,6 +415,15 @@ struct RunRequest {
     chip: bool,
     set: Vec<String>,
     resume: bool,
+    base_dir: PathBuf,
+}
+
+/// The folder of a program file, which relative data paths start from.
+fn program_dir(file: &std::path::Path) -> PathBuf {
+    match file.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
 }
 
 fn run(cli: &Cli, req: RunRequest) -> ExitCode {
@@ -394,6 +436,7 @@ fn run(cli: &Cli, req: RunRequest) -> ExitCode {
         chip,
         set,
         resume,
+        base_dir,
     } = req;
     let (file, set) = (file.as_path(), set.as_slice());
     let checked = match load(file, set) {
@@ -424,6 +467,7 @@ fn run(cli: &Cli, req: RunRequest) -> ExitCode {
         overrides: set.to_vec(),
         resume,
         chip,
+        base_dir,
     };
     let mut progress = Bar::default();
     let result = if program.training.is_some() {

@@ -109,7 +109,13 @@ pub fn summary(p: &Program, model_notes: &[Vec<String>]) -> String {
                 format_quantity(*rate, Dimension::frequency()),
                 fmt_time(*phase)
             ),
-            InputKind::File { path } => format!("spike trains from \"{path}\""),
+            InputKind::File { path, time_unit } if *time_unit == 1.0 => {
+                format!("spike data from \"{path}\" (times in s), read by `snnc run`")
+            }
+            InputKind::File { path, time_unit } => format!(
+                "spike data from \"{path}\" (times in units of {}), read by `snnc run`",
+                fmt_time(*time_unit)
+            ),
         };
         let _ = writeln!(
             s,

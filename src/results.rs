@@ -132,8 +132,13 @@ impl ResultsDir {
 
 /// FNV-1a 64 of a text, as a hex string (the program hash in manifests).
 pub fn hash_text(text: &str) -> String {
-    let h = text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+    hash_bytes(text.as_bytes())
+}
+
+/// FNV-1a 64 of bytes, as a hex string.
+pub fn hash_bytes(bytes: &[u8]) -> String {
+    let h = bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ *b as u64).wrapping_mul(0x100_0000_01b3)
     });
     format!("{h:016x}")
 }

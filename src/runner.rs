@@ -6,10 +6,12 @@
 
 use crate::driver;
 use crate::results::{ResultsDir, hash_text, npy_f64, npy_i64};
+use crate::sema::hir::{InputId, InputKind};
 use crate::sema::hir::{Mode, Node, Program};
 use crate::sim::event::EventEngine;
 use crate::sim::kernels::{Backend, ModelKernels};
 use crate::sim::network::{Network, projection_name};
+use crate::train::files::{self, DataError, FileSpec};
 use crate::train::{EpochStats, Trainer, optim::OptimState};
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -41,6 +43,8 @@ pub struct RunOptions {
     pub resume: bool,
     /// Run forward passes on the BrainScaleS-2 mock (hardware in the loop).
     pub chip: bool,
+    /// The folder that relative paths of `file` inputs start from: the program's folder.
+    pub base_dir: PathBuf,
 }
 
 /// The saved state after a completed epoch (written last, so its presence means the
@@ -125,6 +129,11 @@ fn load_checkpoint(
 pub enum RunError {
     Io(std::io::Error),
     Sim(String),
+    /// The spike data file of the `file` input `input` is unreadable or wrong.
+    Data {
+        input: String,
+        error: DataError,
+    },
 }
 
 impl std::fmt::Display for RunError {
@@ -132,6 +141,7 @@ impl std::fmt::Display for RunError {
         match self {
             RunError::Io(e) => write!(f, "cannot write results: {e}"),
             RunError::Sim(e) => f.write_str(e),
+            RunError::Data { input, error } => write!(f, "input `{input}`: {error}"),
         }
     }
 }
@@ -161,6 +171,7 @@ fn manifest(
         "backend": format!("{:?}", opts.backend).to_lowercase(),
         "t_max_s": p.simulation.t_max,
         "populations": p.populations.iter().map(|q| serde_json::json!({"name": q.name, "size": q.size})).collect::<Vec<_>>(),
+        "inputs": p.inputs.iter().map(|i| serde_json::json!({"name": i.name, "size": i.size})).collect::<Vec<_>>(),
         "details": extra,
     }))
     .unwrap_or_default()
@@ -180,18 +191,20 @@ pub fn simulate(
         .map_err(|e| RunError::Sim(e.to_string()))?;
     let seed = 0;
     let net = Network::build(p, seed);
-    if let Some(i) = p.inputs.iter().find(|i| {
-        matches!(
-            i.kind,
-            crate::sema::hir::InputKind::File { .. } | crate::sema::hir::InputKind::YinYang(_)
-        )
-    }) {
+    if let Some(i) = p
+        .inputs
+        .iter()
+        .find(|i| matches!(i.kind, InputKind::YinYang(_)))
+    {
         return Err(RunError::Sim(format!(
-            "input `{}` is a dataset; simulating datasets without a train section (and reading spike-train files) is not implemented yet",
+            "input `{}` is a dataset; simulating datasets without a train section is not implemented yet",
             i.name
         )));
     }
-    let inputs = crate::sim::inputs::generate(p, seed, p.simulation.t_max);
+    let mut inputs = crate::sim::inputs::generate(p, seed, p.simulation.t_max);
+    for (k, spikes) in read_file_inputs(p, opts, None)?.trains {
+        inputs[k.index()] = spikes;
+    }
     let start = std::time::Instant::now();
     let dir = ResultsDir::create(opts.out.clone())?;
     let outcome = match p.simulation.mode {
@@ -279,6 +292,75 @@ pub fn simulate(
         opts.out.display()
     ));
     Ok(())
+}
+
+/// Where a `file` input's data is: its path relative to the program's folder.
+fn file_spec(p: &Program, opts: &RunOptions, input: InputId) -> Option<(FileSpec, PathBuf)> {
+    let i = &p.inputs[input.index()];
+    let InputKind::File { path, time_unit } = &i.kind else {
+        return None;
+    };
+    let classes = p
+        .training
+        .as_ref()
+        .filter(|t| t.data == input)
+        .map(|t| p.populations[t.output.index()].size);
+    let spec = FileSpec {
+        path: path.clone(),
+        channels: i.size,
+        time_unit: *time_unit,
+        classes,
+    };
+    Some((spec, opts.base_dir.join(path)))
+}
+
+fn read_data(input: &str, spec: &FileSpec, full: &std::path::Path) -> Result<Vec<u8>, RunError> {
+    std::fs::read(full).map_err(|e| RunError::Data {
+        input: input.into(),
+        error: DataError::Read {
+            path: spec.path.clone(),
+            reason: format!("{e} (looked for {})", full.display()),
+        },
+    })
+}
+
+/// What the `file` inputs of a program hold.
+#[derive(Default)]
+struct FileInputs {
+    /// The spike trains of every `file` input except the training data.
+    trains: Vec<(InputId, Vec<(f64, u32)>)>,
+    /// The training data, if it is a `file` input.
+    dataset: Option<crate::train::data::Dataset>,
+    /// The FNV-1a hashes of the files read, so a checkpoint is not resumed on other data.
+    hash: String,
+}
+
+/// Reads every `file` input; `data` is the training data input, if any.
+fn read_file_inputs(
+    p: &Program,
+    opts: &RunOptions,
+    data: Option<InputId>,
+) -> Result<FileInputs, RunError> {
+    let mut out = FileInputs::default();
+    for k in (0..p.inputs.len()).map(|k| InputId(k as u32)) {
+        let Some((spec, full)) = file_spec(p, opts, k) else {
+            continue;
+        };
+        let input = &p.inputs[k.index()].name;
+        let bytes = read_data(input, &spec, &full)?;
+        out.hash.push_str(&crate::results::hash_bytes(&bytes));
+        let wrong = |error| RunError::Data {
+            input: input.clone(),
+            error,
+        };
+        if Some(k) == data {
+            out.dataset = Some(files::dataset(&spec, &bytes).map_err(wrong)?);
+        } else {
+            let trains = files::spike_trains(&spec, &bytes).map_err(wrong)?;
+            out.trains.push((k, trains));
+        }
+    }
+    Ok(out)
 }
 
 /// Runs the time-discrete engine, writes the recorded state traces, and returns the spikes in
@@ -374,8 +456,20 @@ pub fn train(
         .training
         .as_ref()
         .expect("train() is called for programs with a train section");
-    let mut trainer = Trainer::with_models(p, &kernels, opts.threads, &models, opts.backend)
-        .map_err(|e| RunError::Sim(e.to_string()))?;
+    let files = read_file_inputs(p, opts, Some(tr.data))?;
+    let data_hash = files.hash;
+    let mut trainer = Trainer::with_dataset(
+        p,
+        &kernels,
+        opts.threads,
+        &models,
+        opts.backend,
+        files.dataset,
+    )
+    .map_err(|e| RunError::Sim(e.to_string()))?;
+    for (k, spikes) in files.trains {
+        trainer.set_input(k, spikes);
+    }
     if opts.chip {
         trainer = trainer
             .on_chip(crate::train::Chip {
@@ -403,8 +497,18 @@ pub fn train(
     let mut opt = OptimState::new(&shapes);
     let mut stats: Vec<EpochStats> = Vec::new();
     let mut best = (f64::NEG_INFINITY, net.clone());
-    let hash = hash_text(&format!("{}\n{:?}", opts.source_text, opts.overrides));
+    let hash = hash_text(&format!(
+        "{}\n{:?}{data_hash}",
+        opts.source_text, opts.overrides
+    ));
     dir.write("program.snn", opts.source_text.as_bytes())?;
+    let base = std::path::absolute(&opts.base_dir).unwrap_or_else(|_| opts.base_dir.clone());
+    dir.write(
+        "source.json",
+        serde_json::json!({"program": opts.source_name, "base_dir": base})
+            .to_string()
+            .as_bytes(),
+    )?;
     dir.write(
         "overrides.json",
         serde_json::to_string(&opts.overrides)
@@ -415,18 +519,22 @@ pub fn train(
     let mut csv = String::from(
         "epoch,loss,train_accuracy,validation_accuracy,test_accuracy,seconds,spikes_per_sample,limit_hits,near_grazing\n",
     );
-    let write_weights = |dir: &ResultsDir, folder: &str, net: &Network| -> std::io::Result<()> {
-        for (k, s) in net.projections.iter().enumerate() {
-            let name = projection_name(p, k)
-                .replace("weights:", "")
-                .replace("->", "_to_")
-                .replace('#', "_");
-            dir.write(
-                &format!("{folder}/{name}.npy"),
-                &npy_f64(&s.w, &[s.n_pre, s.n_post]),
-            )?;
-        }
-        Ok(())
+    // One array per projection, named `PRE_to_POST_K`, in one `.npz` per weight set.
+    let write_weights = |dir: &ResultsDir, file: &str, net: &Network| -> Result<(), RunError> {
+        let entries: Vec<(String, Vec<u8>)> = net
+            .projections
+            .iter()
+            .enumerate()
+            .map(|(k, s)| {
+                let name = projection_name(p, k)
+                    .replace("weights:", "")
+                    .replace("->", "_to_")
+                    .replace('#', "_");
+                (name, npy_f64(&s.w, &[s.n_pre, s.n_post]))
+            })
+            .collect();
+        let npz = crate::npz::write_npz(&entries).map_err(RunError::Sim)?;
+        Ok(dir.write(file, &npz)?)
     };
     if opts.resume {
         if let Some(cp) = load_checkpoint(&dir, &mut net, &mut opt, &mut best.1, &hash)? {
@@ -482,9 +590,9 @@ pub fn train(
         };
         if selection > best.0 {
             best = (selection, net.clone());
-            write_weights(&dir, "weights_best", &net)?;
+            write_weights(&dir, "weights_best.npz", &net)?;
         }
-        write_weights(&dir, "weights_final", &net)?;
+        write_weights(&dir, "weights_final.npz", &net)?;
         for (k, b) in best.1.projections.iter().enumerate() {
             dir.write(
                 &format!("checkpoint/best{k}.npy"),

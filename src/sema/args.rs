@@ -332,9 +332,18 @@ impl<'a> Args<'a> {
     }
 
     pub fn string(&mut self, key: &'static str, errs: &mut Vec<SemaError>) -> Option<String> {
+        self.string_spanned(key, errs).map(|(s, _)| s)
+    }
+
+    /// [`Args::string`] with the span of the string.
+    pub fn string_spanned(
+        &mut self,
+        key: &'static str,
+        errs: &mut Vec<SemaError>,
+    ) -> Option<(String, Span)> {
         let e = self.find(key, errs)?;
         match &e.node {
-            ast::ExprKind::Str(s) => Some(s.clone()),
+            ast::ExprKind::Str(s) => Some((s.clone(), e.span)),
             _ => {
                 errs.push(SemaError::SettingKind {
                     key: key.into(),

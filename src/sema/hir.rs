@@ -240,8 +240,11 @@ pub enum InputKind {
         rate: f64,
         phase: f64,
     },
+    /// Spike data from a file; `path` as written (relative to the program's folder).
     File {
         path: String,
+        /// Seconds per unit of the times in the file (`time_unit`, default `1 s`).
+        time_unit: f64,
     },
 }
 

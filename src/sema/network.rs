@@ -281,11 +281,22 @@ pub fn check_input(def: &ast::InputDef, errs: &mut Vec<SemaError>) -> Option<Inp
             (size?, InputKind::Regular { rate: rate?, phase })
         }
         _ => {
-            let path = a.string("path", errs);
+            let path = a
+                .string_spanned("path", errs)
+                .and_then(|(path, span)| check_data_extension(&path, span, errs).then_some(path));
             let size = a.count("size", errs);
+            let time_unit = a
+                .ranged("time_unit", t, Some(0.0), true, None, errs)
+                .unwrap_or(1.0);
             require(&a, "path", path.is_some(), errs);
             require(&a, "size", size.is_some(), errs);
-            (size?, InputKind::File { path: path? })
+            (
+                size?,
+                InputKind::File {
+                    path: path?,
+                    time_unit,
+                },
+            )
         }
     };
     a.finish(errs);
@@ -295,6 +306,24 @@ pub fn check_input(def: &ast::InputDef, errs: &mut Vec<SemaError>) -> Option<Inp
         kind,
         span: def.span,
     })
+}
+
+/// The kinds of spike data file `snnc run` reads, told by the extension (reference §6.4).
+const DATA_EXTENSIONS: [&str; 3] = ["npz", "npy", "csv"];
+
+fn check_data_extension(path: &str, span: Span, errs: &mut Vec<SemaError>) -> bool {
+    let ext = std::path::Path::new(path)
+        .extension()
+        .map(|e| e.to_string_lossy().to_lowercase());
+    let ok = ext.as_deref().is_some_and(|e| DATA_EXTENSIONS.contains(&e));
+    if !ok {
+        errs.push(SemaError::SettingKind {
+            key: "path".into(),
+            expected: "a `.npz`, `.npy` or `.csv` file".into(),
+            span,
+        });
+    }
+    ok
 }
 
 /// Reports a missing required argument (only if it was not given at all).

@@ -11,11 +11,31 @@
 use crate::sema::hir::YinYang;
 use crate::sim::rng::Rng;
 
-/// One labelled sample: feature values and class.
+/// One labelled sample: its input spikes (time in seconds, channel; sorted by time, then
+/// channel) and its class.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Sample {
-    pub features: Vec<f64>,
+    pub spikes: Vec<(f64, u32)>,
     pub label: usize,
+}
+
+/// The three splits of a dataset.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Dataset {
+    pub train: Vec<Sample>,
+    pub validation: Vec<Sample>,
+    pub test: Vec<Sample>,
+}
+
+impl Dataset {
+    /// The Yin-Yang dataset of an input, every split encoded.
+    pub fn yinyang(cfg: &YinYang) -> Dataset {
+        Dataset {
+            train: yinyang(cfg, "train", cfg.train),
+            validation: yinyang(cfg, "validation", cfg.validation),
+            test: yinyang(cfg, "test", cfg.test),
+        }
+    }
 }
 
 const R_BIG: f64 = 0.5;
@@ -49,7 +69,7 @@ fn features(x: f64, y: f64, mirror: bool) -> Vec<f64> {
     }
 }
 
-/// `n` samples of split `split` ("train", "validation", "test").
+/// `n` samples of split `split` ("train", "validation", "test"), latency-encoded.
 pub fn yinyang(cfg: &YinYang, split: &str, n: usize) -> Vec<Sample> {
     let mut rng = Rng::stream(cfg.seed, &format!("yinyang:{}:{split}", cfg.generator));
     if cfg.generator == "jaxsnn" {
@@ -67,7 +87,7 @@ pub fn yinyang(cfg: &YinYang, split: &str, n: usize) -> Vec<Sample> {
                     .filter(|p| p.2 == class)
                     .take(*count)
                     .map(|p| Sample {
-                        features: features(p.0, p.1, cfg.mirror),
+                        spikes: encode(cfg, &features(p.0, p.1, cfg.mirror)),
                         label: class,
                     }),
             );
@@ -82,7 +102,7 @@ pub fn yinyang(cfg: &YinYang, split: &str, n: usize) -> Vec<Sample> {
                 let (x, y) = (rng.uniform(), rng.uniform());
                 if yinyang_class(x, y) == Some(goal) {
                     return Sample {
-                        features: features(x, y, cfg.mirror),
+                        spikes: encode(cfg, &features(x, y, cfg.mirror)),
                         label: goal,
                     };
                 }
@@ -91,16 +111,15 @@ pub fn yinyang(cfg: &YinYang, split: &str, n: usize) -> Vec<Sample> {
         .collect()
 }
 
-/// Latency encoding of one sample: (time, channel) sorted by time then channel.
-pub fn encode(cfg: &YinYang, s: &Sample) -> Vec<(f64, u32)> {
-    let mut spikes: Vec<(f64, u32)> = s
-        .features
+/// Latency encoding of one point's features: (time, channel) sorted by time then channel.
+pub fn encode(cfg: &YinYang, features: &[f64]) -> Vec<(f64, u32)> {
+    let mut spikes: Vec<(f64, u32)> = features
         .iter()
         .enumerate()
         .map(|(c, v)| (cfg.t_early + v * (cfg.t_late - cfg.t_early), c as u32))
         .collect();
     if let Some(b) = cfg.bias {
-        spikes.push((b, s.features.len() as u32));
+        spikes.push((b, features.len() as u32));
     }
     spikes.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
     spikes

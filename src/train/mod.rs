@@ -8,6 +8,7 @@ pub mod analytic;
 pub mod bptt;
 pub mod data;
 pub mod eventprop;
+pub mod files;
 pub mod loss;
 pub mod optim;
 
@@ -103,6 +104,9 @@ pub struct Trainer<'a> {
     pub validation: Vec<Sample>,
     pub test: Vec<Sample>,
     pub threads: usize,
+    /// The spike trains of every input that are the same in every sample (Poisson, regular,
+    /// file inputs that are not the data); the data input's entry is replaced per sample.
+    fixed_inputs: InputSpikes,
     /// Time-discrete training: the spiking step kernels per model and `dt`.
     discrete: Option<(Vec<crate::sim::discrete::StepKernels>, f64)>,
     /// Analytic first-spike gradients: the populations in layer order.
@@ -128,12 +132,26 @@ impl<'a> Trainer<'a> {
         )
     }
 
+    /// A trainer on the program's built-in dataset (`yinyang`).
     pub fn with_models(
         program: &'a Program,
         kernels: &'a [ModelKernels],
         threads: usize,
         models: &[crate::ir::derive::ModelIr],
         backend: crate::sim::kernels::Backend,
+    ) -> Result<Trainer<'a>, TrainError> {
+        Self::with_dataset(program, kernels, threads, models, backend, None)
+    }
+
+    /// A trainer on `data` (read from a `file` input by the runner), or on the program's
+    /// built-in dataset if `data` is `None`.
+    pub fn with_dataset(
+        program: &'a Program,
+        kernels: &'a [ModelKernels],
+        threads: usize,
+        models: &[crate::ir::derive::ModelIr],
+        backend: crate::sim::kernels::Backend,
+        data: Option<data::Dataset>,
     ) -> Result<Trainer<'a>, TrainError> {
         let training = program
             .training
@@ -193,19 +211,28 @@ impl<'a> Trainer<'a> {
                 ));
             }
         };
-        let InputKind::YinYang(cfg) = &program.inputs[training.data.index()].kind else {
-            return Err(TrainError::Unsupported(
-                "training data from files is not implemented yet; use `yinyang(...)`".into(),
-            ));
+        let data = match (data, &program.inputs[training.data.index()].kind) {
+            (Some(d), _) => d,
+            (None, InputKind::YinYang(cfg)) => data::Dataset::yinyang(cfg),
+            (None, _) => {
+                return Err(TrainError::Unsupported(
+                    "the data of a `file` input must be read first (the runner does)".into(),
+                ));
+            }
         };
         Ok(Trainer {
             program,
             training,
             kernels,
-            train: data::yinyang(cfg, "train", cfg.train),
-            validation: data::yinyang(cfg, "validation", cfg.validation),
-            test: data::yinyang(cfg, "test", cfg.test),
+            train: data.train,
+            validation: data.validation,
+            test: data.test,
             threads: threads.max(1),
+            fixed_inputs: crate::sim::inputs::generate(
+                program,
+                training.seed,
+                program.simulation.t_max,
+            ),
             discrete,
             analytic,
             chip: None,
@@ -257,6 +284,12 @@ impl<'a> Trainer<'a> {
         Ok(Some(mock))
     }
 
+    /// Sets the spike trains of a non-data input (a `file` input read by the runner), the same
+    /// in every sample.
+    pub fn set_input(&mut self, input: crate::sema::hir::InputId, spikes: Vec<(f64, u32)>) {
+        self.fixed_inputs[input.index()] = spikes;
+    }
+
     fn engine<'n>(&'n self, net: &'n Network) -> EventEngine<'n> {
         let max_spikes = match self.program.simulation.mode {
             Mode::Event {
@@ -280,15 +313,8 @@ impl<'a> Trainer<'a> {
     }
 
     fn inputs(&self, s: &Sample) -> InputSpikes {
-        let mut inputs = crate::sim::inputs::generate(
-            self.program,
-            self.training.seed,
-            self.program.simulation.t_max,
-        );
-        let InputKind::YinYang(cfg) = &self.program.inputs[self.training.data.index()].kind else {
-            unreachable!("checked in new")
-        };
-        inputs[self.training.data.index()] = data::encode(cfg, s);
+        let mut inputs = self.fixed_inputs.clone();
+        inputs[self.training.data.index()] = s.spikes.clone();
         inputs
     }
 
