@@ -368,8 +368,64 @@ fn bounded_below_threshold<S: Signal>(
         .zip(lambdas)
         .map(|(cj, l)| cj.max(cj * (l * horizon).exp()))
         .sum();
-    (bound < -1e-6 * scale).then_some(Crossing {
+    let below = bound < -1e-6 * scale || below_on_grid(&c, lambdas, horizon, 1e-6 * scale);
+    below.then_some(Crossing {
         time: None,
         evaluations: f.evaluations,
     })
+}
+
+/// The same bound, piecewise: on a uniform grid of steps of a tenth of the fastest time
+/// constant each term c_j e^{lambda_j t} is bounded on a step by its larger end value, and once
+/// the decaying terms are small, the rest of time by the constant term plus their positive
+/// parts (each decays monotonically towards 0). True when every piece stays below `-margin`;
+/// false (undecided) otherwise, after at most `MAX_STEPS` steps or with a growing mode. The end
+/// values are updated by multiplication (relative rounding about `MAX_STEPS` ulps, far below
+/// the margin).
+fn below_on_grid(c: &[f64], lambdas: &[f64], horizon: f64, margin: f64) -> bool {
+    const MAX_STEPS: usize = 256;
+    if lambdas.iter().any(|l| *l > 0.0) || c.len() > 6 {
+        return false;
+    }
+    let fastest = lambdas.iter().fold(0.0f64, |m, l| m.max(-l));
+    if fastest == 0.0 {
+        return false;
+    }
+    let step = 0.1 / fastest;
+    let mut q = [1.0f64; 6];
+    let mut e = [1.0f64; 6];
+    for (j, l) in lambdas.iter().enumerate() {
+        q[j] = (l * step).exp();
+    }
+    let n = c.len();
+    let mut t = 0.0;
+    for _ in 0..MAX_STEPS {
+        // The tail [t, infinity) (covers the rest of the horizon).
+        let tail: f64 = (0..n)
+            .map(|j| {
+                if lambdas[j] == 0.0 {
+                    c[j]
+                } else {
+                    (c[j] * e[j]).max(0.0)
+                }
+            })
+            .sum();
+        if tail < -margin {
+            return true;
+        }
+        if t >= horizon {
+            return true;
+        }
+        let mut piece = 0.0;
+        for j in 0..n {
+            let next = e[j] * q[j];
+            piece += (c[j] * e[j]).max(c[j] * next);
+            e[j] = next;
+        }
+        if piece >= -margin {
+            return false;
+        }
+        t += step;
+    }
+    false
 }
