@@ -4,7 +4,8 @@ virtualenv's Python; see that script for the arguments.
 
 Wall time and peak resident memory of every simulator process come from `/usr/bin/time`
 (GNU time) when it exists, else from `resource.getrusage(RUSAGE_CHILDREN)`. Synaptic events are
-spikes times the out-degree of the spiking neuron (or input channel), summed.
+spikes times the out-degree of the spiking neuron (or input channel), summed. CVs of the
+inter-spike intervals skip the first 5 % of the run (the onset transient), in both simulators.
 """
 
 import json

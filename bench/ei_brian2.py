@@ -17,10 +17,11 @@ import time
 import numpy as np
 
 
-def isi_cv(trains):
-    """Mean CV of the inter-spike intervals over neurons with at least 3 spikes."""
+def isi_cv(trains, t0):
+    """Mean CV of the inter-spike intervals over neurons with at least 3 spikes after `t0`."""
     cvs = []
     for t in trains:
+        t = [s for s in t if s >= t0]
         if len(t) >= 3:
             isi = np.diff(np.sort(t))
             if isi.mean() > 0:
@@ -126,8 +127,8 @@ def main():
         synaptic_events=events,
         rate_exc_hz=float((i < 8000).sum() / 8000 / t_sim),
         rate_inh_hz=float((i >= 8000).sum() / 2000 / t_sim),
-        cv_exc=isi_cv(trains[:8000]),
-        cv_inh=isi_cv(trains[8000:]),
+        cv_exc=isi_cv(trains[:8000], 0.05 * t_sim),
+        cv_inh=isi_cv(trains[8000:], 0.05 * t_sim),
     )
     with open(out, "w") as f:
         json.dump(result, f, indent=1)
