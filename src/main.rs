@@ -363,9 +363,47 @@ fn default_threads() -> usize {
 #[derive(Default)]
 struct Bar {
     bar: Option<(usize, indicatif::ProgressBar, std::time::Instant)>,
+    /// The simulation bar, shown once a simulation has run for a second: when it started, and
+    /// the bar (by model time, in microseconds).
+    sim: Option<(std::time::Instant, Option<indicatif::ProgressBar>)>,
 }
 
 impl snnc::runner::Progress for Bar {
+    fn simulated(&mut self, t: f64, t_max: f64) {
+        let (start, bar) = self
+            .sim
+            .get_or_insert_with(|| (std::time::Instant::now(), None));
+        if t >= t_max {
+            if let Some(bar) = bar.take() {
+                bar.finish_and_clear();
+            }
+            self.sim = None;
+            return;
+        }
+        if bar.is_none() && start.elapsed().as_secs_f64() > 1.0 {
+            let b = indicatif::ProgressBar::with_draw_target(
+                Some((t_max * 1e6).round() as u64),
+                indicatif::ProgressDrawTarget::stderr(),
+            );
+            b.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "simulating [{bar:30}] {msg}, {elapsed} (eta {eta})",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                .progress_chars("=> "),
+            );
+            *bar = Some(b);
+        }
+        if let Some(b) = bar {
+            b.set_position((t * 1e6).round() as u64);
+            b.set_message(format!(
+                "{:.1} ms of {} model time",
+                t * 1e3,
+                snnc::report::fmt_time(t_max)
+            ));
+        }
+    }
+
     fn line(&mut self, text: &str) {
         match &self.bar {
             Some((_, bar, _)) if !bar.is_hidden() => bar.println(text),

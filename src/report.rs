@@ -243,6 +243,9 @@ pub fn summary(p: &Program, model_notes: &[Vec<String>]) -> String {
                 p.neurons[pop.model.index()].states[st.index()].name
             )
         }));
+        if !p.record.traces.is_empty() && matches!(p.simulation.mode, Mode::Event { .. }) {
+            items.push(format!("traces every {}", fmt_time(p.record.trace_dt())));
+        }
         let _ = writeln!(s, "recording\n  {}", items.join(", "));
     }
     if let Some(h) = &p.hardware {

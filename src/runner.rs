@@ -8,7 +8,7 @@ use crate::driver;
 use crate::results::{ResultsDir, hash_text, npy_f64, npy_i64};
 use crate::sema::hir::{InputId, InputKind};
 use crate::sema::hir::{Mode, Node, Program};
-use crate::sim::event::EventEngine;
+use crate::sim::event::{EventEngine, TraceRequest};
 use crate::sim::kernels::{Backend, ModelKernels};
 use crate::sim::network::{Network, projection_name};
 use crate::train::files::{self, DataError, FileSpec};
@@ -21,6 +21,9 @@ pub trait Progress {
     fn line(&mut self, text: &str);
     /// Called after every training batch (a progress bar shows it; logs may ignore it).
     fn batch(&mut self, _epoch: usize, _progress: crate::train::BatchProgress) {}
+    /// Called during a simulation with the model time simulated so far, and once with
+    /// `t == t_max` at its end.
+    fn simulated(&mut self, _t: f64, _t_max: f64) {}
 }
 
 impl<F: FnMut(&str)> Progress for F {
@@ -220,12 +223,24 @@ pub fn simulate(
                 max_spikes: max_spikes_per_neuron,
             };
             engine.check().map_err(|e| RunError::Sim(e.to_string()))?;
-            if !p.record.traces.is_empty() {
-                progress.line(
-                    "note: state traces are recorded in `mode discrete` only; this event-mode run writes spikes",
-                );
-            }
-            engine.run(&inputs, false)
+            let request = (!p.record.traces.is_empty()).then(|| TraceRequest {
+                dt: p.record.trace_dt(),
+                states: p
+                    .record
+                    .traces
+                    .iter()
+                    .map(|(pop, state)| (pop.index(), state.index()))
+                    .collect(),
+            });
+            let t_max = p.simulation.t_max;
+            let (outcome, traces) = engine.run_traced(&inputs, false, request.as_ref(), &mut |t| {
+                progress.simulated(t, t_max)
+            });
+            write_traces(p, &dir, &traces.times, |r, k, i| {
+                let size = p.populations[p.record.traces[r].0.index()].size;
+                traces.values[r][k * size + i]
+            })?;
+            outcome
         }
         Mode::Discrete { dt, scheme } => simulate_discrete(
             p,
@@ -237,8 +252,10 @@ pub fn simulate(
             scheme,
             opts.backend,
             &dir,
+            &mut |t| progress.simulated(t, p.simulation.t_max),
         )?,
     };
+    progress.simulated(p.simulation.t_max, p.simulation.t_max);
     let secs = start.elapsed().as_secs_f64();
     let recorded = |node: Node| p.record.spikes.is_empty() || p.record.spikes.contains(&node);
     let mut csv = String::from("node,neuron,time_s\n");
@@ -376,6 +393,7 @@ fn simulate_discrete(
     scheme: crate::sema::hir::Scheme,
     backend: crate::sim::kernels::Backend,
     dir: &ResultsDir,
+    progress: &mut dyn FnMut(f64),
 ) -> Result<crate::sim::event::Outcome, RunError> {
     let steps = models
         .iter()
@@ -399,7 +417,8 @@ fn simulate_discrete(
         })
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| RunError::Sim(e.0))?;
-    let run = crate::sim::discrete::run(p, kernels, &steps, net, inputs, dt);
+    let run =
+        crate::sim::discrete::run_with_progress(p, kernels, &steps, net, inputs, dt, progress);
     let mut spikes = Vec::new();
     for k in 0..run.steps {
         for (pi, pop_s) in run.s.iter().enumerate() {
@@ -414,30 +433,44 @@ fn simulate_discrete(
             }
         }
     }
-    for (pop, state) in &p.record.traces {
-        let (pi, si) = (pop.index(), state.index());
-        let n = kernels[p.populations[pi].model.index()].n;
-        let size = p.populations[pi].size;
-        let data: Vec<f64> = run.x[pi]
-            .iter()
-            .flat_map(|x| (0..size).map(move |i| x[i * n + si]))
-            .collect();
-        let name = format!(
-            "trace_{}_{}.npy",
-            p.populations[pi].name,
-            p.neurons[p.populations[pi].model.index()].states[si].name
-        );
-        dir.write(&name, &npy_f64(&data, &[run.steps + 1, size]))?;
-    }
-    if !p.record.traces.is_empty() {
-        let times: Vec<f64> = (0..=run.steps).map(|k| k as f64 * dt).collect();
-        dir.write("trace_time.npy", &npy_f64(&times, &[run.steps + 1]))?;
-    }
+    let times: Vec<f64> = (0..=run.steps).map(|k| k as f64 * dt).collect();
+    write_traces(p, dir, &times, |r, k, i| {
+        let (pop, state) = p.record.traces[r];
+        let n = kernels[p.populations[pop.index()].model.index()].n;
+        run.x[pop.index()][k][i * n + state.index()]
+    })?;
     Ok(crate::sim::event::Outcome {
         spikes,
         limit_hits: vec![0; p.populations.len()],
         log: None,
     })
+}
+
+/// Writes `trace_POP_STATE.npy` (shape `(samples, size)`) for every recorded trace and
+/// `trace_time.npy`; `value(r, k, i)` is trace `r` at sample `k` for neuron `i`.
+fn write_traces(
+    p: &Program,
+    dir: &ResultsDir,
+    times: &[f64],
+    value: impl Fn(usize, usize, usize) -> f64,
+) -> Result<(), RunError> {
+    for (r, (pop, state)) in p.record.traces.iter().enumerate() {
+        let q = &p.populations[pop.index()];
+        let data: Vec<f64> = (0..times.len())
+            .flat_map(|k| (0..q.size).map(move |i| (k, i)))
+            .map(|(k, i)| value(r, k, i))
+            .collect();
+        let name = format!(
+            "trace_{}_{}.npy",
+            q.name,
+            p.neurons[q.model.index()].states[state.index()].name
+        );
+        dir.write(&name, &npy_f64(&data, &[times.len(), q.size]))?;
+    }
+    if !p.record.traces.is_empty() {
+        dir.write("trace_time.npy", &npy_f64(times, &[times.len()]))?;
+    }
+    Ok(())
 }
 
 /// Trains the program and writes metrics, weights, test spike times and the manifest.

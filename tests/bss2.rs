@@ -376,3 +376,53 @@ fn random_networks_compile_to_valid_configurations_or_violate_a_limit() {
         "{ok} compiled, {rejected} rejected"
     );
 }
+
+/// The CLI: `compile` writes a configuration that `verify-config` accepts (exit 0), and a
+/// program the chip cannot run gives a diagnostic and exit code 1.
+#[test]
+fn cli_compile_and_verify() {
+    let exe = env!("CARGO_BIN_EXE_snnc");
+    let dir = std::env::temp_dir().join(format!("snnc-bss2-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("config.json");
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/yinyang_bss2.snn");
+    let run = |args: &[&str]| std::process::Command::new(exe).args(args).output().unwrap();
+    let r = run(&[
+        "compile",
+        "--target",
+        "bss2",
+        example,
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        r.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+    assert!(String::from_utf8_lossy(&r.stderr).contains("neuron circuits     123 of 512"));
+    let r = run(&["verify-config", out.to_str().unwrap()]);
+    assert_eq!(
+        r.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&r.stdout)
+    );
+    let bad = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/ui/bss2/too_many_neurons.snn"
+    );
+    let r = run(&[
+        "compile",
+        "--target",
+        "bss2",
+        bad,
+        "-o",
+        dir.join("x.json").to_str().unwrap(),
+    ]);
+    assert_eq!(r.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&r.stderr).contains("E0503"));
+    assert!(!dir.join("x.json").exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -67,6 +67,21 @@ fn neuron_spikes(o: &Outcome) -> Vec<(usize, u32, f64)> {
 /// Reference: integrate every neuron with RK4 at step `h` using only `rhs`, `threshold`,
 /// `reset` and `jump` (no propagator, no crossing finder); zero synaptic delays.
 fn reference(p: &Program, net: &Network, inputs: &[(f64, u32)], h: f64) -> Vec<(usize, u32, f64)> {
+    reference_traced(p, net, inputs, h, f64::INFINITY).0
+}
+
+/// Every neuron's state at one time: `[population][neuron][state]`.
+type Snapshot = Vec<Vec<Vec<f64>>>;
+
+/// [`reference`], also returning the states at `0, sample_dt, 2 sample_dt, ..` (after the
+/// events at that time), landing steps exactly on the sample times.
+fn reference_traced(
+    p: &Program,
+    net: &Network,
+    inputs: &[(f64, u32)],
+    h: f64,
+    sample_dt: f64,
+) -> (Vec<(usize, u32, f64)>, Vec<Snapshot>) {
     let models = snnc::driver::lower(p);
     let m = &models[0];
     let n = m.n();
@@ -97,9 +112,10 @@ fn reference(p: &Program, net: &Network, inputs: &[(f64, u32)], h: f64) -> Vec<(
         .map(|(t, c)| (*t, Node::Input(snnc::sema::hir::InputId(0)), *c))
         .collect();
     let mut spikes = Vec::new();
+    let mut samples = Vec::new();
     let mut t = 0.0;
     let t_max = p.simulation.t_max;
-    while t < t_max {
+    loop {
         pending.sort_by(|a, b| b.0.total_cmp(&a.0));
         // Apply deliveries due now.
         while let Some(&(td, node, idx)) = pending.last() {
@@ -120,8 +136,16 @@ fn reference(p: &Program, net: &Network, inputs: &[(f64, u32)], h: f64) -> Vec<(
                 }
             }
         }
+        let next_sample = samples.len() as f64 * sample_dt;
+        if t >= next_sample - 1e-15 {
+            samples.push(x.clone());
+        }
+        if t >= t_max {
+            break;
+        }
+        let next_sample = samples.len() as f64 * sample_dt;
         let next_delivery = pending.last().map_or(f64::INFINITY, |d| d.0);
-        let dt = h.min(next_delivery - t).min(t_max - t);
+        let dt = h.min(next_delivery - t).min(t_max - t).min(next_sample - t);
         let stepped: Vec<Vec<Vec<f64>>> = x
             .iter()
             .enumerate()
@@ -165,7 +189,7 @@ fn reference(p: &Program, net: &Network, inputs: &[(f64, u32)], h: f64) -> Vec<(
             }
         }
     }
-    spikes
+    (spikes, samples)
 }
 
 /// Runs the engine on 12 random input spikes over 4 channels and compares every spike with the
@@ -429,5 +453,166 @@ simulation {{ t_max 30 ms  tolerance 1e-11 }}"
             "the model is nonlinear"
         );
         compare(&src, seed, 2.5e-7, 1e-6);
+    }
+}
+
+/// The engine with trace sampling of every state of every population at `dt`.
+fn run_with_traces(
+    p: &Program,
+    k: &[ModelKernels],
+    net: &Network,
+    inputs: &[Vec<(f64, u32)>],
+    dt: f64,
+) -> (Outcome, snnc::sim::event::Traces) {
+    let e = EventEngine {
+        forced: None,
+        program: p,
+        kernels: k,
+        network: net,
+        t_max: p.simulation.t_max,
+        max_spikes: None,
+    };
+    let states = (0..p.populations.len())
+        .flat_map(|pop| (0..k[p.populations[pop].model.index()].n).map(move |s| (pop, s)))
+        .collect();
+    let request = snnc::sim::event::TraceRequest { dt, states };
+    e.run_traced(&inputs.to_vec(), false, Some(&request), &mut |_| {})
+}
+
+/// Event-mode traces against the states of the RK4 reference at the same sample times, to
+/// `tol` relative to the state's scale; the spikes are the same as without traces.
+fn compare_traces(src: &str, seed: u64, step: f64, tol: f64) {
+    let (p, k, net) = setup(src, seed);
+    let mut rng = Rng(seed);
+    let mut inputs: Vec<(f64, u32)> = (0..12)
+        .map(|j| (rng.range(0.0, 0.015), (j % 4) as u32))
+        .collect();
+    inputs.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let sample_dt = 0.25e-3;
+    let (outcome, traces) = run_with_traces(&p, &k, &net, std::slice::from_ref(&inputs), sample_dt);
+    assert_eq!(
+        outcome.spikes,
+        run(&p, &k, &net, std::slice::from_ref(&inputs)).spikes,
+        "tracing changed the spikes"
+    );
+    assert!(neuron_spikes(&outcome).len() >= 5, "too few spikes");
+    let (_, samples) = reference_traced(&p, &net, &inputs, step, sample_dt);
+    assert_eq!(traces.times.len(), 121);
+    assert_eq!(samples.len(), traces.times.len());
+    let mut r = 0;
+    for (pop, q) in p.populations.iter().enumerate() {
+        let n = k[q.model.index()].n;
+        for s in 0..n {
+            let scale = samples
+                .iter()
+                .flat_map(|x| x[pop].iter().map(|xi| xi[s].abs()))
+                .fold(1e-300f64, f64::max);
+            for (kk, x) in samples.iter().enumerate() {
+                for i in 0..q.size {
+                    let got = traces.values[r][kk * q.size + i];
+                    let want = x[pop][i][s];
+                    assert!(
+                        (got - want).abs() <= tol * scale,
+                        "population {pop} state {s} neuron {i} at {}: {got} vs reference {want}",
+                        traces.times[kk]
+                    );
+                }
+            }
+            r += 1;
+        }
+    }
+}
+
+#[test]
+fn event_mode_traces_match_high_precision_integration() {
+    for seed in [4, 5] {
+        let src = format!(
+            "{NEURON}
+input data = regular(size = 4, rate = 1 Hz)
+population hidden = 6 N
+population out = 2 N
+project data -> hidden dense init normal(3.0, 1.0)
+project hidden -> hidden sparse(p = 0.5) init normal(0.5, 1.0)
+project hidden -> out dense init normal(2.0, 1.5)
+simulation {{ t_max 30 ms }}"
+        );
+        compare_traces(&src, seed, 2e-6, 1e-9);
+    }
+}
+
+#[test]
+fn event_mode_traces_of_an_integrated_model_match_high_precision_integration() {
+    let src = "
+neuron E {
+    param tau_mem = 10 ms
+    param tau_syn = 4 ms
+    state v = 0.0
+    state i = 0.0
+    d/dt v = (0.2 * exp((v - 0.6) / 0.1) - v + i) / tau_mem
+    d/dt i = -i / tau_syn
+    receptor syn(w) { i += w }
+    spike when v >= 1.5
+    on spike { v = 0.0 }
+}
+input data = regular(size = 4, rate = 1 Hz)
+population hidden = 5 E
+project data -> hidden dense init normal(2.0, 1.0)
+simulation { t_max 30 ms  tolerance 1e-11 }";
+    assert!(!setup(src, 1).1[0].exact_events(), "the model is nonlinear");
+    compare_traces(src, 1, 2.5e-7, 1e-6);
+}
+
+/// Event-mode traces and the states of the time-discrete engine (exact scheme) sampled at its
+/// step agree at order dt (mean absolute difference, since spikes shift by up to a step).
+#[test]
+fn event_mode_traces_agree_with_time_discrete_states_at_order_dt() {
+    let src = format!(
+        "{NEURON}
+input data = regular(size = 3, rate = 1 Hz)
+population out = 4 N
+project data -> out dense init normal(2.5, 0.5)
+simulation {{ t_max 30 ms }}"
+    );
+    let (p, k, net) = setup(&src, 9);
+    let inputs = vec![
+        (0.00123, 0),
+        (0.00377, 1),
+        (0.00519, 2),
+        (0.0111, 0),
+        (0.019, 1),
+    ];
+    let models = snnc::driver::lower(&p);
+    let steps = vec![
+        snnc::sim::discrete::step_kernels(
+            &models[0],
+            snnc::sema::hir::Scheme::Exact,
+            snnc::ir::SurrogateFn::SuperSpike { beta: 80.0 },
+            Backend::Jit,
+            &p.populations[0].params,
+        )
+        .unwrap(),
+    ];
+    let mut errors = Vec::new();
+    for dt in [2e-4, 1e-4, 5e-5] {
+        let (outcome, traces) = run_with_traces(&p, &k, &net, std::slice::from_ref(&inputs), dt);
+        assert!(!neuron_spikes(&outcome).is_empty());
+        let r = snnc::sim::discrete::run(&p, &k, &steps, &net, std::slice::from_ref(&inputs), dt);
+        assert_eq!(traces.times.len(), r.steps + 1);
+        let size = p.populations[0].size;
+        let (mut sum, mut count) = (0.0, 0);
+        for kk in 0..=r.steps {
+            assert!((traces.times[kk] - kk as f64 * dt).abs() <= 1e-15);
+            for i in 0..size {
+                sum += (traces.values[0][kk * size + i] - r.x[0][kk][i * 2]).abs();
+                count += 1;
+            }
+        }
+        errors.push(sum / count as f64);
+    }
+    for w in errors.windows(2) {
+        assert!(
+            w[1] <= 0.75 * w[0] && w[1] > 0.25 * w[0],
+            "errors do not shrink like dt: {errors:?}"
+        );
     }
 }

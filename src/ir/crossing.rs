@@ -305,11 +305,12 @@ fn ratio_two<S: Signal>(
     None
 }
 
-/// A quick, safe rejection: with well-separated eigenvalues, h(t) = sum_j c_j e^{lambda_j t}
-/// (coefficients from the Lie derivatives at t = 0, a small Vandermonde solve). Each term is
-/// bounded on [0, horizon] by its larger end value, so if even the sum of those bounds stays
-/// clearly below zero there is no crossing. Returns `None` (run the full method) whenever that
-/// cannot be shown.
+/// A quick, safe rejection: h(t) = sum_j c_j t^p_j e^{lambda_j t}, with p_j = 1 for the second
+/// copy of an exactly repeated eigenvalue (as for tau_mem = tau_syn) and 0 otherwise
+/// (coefficients from the Lie derivatives at t = 0, a small confluent Vandermonde solve). If a
+/// bound of that sum on [0, horizon] stays clearly below zero there is no crossing (see
+/// [`below_on_grid`]). Returns `None` (run the full method) whenever that cannot be shown,
+/// and for eigenvalues that are close but not equal (an ill-conditioned solve).
 fn bounded_below_threshold<S: Signal>(
     f: &mut Finder<'_, '_, S>,
     lambdas: &[f64],
@@ -320,13 +321,18 @@ fn bounded_below_threshold<S: Signal>(
         return None;
     }
     let scale_l = lambdas.iter().fold(0.0f64, |m, l| m.max(l.abs()));
+    let mut power = [0u8; 6];
     for i in 0..n {
         for j in 0..i {
-            if (lambdas[i] - lambdas[j]).abs() < 0.05 * scale_l {
+            if lambdas[i] == lambdas[j] && power[j] == 0 && !power[..i].contains(&1) {
+                // One repeated pair: its second copy is the t e^{lambda t} mode.
+                power[i] = 1;
+            } else if (lambdas[i] - lambdas[j]).abs() < 0.05 * scale_l {
                 return None;
             }
         }
     }
+    let repeated = power[..n].contains(&1);
     f.evaluations += 1;
     f.signal.lie_at(0.0, f.lie);
     if f.lie[0] >= 0.0 {
@@ -335,11 +341,16 @@ fn bounded_below_threshold<S: Signal>(
             evaluations: f.evaluations,
         });
     }
-    // Solve sum_j c_j lambda_j^m = L_m, m = 0..n-1, by Gaussian elimination with pivoting.
+    // Solve sum_j c_j D^m[t^p_j e^{lambda_j t}](0) = L_m, m = 0..n-1, by Gaussian elimination
+    // with pivoting: D^m e^{lambda t} = lambda^m, D^m [t e^{lambda t}] = m lambda^{m-1} at 0.
     let mut a = [[0.0f64; 7]; 6];
     for m in 0..n {
         for j in 0..n {
-            a[m][j] = lambdas[j].powi(m as i32);
+            a[m][j] = match (power[j], m) {
+                (0, _) => lambdas[j].powi(m as i32),
+                (_, 0) => 0.0,
+                _ => m as f64 * lambdas[j].powi(m as i32 - 1),
+            };
         }
         a[m][n] = f.lie[m];
     }
@@ -360,16 +371,98 @@ fn bounded_below_threshold<S: Signal>(
     }
     let c: Vec<f64> = (0..n).map(|j| a[j][n] / a[j][j]).collect();
     let scale = c.iter().map(|v| v.abs()).sum::<f64>() + f.lie[0].abs();
-    if !scale.is_finite() || (c.iter().sum::<f64>() - f.lie[0]).abs() > 1e-9 * scale {
+    let at_zero: f64 = (0..n).filter(|&j| power[j] == 0).map(|j| c[j]).sum();
+    if !scale.is_finite() || (at_zero - f.lie[0]).abs() > 1e-9 * scale {
         return None;
     }
-    let bound: f64 = c
-        .iter()
-        .zip(lambdas)
-        .map(|(cj, l)| cj.max(cj * (l * horizon).exp()))
-        .sum();
-    (bound < -1e-6 * scale).then_some(Crossing {
+    let coarse = !repeated && {
+        let bound: f64 = c
+            .iter()
+            .zip(lambdas)
+            .map(|(cj, l)| cj.max(cj * (l * horizon).exp()))
+            .sum();
+        bound < -1e-6 * scale
+    };
+    let below = coarse || below_on_grid(&c, lambdas, &power[..n], horizon, 1e-6 * scale);
+    below.then_some(Crossing {
         time: None,
         evaluations: f.evaluations,
     })
+}
+
+/// The bound of [`bounded_below_threshold`], piecewise: on a uniform grid of steps of a tenth of
+/// the fastest time constant, a term c e^{lambda t} is bounded on a step by its larger end value
+/// (it is monotone), a term c t e^{lambda t} by its larger end value or its peak value at
+/// t = -1/lambda if the step contains it, and its smaller end value if c < 0 (it is unimodal);
+/// once the decaying terms are small, the rest of time is bounded by the constant term plus
+/// their positive parts (each decays monotonically towards 0 past its peak). True when every
+/// piece stays below `-margin`; false (undecided) otherwise, after at most `MAX_STEPS` steps or
+/// with a growing mode. The end values are updated by multiplication (relative rounding about
+/// `MAX_STEPS` ulps, far below the margin).
+fn below_on_grid(c: &[f64], lambdas: &[f64], power: &[u8], horizon: f64, margin: f64) -> bool {
+    const MAX_STEPS: usize = 256;
+    if lambdas.iter().any(|l| *l > 0.0) || c.len() > 6 {
+        return false;
+    }
+    let fastest = lambdas.iter().fold(0.0f64, |m, l| m.max(-l));
+    if fastest == 0.0 {
+        return false;
+    }
+    let step = 0.1 / fastest;
+    let n = c.len();
+    let mut q = [1.0f64; 6];
+    let mut e = [1.0f64; 6];
+    // Peak time and peak value of t e^{lambda t} (lambda < 0 where p = 1: a zero eigenvalue is
+    // never repeated, the threshold signal having one constant mode).
+    let mut peak = [(0.0f64, 0.0f64); 6];
+    for j in 0..n {
+        q[j] = (lambdas[j] * step).exp();
+        if power[j] == 1 {
+            if lambdas[j] >= 0.0 {
+                return false;
+            }
+            let tp = -1.0 / lambdas[j];
+            peak[j] = (tp, tp * (-1.0f64).exp() * (1.0 + 1e-12));
+        }
+    }
+    for k in 0..MAX_STEPS {
+        let t = k as f64 * step;
+        // The tail [t, infinity) (covers the rest of the horizon).
+        let tail: f64 = (0..n)
+            .map(|j| match power[j] {
+                0 if lambdas[j] == 0.0 => c[j],
+                0 => (c[j] * e[j]).max(0.0),
+                _ if t >= peak[j].0 => (c[j] * t * e[j]).max(0.0),
+                _ => (c[j] * peak[j].1).max(0.0),
+            })
+            .sum();
+        if tail < -margin {
+            return true;
+        }
+        if t >= horizon {
+            return true;
+        }
+        let t1 = (k + 1) as f64 * step;
+        let mut piece = 0.0;
+        for j in 0..n {
+            let next = e[j] * q[j];
+            piece += if power[j] == 0 {
+                (c[j] * e[j]).max(c[j] * next)
+            } else {
+                let (ga, gb) = (t * e[j], t1 * next);
+                if c[j] < 0.0 {
+                    c[j] * ga.min(gb)
+                } else if t < peak[j].0 && peak[j].0 < t1 {
+                    c[j] * peak[j].1
+                } else {
+                    c[j] * ga.max(gb)
+                }
+            };
+            e[j] = next;
+        }
+        if piece >= -margin {
+            return false;
+        }
+    }
+    false
 }

@@ -399,6 +399,19 @@ pub struct Training {
 pub struct Record {
     pub spikes: Vec<Node>,
     pub traces: Vec<(PopId, StateId)>,
+    /// Sampling step of state traces in event mode (`None`: the default,
+    /// [`Record::DEFAULT_TRACE_DT`]); discrete mode samples every step.
+    pub dt: Option<f64>,
+}
+
+impl Record {
+    /// Event-mode trace sampling step without a `dt` entry: 0.1 ms.
+    pub const DEFAULT_TRACE_DT: f64 = 1e-4;
+
+    /// The sampling step of event-mode traces.
+    pub fn trace_dt(&self) -> f64 {
+        self.dt.unwrap_or(Self::DEFAULT_TRACE_DT)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]

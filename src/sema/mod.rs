@@ -156,7 +156,13 @@ fn check_module(module: &ast::Module, errs: &mut Vec<SemaError>) -> Option<Progr
             sections::check_train(s, &partial, &names, simulation.as_ref(), mode_span, errs)
         })
     });
-    let record = sections::check_record(sections.get("record").copied(), &partial, &names, errs);
+    let record = sections::check_record(
+        sections.get("record").copied(),
+        simulation.as_ref(),
+        &partial,
+        &names,
+        errs,
+    );
     let hardware = sections
         .get("hardware")
         .and_then(|s| sections::check_hardware(s, &projections, &names, errs));

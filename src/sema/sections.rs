@@ -455,6 +455,7 @@ fn optimizer(c: &Choice<'_>, errs: &mut Vec<SemaError>) -> Option<(Optimizer, Op
 
 pub fn check_record(
     sec: Option<&ast::SectionDef>,
+    simulation: Option<&Simulation>,
     prog: &PartialProgram<'_>,
     names: &Names,
     errs: &mut Vec<SemaError>,
@@ -514,6 +515,16 @@ pub fn check_record(
                 });
             }
         }
+    }
+    rec.dt = a.ranged("dt", Dimension::time(), Some(0.0), true, None, errs);
+    let discrete = simulation.is_some_and(|s| matches!(s.mode, Mode::Discrete { .. }));
+    if discrete && let Some(e) = sec.entries.iter().find(|e| e.key.node == "dt") {
+        errs.push(SemaError::Network {
+            message: "`dt` of the record section only applies to `mode event`".into(),
+            span: e.key.span,
+            label: "discrete mode records the state after every step".into(),
+            help: Some("remove it; traces use the simulation's `dt`".into()),
+        });
     }
     a.finish(errs);
     rec

@@ -160,6 +160,19 @@ pub fn run(
     inputs: &[Vec<(f64, u32)>],
     dt: f64,
 ) -> DiscreteRun {
+    run_with_progress(program, kernels, steps, net, inputs, dt, &mut |_| {})
+}
+
+/// [`run`], calling `progress` with the model time reached every 64 steps.
+pub fn run_with_progress(
+    program: &Program,
+    kernels: &[ModelKernels],
+    steps: &[StepKernels],
+    net: &Network,
+    inputs: &[Vec<(f64, u32)>],
+    dt: f64,
+    progress: &mut dyn FnMut(f64),
+) -> DiscreteRun {
     let n_steps = (program.simulation.t_max / dt).round() as usize;
     let pops = &program.populations;
     let mut x: Vec<Vec<Vec<f64>>> = pops
@@ -215,6 +228,9 @@ pub fn run(
     let mut refractory: Vec<Vec<Vec<bool>>> =
         pops.iter().map(|_| Vec::with_capacity(n_steps)).collect();
     for k in 0..n_steps {
+        if k.is_multiple_of(64) {
+            progress(k as f64 * dt);
+        }
         for (pi, pop) in pops.iter().enumerate() {
             let kern = &kernels[pop.model.index()];
             let (n, np) = (kern.n, kern.n_params);

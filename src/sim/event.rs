@@ -110,6 +110,87 @@ impl Outcome {
     }
 }
 
+/// States to sample on a fixed time grid during a run (`record { traces ... }`).
+#[derive(Clone, Debug)]
+pub struct TraceRequest {
+    /// Sampling step: samples at `k dt` for `k = 0, 1, ...` while `k dt <= t_max`.
+    pub dt: f64,
+    /// (population, state) pairs, by index.
+    pub states: Vec<(usize, usize)>,
+}
+
+/// Sampled states: `values[r][k * size + i]` is state `states[r]` of neuron `i` at `times[k]`,
+/// taken after every event at or before that time. The values are the engine's own trajectory:
+/// the exact propagator from the neuron's last event (closed-form models) or the continuous
+/// extension of the integrator steps the engine takes (integrated models).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Traces {
+    pub times: Vec<f64>,
+    pub values: Vec<Vec<f64>>,
+}
+
+/// Trace sampling during a run. A neuron's samples in `[t_last, t)` are taken when it is moved
+/// from `t_last` to `t` (nothing changes its state in between), the rest when the run ends.
+struct TraceBuf {
+    out: Traces,
+    states: Vec<(usize, usize)>,
+    /// Per population: is any of its states traced.
+    traced: Vec<bool>,
+    /// Scratch: offsets of the samples from `t_last`, and the sampled states (`n` each).
+    offsets: Vec<f64>,
+    samples: Vec<f64>,
+}
+
+impl TraceBuf {
+    fn new(req: &TraceRequest, t_max: f64, n_pops: usize) -> TraceBuf {
+        let count = (t_max / req.dt * (1.0 + 1e-12)).floor() as usize + 1;
+        let times: Vec<f64> = (0..count).map(|k| (k as f64 * req.dt).min(t_max)).collect();
+        let mut traced = vec![false; n_pops];
+        for &(pop, _) in &req.states {
+            traced[pop] = true;
+        }
+        TraceBuf {
+            out: Traces {
+                times,
+                values: Vec::new(),
+            },
+            states: req.states.clone(),
+            traced,
+            offsets: Vec::new(),
+            samples: Vec::new(),
+        }
+    }
+
+    /// Sample indices `k0..k1` with `t0 <= times[k] < end` (or `<= end` when `closing`), and
+    /// their offsets from `t0` in `self.offsets`.
+    fn window(&mut self, t0: f64, end: f64, closing: bool) -> (usize, usize) {
+        let times = &self.out.times;
+        let k0 = times.partition_point(|&tk| tk < t0);
+        let k1 = if closing {
+            times.partition_point(|&tk| tk <= end)
+        } else {
+            times.partition_point(|&tk| tk < end)
+        }
+        .max(k0);
+        self.offsets.clear();
+        self.offsets.extend(times[k0..k1].iter().map(|tk| tk - t0));
+        self.samples.clear();
+        (k0, k1)
+    }
+
+    /// Copies the traced states of neuron `i` of `pop` from `self.samples` (samples `k0..`).
+    fn store(&mut self, pop: usize, i: usize, size: usize, n: usize, k0: usize) {
+        for (r, &(p, state)) in self.states.iter().enumerate() {
+            if p != pop {
+                continue;
+            }
+            for (j, x) in self.samples.chunks_exact(n).enumerate() {
+                self.out.values[r][(k0 + j) * size + i] = x[state];
+            }
+        }
+    }
+}
+
 /// Orders queue entries: (time, kind, a, b, sequence).
 type Key = (u64, u8, u32, u32, u64);
 
@@ -189,6 +270,7 @@ struct Run<'r, 'a> {
     args: Vec<f64>,
     tmp: Vec<f64>,
     scratch: CrossingScratch,
+    traces: Option<TraceBuf>,
 }
 
 impl<'a> EventEngine<'a> {
@@ -212,6 +294,19 @@ impl<'a> EventEngine<'a> {
     }
 
     pub fn run(&self, inputs: &InputSpikes, record_log: bool) -> Outcome {
+        self.run_traced(inputs, record_log, None, &mut |_| {}).0
+    }
+
+    /// [`EventEngine::run`], also sampling the requested states on a fixed grid and calling
+    /// `progress` with the model time reached every few thousand events. The spikes are
+    /// bit-identical to those of a run without traces.
+    pub fn run_traced(
+        &self,
+        inputs: &InputSpikes,
+        record_log: bool,
+        traces: Option<&TraceRequest>,
+        progress: &mut dyn FnMut(f64),
+    ) -> (Outcome, Traces) {
         let pops = self
             .program
             .populations
@@ -279,6 +374,17 @@ impl<'a> EventEngine<'a> {
             args: Vec::new(),
             tmp: Vec::new(),
             scratch: CrossingScratch::default(),
+            traces: traces.map(|r| {
+                let mut buf = TraceBuf::new(r, self.t_max, self.program.populations.len());
+                buf.out.values = r
+                    .states
+                    .iter()
+                    .map(|&(pop, _)| {
+                        vec![0.0; buf.out.times.len() * self.program.populations[pop].size]
+                    })
+                    .collect();
+                buf
+            }),
         };
         for (input, spikes) in inputs.iter().enumerate() {
             for &(t, idx) in spikes {
@@ -311,8 +417,10 @@ impl<'a> EventEngine<'a> {
                 }
             }
         }
-        run.drain();
-        run.out
+        run.drain(progress);
+        run.close_traces();
+        let traces = run.traces.take().map(|t| t.out).unwrap_or_default();
+        (run.out, traces)
     }
 }
 
@@ -347,17 +455,39 @@ impl Run<'_, '_> {
         self.args.extend_from_slice(extra);
     }
 
-    /// Moves neuron `i` of `pop` to time `t` with the exact flow.
+    /// Moves neuron `i` of `pop` to time `t` with the exact flow (or the integrator), taking
+    /// the trace samples in `[t_last, t)` on the way.
     fn advance(&mut self, pop: usize, i: usize, t: f64) {
         let dt = t - self.pops[pop].t_last[i];
         if dt > 0.0 && !self.pops[pop].exact {
+            let window = self.trace_window(pop, i, t, false);
+            let mut tr = self.traces.take();
+            let mut none = Vec::new();
+            let (offsets, samples) = match (&mut tr, window) {
+                (Some(b), Some(_)) => (std::mem::take(&mut b.offsets), &mut b.samples),
+                _ => (Vec::new(), &mut none),
+            };
             self.with_flow(pop, i, |flow, x, scale| {
-                super::ode::advance(flow, x, scale, dt)
+                super::ode::advance_sampled(flow, x, scale, dt, &offsets, samples)
             });
+            if let (Some(b), Some(k0)) = (&mut tr, window) {
+                b.offsets = offsets;
+                b.store(
+                    pop,
+                    i,
+                    self.e.program.populations[pop].size,
+                    self.pops[pop].n,
+                    k0,
+                );
+            }
+            self.traces = tr;
             self.pops[pop].t_last[i] = t;
             return;
         }
         if dt > 0.0 {
+            if let Some(k0) = self.trace_window(pop, i, t, false) {
+                self.sample_exact(pop, i, k0);
+            }
             self.load(pop, i, &[dt]);
             let n = self.pops[pop].n;
             self.tmp.resize(n, 0.0);
@@ -369,6 +499,71 @@ impl Run<'_, '_> {
             self.pops[pop].x[i * n..(i + 1) * n].copy_from_slice(&self.tmp);
         }
         self.pops[pop].t_last[i] = t;
+    }
+
+    /// The trace samples of neuron `i` due before it moves to `end` (or, when `closing`, up to
+    /// and including `end`): the index of the first one, if there are any (offsets prepared).
+    fn trace_window(&mut self, pop: usize, i: usize, end: f64, closing: bool) -> Option<usize> {
+        let b = self.traces.as_mut().filter(|b| b.traced[pop])?;
+        let (k0, k1) = b.window(self.pops[pop].t_last[i], end, closing);
+        (k1 > k0).then_some(k0)
+    }
+
+    /// Samples neuron `i` of a closed-form model at the prepared offsets from its current state
+    /// (exactly the propagator call an event at that time would make) and stores them.
+    fn sample_exact(&mut self, pop: usize, i: usize, k0: usize) {
+        let Some(mut b) = self.traces.take() else {
+            return;
+        };
+        let n = self.pops[pop].n;
+        let prop = self.e.kernels[self.e.program.populations[pop].model.index()]
+            .propagate
+            .as_ref()
+            .expect("checked: exact model");
+        self.tmp.resize(n, 0.0);
+        for &off in &b.offsets {
+            if off == 0.0 {
+                let s = &self.pops[pop];
+                b.samples.extend_from_slice(&s.x[i * n..(i + 1) * n]);
+                continue;
+            }
+            self.load(pop, i, &[off]);
+            prop.call(&self.args, &mut self.tmp);
+            b.samples.extend_from_slice(&self.tmp);
+        }
+        b.store(pop, i, self.e.program.populations[pop].size, n, k0);
+        self.traces = Some(b);
+    }
+
+    /// Takes every neuron's remaining samples (up to and including `t_max`) from its last state,
+    /// as an event at `t_max` would move it; the neuron itself is not changed.
+    fn close_traces(&mut self) {
+        for pop in 0..self.pops.len() {
+            for i in 0..self.e.program.populations[pop].size {
+                let Some(k0) = self.trace_window(pop, i, self.e.t_max, true) else {
+                    continue;
+                };
+                if self.pops[pop].exact {
+                    self.sample_exact(pop, i, k0);
+                    continue;
+                }
+                let Some(mut b) = self.traces.take() else {
+                    return;
+                };
+                let dt = self.e.t_max - self.pops[pop].t_last[i];
+                let n = self.pops[pop].n;
+                let saved = self.pops[pop].scale[i * n..(i + 1) * n].to_vec();
+                let offsets = std::mem::take(&mut b.offsets);
+                self.with_flow(pop, i, |flow, x, scale| {
+                    let mut x = x.clone();
+                    super::ode::advance_sampled(flow, &mut x, scale, dt, &offsets, &mut b.samples)
+                });
+                self.pops[pop].scale[i * n..(i + 1) * n].copy_from_slice(&saved);
+                b.offsets = offsets;
+                b.store(pop, i, self.e.program.populations[pop].size, n, k0);
+                self.traces = Some(b);
+            }
+        }
     }
 
     /// Finds neuron `i`'s next crossing after `now` (its current time) and queues it.
@@ -487,9 +682,14 @@ impl Run<'_, '_> {
         }
     }
 
-    fn drain(&mut self) {
+    fn drain(&mut self, progress: &mut dyn FnMut(f64)) {
+        let mut count = 0u32;
         while let Some(Reverse(((tbits, _, a, b, _), payload))) = self.queue.pop() {
             let t = f64::from_bits(tbits);
+            count = count.wrapping_add(1);
+            if count.is_multiple_of(4096) {
+                progress(t);
+            }
             match payload {
                 Payload::Delivery { source } => self.deliver(a as usize, b as usize, source, t),
                 Payload::Crossing { version } => {

@@ -184,21 +184,49 @@ fn step(flow: &Flow<'_>, x: &[f64], scale: &mut [f64], mut h: f64, h_max: f64) -
 
 /// Integrates from `x` over `t` (no threshold test).
 pub fn advance(flow: &Flow<'_>, x: &mut Vec<f64>, scale: &mut [f64], t: f64) {
+    advance_sampled(flow, x, scale, t, &[], &mut Vec::new());
+}
+
+/// [`advance`], and the trajectory at the sorted `offsets` (each in `[0, t]`) appended to
+/// `samples` (`x.len()` values each), read from the continuous extension of the very steps that
+/// `advance` takes: sampling never changes the step sequence or the result.
+pub fn advance_sampled(
+    flow: &Flow<'_>,
+    x: &mut Vec<f64>,
+    scale: &mut [f64],
+    t: f64,
+    offsets: &[f64],
+    samples: &mut Vec<f64>,
+) {
+    let mut next_offset = 0;
+    while next_offset < offsets.len() && offsets[next_offset] <= 0.0 {
+        samples.extend_from_slice(x);
+        next_offset += 1;
+    }
     let mut done = 0.0;
     let mut h = t;
     while done < t {
         let (s, next) = step(flow, x, scale, h, t - done);
+        while next_offset < offsets.len() && offsets[next_offset] < done + s.h {
+            let theta = ((offsets[next_offset] - done) / s.h).clamp(0.0, 1.0);
+            samples.extend(s.at(theta));
+            next_offset += 1;
+        }
         done += s.h;
         let blew_up = s.y1.iter().any(|v| !v.is_finite());
         *x = s.y1;
         // A state that overflowed cannot be integrated further; it stays non-finite.
         if blew_up {
-            return;
+            break;
         }
         h = next;
         if t - done <= 1e-15 * t {
             break;
         }
+    }
+    // Offsets at (or within rounding of) the end of the interval: the final state.
+    for _ in next_offset..offsets.len() {
+        samples.extend_from_slice(x);
     }
 }
 
