@@ -510,10 +510,6 @@ fn run(cli: &Cli, req: RunRequest) -> ExitCode {
     let mut progress = Bar::default();
     let result = if program.training.is_some() {
         snnc::runner::train(&program, &opts, &mut progress).map(|_| ())
-    } else if chip {
-        Err(snnc::runner::RunError::Sim(
-            "`--backend bss2-mock` trains programs with a train section; simulating a program without one on the mock is not supported yet".into(),
-        ))
     } else {
         snnc::runner::simulate(&program, &opts, &mut progress)
     };

@@ -210,50 +210,58 @@ pub fn simulate(
     }
     let start = std::time::Instant::now();
     let dir = ResultsDir::create(opts.out.clone())?;
-    let outcome = match p.simulation.mode {
-        Mode::Event {
-            max_spikes_per_neuron,
-        } => {
-            let engine = EventEngine {
-                forced: None,
-                program: p,
-                kernels: &kernels,
-                network: &net,
-                t_max: p.simulation.t_max,
-                max_spikes: max_spikes_per_neuron,
-            };
-            engine.check().map_err(|e| RunError::Sim(e.to_string()))?;
-            let request = (!p.record.traces.is_empty()).then(|| TraceRequest {
-                dt: p.record.trace_dt(),
-                states: p
-                    .record
-                    .traces
-                    .iter()
-                    .map(|(pop, state)| (pop.index(), state.index()))
-                    .collect(),
-            });
-            let t_max = p.simulation.t_max;
-            let (outcome, traces) = engine.run_traced(&inputs, false, request.as_ref(), &mut |t| {
-                progress.simulated(t, t_max)
-            });
-            write_traces(p, &dir, &traces.times, |r, k, i| {
-                let size = p.populations[p.record.traces[r].0.index()].size;
-                traces.values[r][k * size + i]
-            })?;
-            outcome
+    let outcome = if opts.chip {
+        if !p.record.traces.is_empty() {
+            progress.line("note: the BSS-2 mock records spikes only; no state traces are written");
         }
-        Mode::Discrete { dt, scheme } => simulate_discrete(
-            p,
-            &models,
-            &kernels,
-            &net,
-            &inputs,
-            dt,
-            scheme,
-            opts.backend,
-            &dir,
-            &mut |t| progress.simulated(t, p.simulation.t_max),
-        )?,
+        simulate_on_chip(p, &models, &net, &inputs, opts)?
+    } else {
+        match p.simulation.mode {
+            Mode::Event {
+                max_spikes_per_neuron,
+            } => {
+                let engine = EventEngine {
+                    forced: None,
+                    program: p,
+                    kernels: &kernels,
+                    network: &net,
+                    t_max: p.simulation.t_max,
+                    max_spikes: max_spikes_per_neuron,
+                };
+                engine.check().map_err(|e| RunError::Sim(e.to_string()))?;
+                let request = (!p.record.traces.is_empty()).then(|| TraceRequest {
+                    dt: p.record.trace_dt(),
+                    states: p
+                        .record
+                        .traces
+                        .iter()
+                        .map(|(pop, state)| (pop.index(), state.index()))
+                        .collect(),
+                });
+                let t_max = p.simulation.t_max;
+                let (outcome, traces) =
+                    engine.run_traced(&inputs, false, request.as_ref(), &mut |t| {
+                        progress.simulated(t, t_max)
+                    });
+                write_traces(p, &dir, &traces.times, |r, k, i| {
+                    let size = p.populations[p.record.traces[r].0.index()].size;
+                    traces.values[r][k * size + i]
+                })?;
+                outcome
+            }
+            Mode::Discrete { dt, scheme } => simulate_discrete(
+                p,
+                &models,
+                &kernels,
+                &net,
+                &inputs,
+                dt,
+                scheme,
+                opts.backend,
+                &dir,
+                &mut |t| progress.simulated(t, p.simulation.t_max),
+            )?,
+        }
     };
     progress.simulated(p.simulation.t_max, p.simulation.t_max);
     let secs = start.elapsed().as_secs_f64();
@@ -309,6 +317,68 @@ pub fn simulate(
         opts.out.display()
     ));
     Ok(())
+}
+
+/// Runs the inputs once on the BrainScaleS-2 mock: compiles the program, executes the
+/// configuration and returns the recorded spikes (in model time, latency removed) with the
+/// input spikes. The mock records no state traces.
+fn simulate_on_chip(
+    p: &Program,
+    models: &[crate::ir::derive::ModelIr],
+    net: &Network,
+    inputs: &[Vec<(f64, u32)>],
+    opts: &RunOptions,
+) -> Result<crate::sim::event::Outcome, RunError> {
+    let hw = p
+        .hardware
+        .clone()
+        .unwrap_or_else(|| crate::bss2::default_hardware(p));
+    let compiled = crate::bss2::compile(
+        p,
+        models,
+        net,
+        &crate::bss2::Options {
+            seed: 0,
+            program_hash: "",
+            batch_size: 1,
+        },
+    )
+    .map_err(|e| {
+        RunError::Sim(format!(
+            "the program cannot be compiled for BrainScaleS-2 (see `snnc compile --target bss2`): {}",
+            e.first().map_or(String::new(), |e| e.to_diagnostic().message)
+        ))
+    })?;
+    let mock = crate::bss2::mock::Mock::new(&compiled.config, &hw.mock, opts.backend)
+        .map_err(|e| RunError::Sim(e.to_string()))?;
+    let recorded = mock.run(&inputs.to_vec(), hw.mock.chip_seed);
+    let mut spikes: Vec<crate::sim::event::SpikeRecord> = Vec::new();
+    for (k, train) in inputs.iter().enumerate() {
+        for &(t, i) in train.iter().filter(|(t, _)| *t <= p.simulation.t_max) {
+            spikes.push(crate::sim::event::SpikeRecord {
+                node: Node::Input(InputId(k as u32)),
+                idx: i,
+                t,
+            });
+        }
+    }
+    for (q, neurons) in recorded.iter().enumerate() {
+        for (i, cycles) in neurons.iter().enumerate() {
+            for &c in cycles {
+                spikes.push(crate::sim::event::SpikeRecord {
+                    node: Node::Pop(crate::sema::hir::PopId(q as u32)),
+                    idx: i as u32,
+                    t: mock.to_model_time(c),
+                });
+            }
+        }
+    }
+    spikes.sort_by(|a, b| a.t.total_cmp(&b.t));
+    Ok(crate::sim::event::Outcome {
+        spikes,
+        limit_hits: vec![0; p.populations.len()],
+        log: None,
+    })
 }
 
 /// Where a `file` input's data is: its path relative to the program's folder.

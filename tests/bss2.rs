@@ -424,5 +424,34 @@ fn cli_compile_and_verify() {
     assert_eq!(r.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&r.stderr).contains("E0503"));
     assert!(!dir.join("x.json").exists());
+    // A simulation-only program runs on the mock and writes its spikes.
+    let prog = dir.join("sim.snn");
+    std::fs::write(
+        &prog,
+        format!(
+            "{LIF}input drive = poisson(size = 20, rate = 200 Hz, seed = 3)\npopulation p = 10 LIF\nproject drive -> p dense init constant(0.6)\nsimulation {{ t_max 20 ms }}\nhardware {{ target bss2 }}\n"
+        ),
+    )
+    .unwrap();
+    let res = dir.join("res");
+    let r = run(&[
+        "run",
+        "--backend",
+        "bss2-mock",
+        prog.to_str().unwrap(),
+        "--out",
+        res.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        r.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+    let csv = std::fs::read_to_string(res.join("spikes.csv")).unwrap();
+    assert!(
+        csv.lines().filter(|l| l.starts_with("p,")).count() > 5,
+        "{csv}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
