@@ -98,7 +98,7 @@ pub struct Mock {
     settings: MockSettings,
     speedup: f64,
     runtime: f64,
-    /// Connections found by route replay: (pre node, post population, input) -> count.
+    /// How many synapses the route replay reached (each adds to one effective weight).
     pub replayed: usize,
 }
 

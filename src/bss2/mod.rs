@@ -229,8 +229,7 @@ fn calibrate(
             let rname = neuron.receptors[syn.receptor].name.clone();
             for i in 0..syn.n_pre {
                 for &j in &syn.targets[i] {
-                    let (input, _) =
-                        m.route(syn.receptor, syn.w[i * syn.n_post + j.to_owned() as usize]);
+                    let (input, _) = m.route(syn.receptor, syn.w[i * syn.n_post + j as usize]);
                     let k = input.index();
                     match &tau[k] {
                         Some((t, other)) if (t - r.tau).abs() > 1e-9 * t.abs() => {
