@@ -174,6 +174,78 @@ pub fn next_crossing_in(
     lambdas: &[f64],
     horizon: f64,
 ) -> Crossing {
+    match next_crossing_deferred(scratch, signal, lambdas, horizon) {
+        Deferred::Done(found) => found,
+        Deferred::Candidate(c) => finish_crossing(scratch, signal, lambdas, horizon, c),
+    }
+}
+
+/// A closed-form root whose check (h >= 0 there, stepping forward a few floats if not) is still
+/// to do. The finished search reports `t` or a later time, unless the check fails and the
+/// general method takes over (not expected, but then the time may also be earlier).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Candidate {
+    /// The closed form's root.
+    pub t: f64,
+    evaluations: usize,
+}
+
+/// The outcome of [`next_crossing_deferred`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Deferred {
+    Done(Crossing),
+    /// Finish with [`finish_crossing`], with the same signal, eigenvalues and horizon.
+    Candidate(Candidate),
+}
+
+/// The cheap first part of [`next_crossing_in`]: the result, or a candidate whose check costs
+/// signal evaluations away from t = 0. [`finish_crossing`] completes a candidate with exactly the
+/// result `next_crossing_in` gives, so the check can wait until it is needed (the event engine
+/// skips it for crossings that a later input cancels).
+pub fn next_crossing_deferred(
+    scratch: &mut Scratch,
+    signal: &mut impl Signal,
+    lambdas: &[f64],
+    horizon: f64,
+) -> Deferred {
+    prepare(scratch, lambdas);
+    let Scratch { ordered, coef, lie } = scratch;
+    let mut f = Finder {
+        signal,
+        coef,
+        lie,
+        evaluations: 0,
+    };
+    match ratio_two_candidate(&mut f, ordered, horizon) {
+        Some(found) => found,
+        None => Deferred::Done(general(&mut f, ordered, horizon)),
+    }
+}
+
+/// Completes a [`Deferred::Candidate`]: the same result as [`next_crossing_in`].
+pub fn finish_crossing(
+    scratch: &mut Scratch,
+    signal: &mut impl Signal,
+    lambdas: &[f64],
+    horizon: f64,
+    candidate: Candidate,
+) -> Crossing {
+    prepare(scratch, lambdas);
+    let Scratch { ordered, coef, lie } = scratch;
+    let mut f = Finder {
+        signal,
+        coef,
+        lie,
+        evaluations: candidate.evaluations,
+    };
+    match ratio_two_check(&mut f, candidate.t, horizon) {
+        Some(found) => found,
+        None => general(&mut f, ordered, horizon),
+    }
+}
+
+/// Orders the eigenvalues and sizes the buffers for a search.
+fn prepare(scratch: &mut Scratch, lambdas: &[f64]) {
     // Any order of the factors annihilates; eigenvalue 0 first makes y_1 = h', whose zeros are
     // the extrema of h.
     let Scratch { ordered, coef, lie } = scratch;
@@ -184,30 +256,20 @@ pub fn next_crossing_in(
     lie.resize(lambdas.len() + 1, 0.0);
     // The closed form needs only y_0 = h; build the full operator only if it does not apply.
     operator_coefficients(&[], coef);
-    let mut f = Finder {
-        signal,
-        coef,
-        lie,
-        evaluations: 0,
-    };
-    if let Some(found) = ratio_two(&mut f, ordered, horizon) {
+}
+
+/// The quick rejection, then root isolation over every y_k (see the module comment).
+fn general<S: Signal>(f: &mut Finder<'_, '_, S>, ordered: &[f64], horizon: f64) -> Crossing {
+    if let Some(found) = bounded_below_threshold(f, ordered, horizon) {
         return found;
     }
-    if let Some(found) = bounded_below_threshold(&mut f, ordered, horizon) {
-        return found;
-    }
-    let Finder {
-        signal,
-        lie,
-        evaluations,
-        ..
-    } = f;
-    operator_coefficients(ordered, coef);
+    let mut coef = Vec::new();
+    operator_coefficients(ordered, &mut coef);
     let mut f = Finder {
-        signal,
-        coef,
-        lie,
-        evaluations,
+        signal: &mut *f.signal,
+        coef: &coef,
+        lie: &mut *f.lie,
+        evaluations: f.evaluations,
     };
     let mut pts = vec![0.0];
     pts.extend(f.zeros(1, 0.0, horizon));
@@ -238,11 +300,13 @@ pub fn next_crossing_in(
 /// tau_mem = 2 tau_syn): a quadratic in E = e^{a t}. The coefficients come from h, h', h'' at
 /// t = 0. Returns `None` (use the general method) when the eigenvalues do not have this shape or
 /// when rounding leaves the answer in doubt; a reported time is checked to have h >= 0.
-fn ratio_two<S: Signal>(
+///
+/// This part stops at the candidate root; [`ratio_two_check`] makes sure of it.
+fn ratio_two_candidate<S: Signal>(
     f: &mut Finder<'_, '_, S>,
     lambdas: &[f64],
     horizon: f64,
-) -> Option<Crossing> {
+) -> Option<Deferred> {
     let [z, l1, l2] = lambdas else { return None };
     let (a, b) = if l1.abs() <= l2.abs() {
         (*l1, *l2)
@@ -256,10 +320,10 @@ fn ratio_two<S: Signal>(
     f.signal.lie_at(0.0, f.lie);
     let (l0, d1, d2) = (f.lie[0], f.lie[1], f.lie[2]);
     if l0 >= 0.0 {
-        return Some(Crossing {
+        return Some(Deferred::Done(Crossing {
             time: Some(0.0),
             evaluations: f.evaluations,
-        });
+        }));
     }
     let c1 = (b * d1 - d2) / (a * (b - a));
     let c2 = (d2 - a * d1) / (b * (b - a));
@@ -271,10 +335,10 @@ fn ratio_two<S: Signal>(
         return None;
     }
     if disc < 0.0 {
-        return Some(Crossing {
+        return Some(Deferred::Done(Crossing {
             time: None,
             evaluations: f.evaluations,
-        });
+        }));
     }
     let q = -0.5 * (c1 + c1.signum() * disc.sqrt());
     let mut best: Option<f64> = None;
@@ -286,13 +350,25 @@ fn ratio_two<S: Signal>(
             }
         }
     }
-    let Some(mut t) = best else {
-        return Some(Crossing {
+    let Some(t) = best else {
+        return Some(Deferred::Done(Crossing {
             time: None,
             evaluations: f.evaluations,
-        });
+        }));
     };
-    // Make sure h >= 0 at the reported time (rounding may put it a few floats early).
+    Some(Deferred::Candidate(Candidate {
+        t,
+        evaluations: f.evaluations,
+    }))
+}
+
+/// Makes sure h >= 0 at the reported time (rounding may put the closed form's root a few floats
+/// early): steps forward from `t` until it is; `None` (use the general method) if that fails.
+fn ratio_two_check<S: Signal>(
+    f: &mut Finder<'_, '_, S>,
+    mut t: f64,
+    horizon: f64,
+) -> Option<Crossing> {
     for _ in 0..64 {
         if f.y(0, t) >= 0.0 {
             return Some(Crossing {

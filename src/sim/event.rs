@@ -22,7 +22,7 @@
 
 use super::kernels::ModelKernels;
 use super::network::Network;
-use crate::ir::crossing::next_crossing_in;
+use crate::ir::crossing::{Candidate, Crossing, Deferred, finish_crossing, next_crossing_deferred};
 use crate::sema::hir::{Node, Program};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -113,7 +113,7 @@ impl Outcome {
 /// Orders queue entries: (time, kind, a, b, sequence).
 type Key = (u64, u8, u32, u32, u64);
 
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy)]
 enum Payload {
     Delivery {
         source: u32,
@@ -125,6 +125,38 @@ enum Payload {
     Recheck {
         version: u32,
     },
+    /// A closed-form crossing whose check is left until it is due (most are cancelled by a
+    /// later input first); the candidate's time is the entry's time.
+    Candidate {
+        version: u32,
+        candidate: Candidate,
+    },
+}
+
+/// A queue entry, ordered by its key alone (the sequence number makes keys unique).
+struct Entry {
+    key: Key,
+    payload: Payload,
+}
+
+impl PartialEq for Entry {
+    fn eq(&self, other: &Entry) -> bool {
+        self.key == other.key
+    }
+}
+
+impl Eq for Entry {}
+
+impl PartialOrd for Entry {
+    fn partial_cmp(&self, other: &Entry) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Entry {
+    fn cmp(&self, other: &Entry) -> std::cmp::Ordering {
+        self.key.cmp(&other.key)
+    }
 }
 
 struct PopState {
@@ -183,12 +215,17 @@ fn tkey(t: f64) -> u64 {
 struct Run<'r, 'a> {
     e: &'r EventEngine<'a>,
     pops: Vec<PopState>,
-    queue: BinaryHeap<Reverse<(Key, Payload)>>,
+    queue: BinaryHeap<Reverse<Entry>>,
     seq: u64,
     out: Outcome,
     args: Vec<f64>,
     tmp: Vec<f64>,
     scratch: CrossingScratch,
+    /// Leave the check of closed-form crossings until they are due (see [`Payload::Candidate`]).
+    deferred: bool,
+    /// A deferred check gave an earlier time than its candidate, so events may have been
+    /// processed out of order: the run is repeated without deferring.
+    reordered: bool,
 }
 
 impl<'a> EventEngine<'a> {
@@ -212,6 +249,14 @@ impl<'a> EventEngine<'a> {
     }
 
     pub fn run(&self, inputs: &InputSpikes, record_log: bool) -> Outcome {
+        self.run_with(inputs, record_log, true).unwrap_or_else(|| {
+            self.run_with(inputs, record_log, false)
+                .expect("not deferred")
+        })
+    }
+
+    /// One run; `None` if a deferred crossing check could not keep the event order.
+    fn run_with(&self, inputs: &InputSpikes, record_log: bool, deferred: bool) -> Option<Outcome> {
         let pops = self
             .program
             .populations
@@ -279,6 +324,8 @@ impl<'a> EventEngine<'a> {
             args: Vec::new(),
             tmp: Vec::new(),
             scratch: CrossingScratch::default(),
+            deferred,
+            reordered: false,
         };
         for (input, spikes) in inputs.iter().enumerate() {
             for &(t, idx) in spikes {
@@ -312,15 +359,15 @@ impl<'a> EventEngine<'a> {
             }
         }
         run.drain();
-        run.out
+        (!run.reordered).then_some(run.out)
     }
 }
 
 impl Run<'_, '_> {
     fn push(&mut self, t: f64, rank: u8, a: u32, b: u32, payload: Payload) {
         self.seq += 1;
-        self.queue
-            .push(Reverse(((tkey(t), rank, a, b, self.seq), payload)));
+        let key = (tkey(t), rank, a, b, self.seq);
+        self.queue.push(Reverse(Entry { key, payload }));
     }
 
     /// Records a spike of `node` and schedules its deliveries.
@@ -386,6 +433,44 @@ impl Run<'_, '_> {
             self.schedule_integrated(pop, i, now, start, version);
             return;
         }
+        let found = match self.search(pop, i, now, start, None) {
+            Deferred::Done(found) => found,
+            Deferred::Candidate(c) => {
+                let s = &self.pops[pop];
+                // The check never moves the time earlier (see `Candidate`), so neither limit can
+                // apply later if it cannot now.
+                let t = start + c.t;
+                let free = t > s.last_spike[i]
+                    && self.e.max_spikes.is_none_or(|m| (s.count[i] as usize) < m);
+                if self.deferred && free {
+                    let payload = Payload::Candidate {
+                        version,
+                        candidate: c,
+                    };
+                    self.push(t, 1, pop as u32, i as u32, payload);
+                    return;
+                }
+                match self.search(pop, i, now, start, Some(c)) {
+                    Deferred::Done(found) => found,
+                    Deferred::Candidate(_) => unreachable!("a finished search is done"),
+                }
+            }
+        };
+        if let Some(dt) = found.time {
+            self.queue_crossing(pop, i, start + dt, version);
+        }
+    }
+
+    /// Neuron `i`'s crossing search from its state at `now` (its current time), looking from
+    /// `start`: the cheap first part, or with `candidate` the rest of it.
+    fn search(
+        &mut self,
+        pop: usize,
+        i: usize,
+        now: f64,
+        start: f64,
+        candidate: Option<Candidate>,
+    ) -> Deferred {
         let kern = &self.e.kernels[self.e.program.populations[pop].model.index()];
         let s = &self.pops[pop];
         let (n, k, ne) = (s.n, s.k, s.ne);
@@ -416,11 +501,36 @@ impl Run<'_, '_> {
             kern.lie.call(largs, out);
             largs[..n].copy_from_slice(&pargs[..n]);
         };
-        let found =
-            next_crossing_in(&mut sc.finder, &mut signal, lambdas, self.e.t_max - start).time;
-        if let Some(dt) = found {
-            self.queue_crossing(pop, i, start + dt, version);
+        let horizon = self.e.t_max - start;
+        match candidate {
+            None => next_crossing_deferred(&mut sc.finder, &mut signal, lambdas, horizon),
+            Some(c) => Deferred::Done(finish_crossing(
+                &mut sc.finder,
+                &mut signal,
+                lambdas,
+                horizon,
+                c,
+            )),
         }
+    }
+
+    /// A deferred crossing is due at `t`: checks it and queues the crossing at the checked time.
+    fn check_candidate(&mut self, pop: usize, i: usize, t: f64, version: u32, c: Candidate) {
+        // Nothing happened to the neuron since the search (its version is unchanged), so the
+        // search restarts from the same state, time and start.
+        let now = self.pops[pop].t_last[i];
+        let start = now.max(self.pops[pop].refractory_until[i]);
+        let Deferred::Done(Crossing {
+            time: Some(found), ..
+        }) = self.search(pop, i, now, start, Some(c))
+        else {
+            return;
+        };
+        let at = start + found;
+        if at < t {
+            self.reordered = true;
+        }
+        self.queue_crossing(pop, i, at, version);
     }
 
     /// Queues neuron `i`'s crossing at `t`, unless its spike limit forbids it or it would spike
@@ -488,7 +598,8 @@ impl Run<'_, '_> {
     }
 
     fn drain(&mut self) {
-        while let Some(Reverse(((tbits, _, a, b, _), payload))) = self.queue.pop() {
+        while let Some(Reverse(Entry { key, payload })) = self.queue.pop() {
+            let (tbits, _, a, b, _) = key;
             let t = f64::from_bits(tbits);
             match payload {
                 Payload::Delivery { source } => self.deliver(a as usize, b as usize, source, t),
@@ -496,6 +607,12 @@ impl Run<'_, '_> {
                     let (pop, i) = (a as usize, b as usize);
                     if version == FORCED || self.pops[pop].version[i] == version {
                         self.spike(pop, i, t);
+                    }
+                }
+                Payload::Candidate { version, candidate } => {
+                    let (pop, i) = (a as usize, b as usize);
+                    if self.pops[pop].version[i] == version {
+                        self.check_candidate(pop, i, t, version, candidate);
                     }
                 }
                 Payload::Recheck { version } => {
