@@ -161,8 +161,10 @@ impl Ord for Entry {
 
 struct PopState {
     n: usize,
-    /// Neuron-major states: `x[i * n + s]`.
-    x: Vec<f64>,
+    /// One row of `n + k + 1` values per neuron: its state, its parameters and a free slot for
+    /// a function's last argument (a time or a weight), so that the model's functions take the
+    /// row as it is, without copying it into an argument buffer first.
+    rows: Vec<f64>,
     t_last: Vec<f64>,
     refractory_until: Vec<f64>,
     t_ref: Vec<f64>,
@@ -170,8 +172,7 @@ struct PopState {
     /// Time of the neuron's last spike (minus infinity before the first).
     last_spike: Vec<f64>,
     version: Vec<u32>,
-    /// Per-neuron parameters, neuron-major: `p[i * k + j]`.
-    p: Vec<f64>,
+    /// Number of parameters.
     k: usize,
     /// The model has the closed-form path (propagator and exact crossing).
     exact: bool,
@@ -183,9 +184,46 @@ struct PopState {
     ne: usize,
 }
 
+impl PopState {
+    /// Neuron `i`'s row: state, parameters, free slot.
+    fn row(&self, i: usize) -> &[f64] {
+        let r = self.n + self.k + 1;
+        &self.rows[i * r..(i + 1) * r]
+    }
+
+    fn row_mut(&mut self, i: usize) -> &mut [f64] {
+        let r = self.n + self.k + 1;
+        &mut self.rows[i * r..(i + 1) * r]
+    }
+
+    fn x(&self, i: usize) -> &[f64] {
+        &self.row(i)[..self.n]
+    }
+
+    fn x_mut(&mut self, i: usize) -> &mut [f64] {
+        let n = self.n;
+        &mut self.row_mut(i)[..n]
+    }
+
+    fn p(&self, i: usize) -> &[f64] {
+        &self.row(i)[self.n..self.n + self.k]
+    }
+}
+
+/// `dst.copy_from_slice(src)` without a call to `memcpy` for the usual few states.
+fn copy_state(dst: &mut [f64], src: &[f64]) {
+    match (dst, src) {
+        ([d0, d1], [s0, s1]) => (*d0, *d1) = (*s0, *s1),
+        ([d0], [s0]) => *d0 = *s0,
+        (dst, src) => dst.copy_from_slice(src),
+    }
+}
+
 /// Buffers reused by every crossing search of a run.
 #[derive(Default)]
 struct CrossingScratch {
+    /// The row searched from, when that is not the neuron's own (a search after refractoriness).
+    base: Vec<f64>,
     pargs: Vec<f64>,
     largs: Vec<f64>,
     xt: Vec<f64>,
@@ -218,7 +256,6 @@ struct Run<'r, 'a> {
     queue: BinaryHeap<Reverse<Entry>>,
     seq: u64,
     out: Outcome,
-    args: Vec<f64>,
     tmp: Vec<f64>,
     scratch: CrossingScratch,
     /// Leave the check of closed-form crossings until they are due (see [`Payload::Candidate`]).
@@ -265,21 +302,20 @@ impl<'a> EventEngine<'a> {
             .map(|(pi, pop)| {
                 let kern = &self.kernels[pop.model.index()];
                 let (n, k, size) = (kern.n, kern.n_params, pop.size);
-                let mut p = vec![0.0; size * k];
-                for i in 0..size {
-                    for j in 0..k {
-                        p[i * k + j] = self.network.params[pi][j][i];
-                    }
-                }
-                let mut x = vec![0.0; size * n];
+                let r = n + k + 1;
+                let mut rows = vec![0.0; size * r];
                 let mut t_ref = vec![0.0; size];
                 let mut buf = vec![0.0; n.max(1)];
                 for i in 0..size {
-                    kern.init.call(&p[i * k..(i + 1) * k], &mut buf);
-                    x[i * n..(i + 1) * n].copy_from_slice(&buf[..n]);
+                    let row = &mut rows[i * r..(i + 1) * r];
+                    for j in 0..k {
+                        row[n + j] = self.network.params[pi][j][i];
+                    }
+                    kern.init.call(&row[n..n + k], &mut buf);
+                    row[..n].copy_from_slice(&buf[..n]);
                     if let Some(r) = &kern.refractory {
                         let mut t = [0.0];
-                        r.call(&p[i * k..(i + 1) * k], &mut t);
+                        r.call(&row[n..n + k], &mut t);
                         t_ref[i] = t[0].max(0.0);
                     }
                 }
@@ -288,25 +324,26 @@ impl<'a> EventEngine<'a> {
                 if let Some(eig) = &kern.eigenvalues {
                     let mut a = vec![0.0; n + k];
                     for i in 0..size {
-                        a[n..].copy_from_slice(&p[i * k..(i + 1) * k]);
+                        a[n..].copy_from_slice(&rows[i * r + n..i * r + n + k]);
                         eig.call(&a, &mut lambdas[i * ne..(i + 1) * ne]);
                     }
                 }
-                let scale = x.iter().map(|v: &f64| v.abs()).collect();
+                let scale = (0..size * n)
+                    .map(|v| rows[v / n * r + v % n].abs())
+                    .collect();
                 PopState {
                     n,
                     exact: kern.exact_events(),
                     scale,
                     lambdas,
                     ne,
-                    x,
+                    rows,
                     t_last: vec![0.0; size],
                     refractory_until: vec![0.0; size],
                     t_ref,
                     count: vec![0; size],
                     last_spike: vec![f64::NEG_INFINITY; size],
                     version: vec![0; size],
-                    p,
                     k,
                 }
             })
@@ -321,7 +358,6 @@ impl<'a> EventEngine<'a> {
                 log: record_log.then(EventLog::default),
                 ..Outcome::default()
             },
-            args: Vec::new(),
             tmp: Vec::new(),
             scratch: CrossingScratch::default(),
             deferred,
@@ -385,13 +421,15 @@ impl Run<'_, '_> {
         id
     }
 
-    /// Fills `self.args` with neuron `i`'s state and parameters (plus `extra`).
-    fn load(&mut self, pop: usize, i: usize, extra: &[f64]) {
-        let s = &self.pops[pop];
-        self.args.clear();
-        self.args.extend_from_slice(&s.x[i * s.n..(i + 1) * s.n]);
-        self.args.extend_from_slice(&s.p[i * s.k..(i + 1) * s.k]);
-        self.args.extend_from_slice(extra);
+    /// Applies `f` (a model function of state, parameters and `extra`) to neuron `i`'s state.
+    fn apply(&mut self, pop: usize, i: usize, f: &dyn super::kernels::Eval, extra: f64) {
+        let s = &mut self.pops[pop];
+        let (n, k) = (s.n, s.k);
+        let row = s.row_mut(i);
+        row[n + k] = extra;
+        self.tmp.resize(n, 0.0);
+        f.call(row, &mut self.tmp);
+        copy_state(&mut row[..n], &self.tmp);
     }
 
     /// Moves neuron `i` of `pop` to time `t` with the exact flow.
@@ -405,15 +443,12 @@ impl Run<'_, '_> {
             return;
         }
         if dt > 0.0 {
-            self.load(pop, i, &[dt]);
-            let n = self.pops[pop].n;
-            self.tmp.resize(n, 0.0);
-            let prop = self.e.kernels[self.e.program.populations[pop].model.index()]
+            let e = self.e;
+            let prop = e.kernels[e.program.populations[pop].model.index()]
                 .propagate
                 .as_ref()
                 .expect("checked: exact model");
-            prop.call(&self.args, &mut self.tmp);
-            self.pops[pop].x[i * n..(i + 1) * n].copy_from_slice(&self.tmp);
+            self.apply(pop, i, prop.as_ref(), dt);
         }
         self.pops[pop].t_last[i] = t;
     }
@@ -475,42 +510,49 @@ impl Run<'_, '_> {
         let s = &self.pops[pop];
         let (n, k, ne) = (s.n, s.k, s.ne);
         let prop = kern.propagate.as_ref().expect("checked: exact model");
-        let sc = &mut self.scratch;
-        sc.pargs.clear();
-        sc.pargs.extend_from_slice(&s.x[i * n..(i + 1) * n]);
-        sc.pargs.extend_from_slice(&s.p[i * k..(i + 1) * k]);
-        sc.pargs.push(start - now);
-        if start > now {
-            sc.xt.resize(n, 0.0);
-            prop.call(&sc.pargs, &mut sc.xt);
-            sc.pargs[..n].copy_from_slice(&sc.xt);
-        }
-        sc.largs.clear();
-        sc.largs.extend_from_slice(&sc.pargs[..n + k]);
-        sc.xt.resize(n, 0.0);
+        let CrossingScratch {
+            base,
+            pargs,
+            largs,
+            xt,
+            finder,
+        } = &mut self.scratch;
+        // The row to search from: the neuron's own, or moved on to `start`.
+        let base: &[f64] = if start > now {
+            base.clear();
+            base.extend_from_slice(s.row(i));
+            base[n + k] = start - now;
+            xt.resize(n, 0.0);
+            prop.call(base, xt);
+            base[..n].copy_from_slice(xt);
+            base
+        } else {
+            s.row(i)
+        };
         let lambdas = &s.lambdas[i * ne..(i + 1) * ne];
-        let (pargs, largs, xt) = (&mut sc.pargs, &mut sc.largs, &mut sc.xt);
+        // Evaluations away from t = 0 fill `pargs` (the base row with time t) and `largs` (the
+        // state at t with the parameters) on first use.
+        pargs.clear();
         let mut signal = |t: f64, out: &mut [f64]| {
             if t == 0.0 {
-                kern.lie.call(largs, out);
+                kern.lie.call(base, out);
                 return;
+            }
+            if pargs.is_empty() {
+                pargs.extend_from_slice(base);
+                largs.clear();
+                largs.extend_from_slice(&base[..n + k]);
+                xt.resize(n, 0.0);
             }
             pargs[n + k] = t;
             prop.call(pargs, xt);
-            largs[..n].copy_from_slice(xt);
+            copy_state(&mut largs[..n], xt);
             kern.lie.call(largs, out);
-            largs[..n].copy_from_slice(&pargs[..n]);
         };
         let horizon = self.e.t_max - start;
         match candidate {
-            None => next_crossing_deferred(&mut sc.finder, &mut signal, lambdas, horizon),
-            Some(c) => Deferred::Done(finish_crossing(
-                &mut sc.finder,
-                &mut signal,
-                lambdas,
-                horizon,
-                c,
-            )),
+            None => next_crossing_deferred(finder, &mut signal, lambdas, horizon),
+            Some(c) => Deferred::Done(finish_crossing(finder, &mut signal, lambdas, horizon, c)),
         }
     }
 
@@ -556,17 +598,17 @@ impl Run<'_, '_> {
     ) -> R {
         let kern = &self.e.kernels[self.e.program.populations[pop].model.index()];
         let s = &mut self.pops[pop];
-        let (n, k) = (s.n, s.k);
-        let params = s.p[i * k..(i + 1) * k].to_vec();
+        let n = s.n;
+        let params = s.p(i).to_vec();
         let flow = super::ode::Flow {
             rhs: &kern.rhs,
             threshold: &kern.threshold,
             params: &params,
             tolerance: self.e.program.simulation.tolerance,
         };
-        let mut x = s.x[i * n..(i + 1) * n].to_vec();
+        let mut x = s.x(i).to_vec();
         let r = f(&flow, &mut x, &mut s.scale[i * n..(i + 1) * n]);
-        s.x[i * n..(i + 1) * n].copy_from_slice(&x);
+        s.x_mut(i).copy_from_slice(&x);
         r
     }
 
@@ -575,15 +617,14 @@ impl Run<'_, '_> {
     fn schedule_integrated(&mut self, pop: usize, i: usize, now: f64, start: f64, version: u32) {
         let window = (self.e.t_max / 16.0).min(self.e.t_max - start);
         // Search on a copy: the neuron's own state stays at `now`.
-        let saved = self.pops[pop].x[i * self.pops[pop].n..(i + 1) * self.pops[pop].n].to_vec();
+        let saved = self.pops[pop].x(i).to_vec();
         let found = self.with_flow(pop, i, |flow, x, scale| {
             if start > now {
                 super::ode::advance(flow, x, scale, start - now);
             }
             super::ode::first_crossing(flow, x, scale, window)
         });
-        let n = self.pops[pop].n;
-        self.pops[pop].x[i * n..(i + 1) * n].copy_from_slice(&saved);
+        self.pops[pop].x_mut(i).copy_from_slice(&saved);
         match found {
             Some(dt) => self.queue_crossing(pop, i, start + dt, version),
             None if start + window < self.e.t_max => self.push(
@@ -628,12 +669,10 @@ impl Run<'_, '_> {
 
     fn spike(&mut self, pop: usize, i: usize, t: f64) {
         self.advance(pop, i, t);
-        let n = self.pops[pop].n;
         let id = self.out.spikes.len() as u32;
         if let Some(log) = &mut self.out.log {
             let x = log.xs.len() as u32;
-            log.xs
-                .extend_from_slice(&self.pops[pop].x[i * n..(i + 1) * n]);
+            log.xs.extend_from_slice(self.pops[pop].x(i));
             log.entries.push(LogEntry::Spike {
                 pop: pop as u32,
                 idx: i as u32,
@@ -642,11 +681,10 @@ impl Run<'_, '_> {
                 id,
             });
         }
-        self.load(pop, i, &[]);
-        self.tmp.resize(n, 0.0);
-        let reset = &self.e.kernels[self.e.program.populations[pop].model.index()].reset;
-        reset.call(&self.args, &mut self.tmp);
-        self.pops[pop].x[i * n..(i + 1) * n].copy_from_slice(&self.tmp);
+        let e = self.e;
+        let reset = &e.kernels[e.program.populations[pop].model.index()].reset;
+        // The reset takes state and parameters only; the free slot's value is not read.
+        self.apply(pop, i, reset.as_ref(), 0.0);
         self.pops[pop].count[i] += 1;
         self.pops[pop].last_spike[i] = t;
         self.pops[pop].refractory_until[i] = t + self.pops[pop].t_ref[i];
@@ -657,7 +695,6 @@ impl Run<'_, '_> {
     fn deliver(&mut self, proj: usize, pre: usize, source: u32, t: f64) {
         let syn = &self.e.network.projections[proj];
         let (post, receptor, n_post) = (syn.post, syn.receptor, syn.n_post);
-        let n = self.pops[post].n;
         if let Some(log) = &mut self.out.log {
             let x = log.xs.len() as u32;
             log.entries.push(LogEntry::Delivery {
@@ -668,21 +705,16 @@ impl Run<'_, '_> {
                 x,
             });
         }
-        let targets = &self.e.network.projections[proj].targets[pre];
-        for &j in targets {
+        let e = self.e;
+        let jump = &e.kernels[e.program.populations[post].model.index()].jumps[receptor];
+        for &j in &e.network.projections[proj].targets[pre] {
             let j = j as usize;
             self.advance(post, j, t);
             if let Some(log) = &mut self.out.log {
-                log.xs
-                    .extend_from_slice(&self.pops[post].x[j * n..(j + 1) * n]);
+                log.xs.extend_from_slice(self.pops[post].x(j));
             }
-            let w = self.e.network.projections[proj].w[pre * n_post + j];
-            self.load(post, j, &[w]);
-            self.tmp.resize(n, 0.0);
-            let jump =
-                &self.e.kernels[self.e.program.populations[post].model.index()].jumps[receptor];
-            jump.call(&self.args, &mut self.tmp);
-            self.pops[post].x[j * n..(j + 1) * n].copy_from_slice(&self.tmp);
+            let w = e.network.projections[proj].w[pre * n_post + j];
+            self.apply(post, j, jump.as_ref(), w);
             self.schedule_crossing(post, j, t);
         }
     }
