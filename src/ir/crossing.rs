@@ -46,6 +46,8 @@ fn operator_coefficients(lambdas: &[f64], out: &mut Vec<Vec<f64>>) {
 /// Reusable buffers of the crossing finder (so a search allocates nothing in the common case).
 #[derive(Clone, Debug, Default)]
 pub struct Scratch {
+    /// The eigenvalues `ordered` was made from.
+    given: Vec<f64>,
     ordered: Vec<f64>,
     coef: Vec<Vec<f64>>,
     lie: Vec<f64>,
@@ -209,7 +211,9 @@ pub fn next_crossing_deferred(
     horizon: f64,
 ) -> Deferred {
     prepare(scratch, lambdas);
-    let Scratch { ordered, coef, lie } = scratch;
+    let Scratch {
+        ordered, coef, lie, ..
+    } = scratch;
     let mut f = Finder {
         signal,
         coef,
@@ -231,7 +235,9 @@ pub fn finish_crossing(
     candidate: Candidate,
 ) -> Crossing {
     prepare(scratch, lambdas);
-    let Scratch { ordered, coef, lie } = scratch;
+    let Scratch {
+        ordered, coef, lie, ..
+    } = scratch;
     let mut f = Finder {
         signal,
         coef,
@@ -244,18 +250,33 @@ pub fn finish_crossing(
     }
 }
 
-/// Orders the eigenvalues and sizes the buffers for a search.
+/// Orders the eigenvalues and sizes the buffers for a search. Successive searches mostly have
+/// the same eigenvalues (one population), so the buffers are only written when they change.
 fn prepare(scratch: &mut Scratch, lambdas: &[f64]) {
-    // Any order of the factors annihilates; eigenvalue 0 first makes y_1 = h', whose zeros are
-    // the extrema of h.
-    let Scratch { ordered, coef, lie } = scratch;
-    ordered.clear();
-    ordered.extend(lambdas.iter().copied().filter(|l| *l == 0.0));
-    ordered.extend(lambdas.iter().copied().filter(|l| *l != 0.0));
-    lie.clear();
-    lie.resize(lambdas.len() + 1, 0.0);
-    // The closed form needs only y_0 = h; build the full operator only if it does not apply.
-    operator_coefficients(&[], coef);
+    let Scratch {
+        given,
+        ordered,
+        coef,
+        lie,
+    } = scratch;
+    if given.as_slice() != lambdas {
+        given.clear();
+        given.extend_from_slice(lambdas);
+        // Any order of the factors annihilates; eigenvalue 0 first makes y_1 = h', whose
+        // zeros are the extrema of h.
+        ordered.clear();
+        ordered.extend(lambdas.iter().copied().filter(|l| *l == 0.0));
+        ordered.extend(lambdas.iter().copied().filter(|l| *l != 0.0));
+    }
+    // Every evaluation overwrites all of `lie`; only its length matters.
+    if lie.len() != lambdas.len() + 1 {
+        lie.clear();
+        lie.resize(lambdas.len() + 1, 0.0);
+    }
+    // The closed form needs only y_0 = h (the full operator is built in `general`).
+    if coef.len() != 1 {
+        operator_coefficients(&[], coef);
+    }
 }
 
 /// The quick rejection, then root isolation over every y_k (see the module comment).
@@ -434,7 +455,11 @@ fn bounded_below_threshold<S: Signal>(
             }
         }
     }
-    let c: Vec<f64> = (0..n).map(|j| a[j][n] / a[j][j]).collect();
+    let mut c = [0.0f64; 6];
+    for (j, cj) in c[..n].iter_mut().enumerate() {
+        *cj = a[j][n] / a[j][j];
+    }
+    let c = &c[..n];
     let scale = c.iter().map(|v| v.abs()).sum::<f64>() + f.lie[0].abs();
     if !scale.is_finite() || (c.iter().sum::<f64>() - f.lie[0]).abs() > 1e-9 * scale {
         return None;
