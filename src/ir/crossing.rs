@@ -189,8 +189,10 @@ pub fn next_crossing_in(
 pub struct Candidate {
     /// The closed form's root.
     pub t: f64,
-    evaluations: usize,
 }
+
+/// Signal evaluations a search has made when it returns a candidate (one, at t = 0).
+const CANDIDATE_EVALUATIONS: usize = 1;
 
 /// The outcome of [`next_crossing_deferred`].
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -242,7 +244,7 @@ pub fn finish_crossing(
         signal,
         coef,
         lie,
-        evaluations: candidate.evaluations,
+        evaluations: CANDIDATE_EVALUATIONS,
     };
     match ratio_two_check(&mut f, candidate.t, horizon) {
         Some(found) => found,
@@ -377,10 +379,8 @@ fn ratio_two_candidate<S: Signal>(
             evaluations: f.evaluations,
         }));
     };
-    Some(Deferred::Candidate(Candidate {
-        t,
-        evaluations: f.evaluations,
-    }))
+    debug_assert_eq!(f.evaluations, CANDIDATE_EVALUATIONS);
+    Some(Deferred::Candidate(Candidate { t }))
 }
 
 /// Makes sure h >= 0 at the reported time (rounding may put the closed form's root a few floats

@@ -110,8 +110,9 @@ impl Outcome {
     }
 }
 
-/// Orders queue entries: (time, kind, a, b, sequence).
-type Key = (u64, u8, u32, u32, u64);
+/// Orders queue entries: (time, kind, a, b, sequence), packed as (time, kind << 63 | a << 32 |
+/// b, sequence) with `a < 2^31` (a projection or population index).
+type Key = (u64, u64, u64);
 
 #[derive(Clone, Copy)]
 enum Payload {
@@ -210,10 +211,12 @@ impl PopState {
     }
 }
 
-/// `dst.copy_from_slice(src)` without a call to `memcpy` for the usual few states.
+/// `dst.copy_from_slice(src)` without a call to `memcpy` for the usual few states. `src` was
+/// just written value by value by generated code: one wide load across two of those stores would
+/// stall (no store forwarding), so the values are read one by one.
 fn copy_state(dst: &mut [f64], src: &[f64]) {
     match (dst, src) {
-        ([d0, d1], [s0, s1]) => (*d0, *d1) = (*s0, *s1),
+        ([d0, d1], [s0, s1]) => (*d0, *d1) = (*s0, std::hint::black_box(*s1)),
         ([d0], [s0]) => *d0 = *s0,
         (dst, src) => dst.copy_from_slice(src),
     }
@@ -402,7 +405,9 @@ impl<'a> EventEngine<'a> {
 impl Run<'_, '_> {
     fn push(&mut self, t: f64, rank: u8, a: u32, b: u32, payload: Payload) {
         self.seq += 1;
-        let key = (tkey(t), rank, a, b, self.seq);
+        debug_assert!(rank <= 1 && a < 1 << 31);
+        let mid = u64::from(rank) << 63 | u64::from(a) << 32 | u64::from(b);
+        let key = (tkey(t), mid, self.seq);
         self.queue.push(Reverse(Entry { key, payload }));
     }
 
@@ -640,7 +645,8 @@ impl Run<'_, '_> {
 
     fn drain(&mut self) {
         while let Some(Reverse(Entry { key, payload })) = self.queue.pop() {
-            let (tbits, _, a, b, _) = key;
+            let (tbits, mid, _) = key;
+            let (a, b) = ((mid >> 32) as u32 & !(1 << 31), mid as u32);
             let t = f64::from_bits(tbits);
             match payload {
                 Payload::Delivery { source } => self.deliver(a as usize, b as usize, source, t),
