@@ -46,6 +46,8 @@ fn operator_coefficients(lambdas: &[f64], out: &mut Vec<Vec<f64>>) {
 /// Reusable buffers of the crossing finder (so a search allocates nothing in the common case).
 #[derive(Clone, Debug, Default)]
 pub struct Scratch {
+    /// The eigenvalues `ordered` was made from.
+    given: Vec<f64>,
     ordered: Vec<f64>,
     coef: Vec<Vec<f64>>,
     lie: Vec<f64>,
@@ -174,40 +176,123 @@ pub fn next_crossing_in(
     lambdas: &[f64],
     horizon: f64,
 ) -> Crossing {
-    // Any order of the factors annihilates; eigenvalue 0 first makes y_1 = h', whose zeros are
-    // the extrema of h.
-    let Scratch { ordered, coef, lie } = scratch;
-    ordered.clear();
-    ordered.extend(lambdas.iter().copied().filter(|l| *l == 0.0));
-    ordered.extend(lambdas.iter().copied().filter(|l| *l != 0.0));
-    lie.clear();
-    lie.resize(lambdas.len() + 1, 0.0);
-    // The closed form needs only y_0 = h; build the full operator only if it does not apply.
-    operator_coefficients(&[], coef);
+    match next_crossing_deferred(scratch, signal, lambdas, horizon) {
+        Deferred::Done(found) => found,
+        Deferred::Candidate(c) => finish_crossing(scratch, signal, lambdas, horizon, c),
+    }
+}
+
+/// A closed-form root whose check (h >= 0 there, stepping forward a few floats if not) is still
+/// to do. The finished search reports `t` or a later time, unless the check fails and the
+/// general method takes over (not expected, but then the time may also be earlier).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Candidate {
+    /// The closed form's root.
+    pub t: f64,
+}
+
+/// Signal evaluations a search has made when it returns a candidate (one, at t = 0).
+const CANDIDATE_EVALUATIONS: usize = 1;
+
+/// The outcome of [`next_crossing_deferred`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Deferred {
+    Done(Crossing),
+    /// Finish with [`finish_crossing`], with the same signal, eigenvalues and horizon.
+    Candidate(Candidate),
+}
+
+/// The cheap first part of [`next_crossing_in`]: the result, or a candidate whose check costs
+/// signal evaluations away from t = 0. [`finish_crossing`] completes a candidate with exactly the
+/// result `next_crossing_in` gives, so the check can wait until it is needed (the event engine
+/// skips it for crossings that a later input cancels).
+pub fn next_crossing_deferred(
+    scratch: &mut Scratch,
+    signal: &mut impl Signal,
+    lambdas: &[f64],
+    horizon: f64,
+) -> Deferred {
+    prepare(scratch, lambdas);
+    let Scratch {
+        ordered, coef, lie, ..
+    } = scratch;
     let mut f = Finder {
         signal,
         coef,
         lie,
         evaluations: 0,
     };
-    if let Some(found) = ratio_two(&mut f, ordered, horizon) {
-        return found;
+    match ratio_two_candidate(&mut f, ordered, horizon) {
+        Some(found) => found,
+        None => Deferred::Done(general(&mut f, ordered, horizon)),
     }
-    if let Some(found) = bounded_below_threshold(&mut f, ordered, horizon) {
-        return found;
-    }
-    let Finder {
-        signal,
-        lie,
-        evaluations,
-        ..
-    } = f;
-    operator_coefficients(ordered, coef);
+}
+
+/// Completes a [`Deferred::Candidate`]: the same result as [`next_crossing_in`].
+pub fn finish_crossing(
+    scratch: &mut Scratch,
+    signal: &mut impl Signal,
+    lambdas: &[f64],
+    horizon: f64,
+    candidate: Candidate,
+) -> Crossing {
+    prepare(scratch, lambdas);
+    let Scratch {
+        ordered, coef, lie, ..
+    } = scratch;
     let mut f = Finder {
         signal,
         coef,
         lie,
-        evaluations,
+        evaluations: CANDIDATE_EVALUATIONS,
+    };
+    match ratio_two_check(&mut f, candidate.t, horizon) {
+        Some(found) => found,
+        None => general(&mut f, ordered, horizon),
+    }
+}
+
+/// Orders the eigenvalues and sizes the buffers for a search. Successive searches mostly have
+/// the same eigenvalues (one population), so the buffers are only written when they change.
+fn prepare(scratch: &mut Scratch, lambdas: &[f64]) {
+    let Scratch {
+        given,
+        ordered,
+        coef,
+        lie,
+    } = scratch;
+    if given.as_slice() != lambdas {
+        given.clear();
+        given.extend_from_slice(lambdas);
+        // Any order of the factors annihilates; eigenvalue 0 first makes y_1 = h', whose
+        // zeros are the extrema of h.
+        ordered.clear();
+        ordered.extend(lambdas.iter().copied().filter(|l| *l == 0.0));
+        ordered.extend(lambdas.iter().copied().filter(|l| *l != 0.0));
+    }
+    // Every evaluation overwrites all of `lie`; only its length matters.
+    if lie.len() != lambdas.len() + 1 {
+        lie.clear();
+        lie.resize(lambdas.len() + 1, 0.0);
+    }
+    // The closed form needs only y_0 = h (the full operator is built in `general`).
+    if coef.len() != 1 {
+        operator_coefficients(&[], coef);
+    }
+}
+
+/// The quick rejection, then root isolation over every y_k (see the module comment).
+fn general<S: Signal>(f: &mut Finder<'_, '_, S>, ordered: &[f64], horizon: f64) -> Crossing {
+    if let Some(found) = bounded_below_threshold(f, ordered, horizon) {
+        return found;
+    }
+    let mut coef = Vec::new();
+    operator_coefficients(ordered, &mut coef);
+    let mut f = Finder {
+        signal: &mut *f.signal,
+        coef: &coef,
+        lie: &mut *f.lie,
+        evaluations: f.evaluations,
     };
     let mut pts = vec![0.0];
     pts.extend(f.zeros(1, 0.0, horizon));
@@ -238,11 +323,13 @@ pub fn next_crossing_in(
 /// tau_mem = 2 tau_syn): a quadratic in E = e^{a t}. The coefficients come from h, h', h'' at
 /// t = 0. Returns `None` (use the general method) when the eigenvalues do not have this shape or
 /// when rounding leaves the answer in doubt; a reported time is checked to have h >= 0.
-fn ratio_two<S: Signal>(
+///
+/// This part stops at the candidate root; [`ratio_two_check`] makes sure of it.
+fn ratio_two_candidate<S: Signal>(
     f: &mut Finder<'_, '_, S>,
     lambdas: &[f64],
     horizon: f64,
-) -> Option<Crossing> {
+) -> Option<Deferred> {
     let [z, l1, l2] = lambdas else { return None };
     let (a, b) = if l1.abs() <= l2.abs() {
         (*l1, *l2)
@@ -256,10 +343,10 @@ fn ratio_two<S: Signal>(
     f.signal.lie_at(0.0, f.lie);
     let (l0, d1, d2) = (f.lie[0], f.lie[1], f.lie[2]);
     if l0 >= 0.0 {
-        return Some(Crossing {
+        return Some(Deferred::Done(Crossing {
             time: Some(0.0),
             evaluations: f.evaluations,
-        });
+        }));
     }
     let c1 = (b * d1 - d2) / (a * (b - a));
     let c2 = (d2 - a * d1) / (b * (b - a));
@@ -271,10 +358,10 @@ fn ratio_two<S: Signal>(
         return None;
     }
     if disc < 0.0 {
-        return Some(Crossing {
+        return Some(Deferred::Done(Crossing {
             time: None,
             evaluations: f.evaluations,
-        });
+        }));
     }
     let q = -0.5 * (c1 + c1.signum() * disc.sqrt());
     let mut best: Option<f64> = None;
@@ -286,13 +373,23 @@ fn ratio_two<S: Signal>(
             }
         }
     }
-    let Some(mut t) = best else {
-        return Some(Crossing {
+    let Some(t) = best else {
+        return Some(Deferred::Done(Crossing {
             time: None,
             evaluations: f.evaluations,
-        });
+        }));
     };
-    // Make sure h >= 0 at the reported time (rounding may put it a few floats early).
+    debug_assert_eq!(f.evaluations, CANDIDATE_EVALUATIONS);
+    Some(Deferred::Candidate(Candidate { t }))
+}
+
+/// Makes sure h >= 0 at the reported time (rounding may put the closed form's root a few floats
+/// early): steps forward from `t` until it is; `None` (use the general method) if that fails.
+fn ratio_two_check<S: Signal>(
+    f: &mut Finder<'_, '_, S>,
+    mut t: f64,
+    horizon: f64,
+) -> Option<Crossing> {
     for _ in 0..64 {
         if f.y(0, t) >= 0.0 {
             return Some(Crossing {
@@ -369,7 +466,11 @@ fn bounded_below_threshold<S: Signal>(
             }
         }
     }
-    let c: Vec<f64> = (0..n).map(|j| a[j][n] / a[j][j]).collect();
+    let mut c = [0.0f64; 6];
+    for (j, cj) in c[..n].iter_mut().enumerate() {
+        *cj = a[j][n] / a[j][j];
+    }
+    let c = &c[..n];
     let scale = c.iter().map(|v| v.abs()).sum::<f64>() + f.lie[0].abs();
     let at_zero: f64 = (0..n).filter(|&j| power[j] == 0).map(|j| c[j]).sum();
     if !scale.is_finite() || (at_zero - f.lie[0]).abs() > 1e-9 * scale {
@@ -383,7 +484,7 @@ fn bounded_below_threshold<S: Signal>(
             .sum();
         bound < -1e-6 * scale
     };
-    let below = coarse || below_on_grid(&c, lambdas, &power[..n], horizon, 1e-6 * scale);
+    let below = coarse || below_on_grid(c, lambdas, &power[..n], horizon, 1e-6 * scale);
     below.then_some(Crossing {
         time: None,
         evaluations: f.evaluations,

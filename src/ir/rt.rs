@@ -4,6 +4,8 @@
 //!
 //! Both the interpreter and the JIT call exactly these functions, so they agree bit for bit.
 
+use std::cell::Cell;
+
 /// Divided difference of `lambda -> exp(lambda t)` over the nodes `lambdas` (at least one).
 ///
 /// For two nodes this is `(e^{l0 t} - e^{l1 t}) / (l0 - l1)`, which tends to `t e^{l t}` as the
@@ -11,23 +13,77 @@
 /// for equal, nearly equal and distant nodes alike (McCurdy, Ng and Parlett 1984: Taylor series
 /// on a scaled table, then squaring).
 pub fn dd_exp(t: f64, lambdas: &[f64]) -> f64 {
-    let r = lambdas.len() - 1;
-    match r {
-        0 => (lambdas[0] * t).exp(),
-        1 => {
-            let (z0, z1) = (lambdas[0] * t, lambdas[1] * t);
-            let (hi, lo) = if z0 >= z1 { (z0, z1) } else { (z1, z0) };
-            let d = lo - hi;
-            let ratio = if d == 0.0 { 1.0 } else { d.exp_m1() / d };
-            t.powi(1) * hi.exp() * ratio
-        }
-        _ => {
-            let z: Vec<f64> = lambdas.iter().map(|l| l * t).collect();
-            let c = z.iter().sum::<f64>() / z.len() as f64;
-            let y: Vec<f64> = z.iter().map(|zi| zi - c).collect();
-            t.powi(r as i32) * c.exp() * dd_exp_unit(&y)
-        }
+    match *lambdas {
+        [l0] => dd_exp1(t, l0),
+        [l0, l1] => dd_exp2(t, l0, l1),
+        _ => dd_exp_many(t, lambdas),
     }
+}
+
+/// [`dd_exp`] over one node: `e^{l0 t}`.
+pub fn dd_exp1(t: f64, l0: f64) -> f64 {
+    cached_exp(l0 * t)
+}
+
+/// [`dd_exp`] over two nodes.
+pub fn dd_exp2(t: f64, l0: f64, l1: f64) -> f64 {
+    let (z0, z1) = (l0 * t, l1 * t);
+    let (hi, lo) = if z0 >= z1 { (z0, z1) } else { (z1, z0) };
+    let d = lo - hi;
+    let ratio = if d == 0.0 {
+        1.0
+    } else {
+        cached_exp_m1_ratio(d)
+    };
+    t * cached_exp(hi) * ratio
+}
+
+/// [`dd_exp`] over three or more nodes.
+#[inline(never)]
+fn dd_exp_many(t: f64, lambdas: &[f64]) -> f64 {
+    let r = lambdas.len() - 1;
+    let z: Vec<f64> = lambdas.iter().map(|l| l * t).collect();
+    let c = z.iter().sum::<f64>() / z.len() as f64;
+    let y: Vec<f64> = z.iter().map(|zi| zi - c).collect();
+    t.powi(r as i32) * c.exp() * dd_exp_unit(&y)
+}
+
+thread_local! {
+    /// The last argument (as bits) and value of `exp` and of `exp_m1(d) / d` in [`dd_exp`].
+    static LAST_EXP: Cell<(u64, f64)> = const { Cell::new((0, 1.0)) };
+    static LAST_RATIO: Cell<(u64, f64)> = const { Cell::new((0, 1.0)) };
+}
+
+/// `z.exp()`, reusing the previous call's value for the same argument. A propagator evaluates
+/// the same exponentials in several divided differences (for nodes `[a]`, `[b, a]`, `[0, a]`
+/// the arguments `a t` and `(b - a) t` often coincide), so about half the calls are repeats.
+/// The value is the very one `exp` returns, so results stay bit for bit the same.
+fn cached_exp(z: f64) -> f64 {
+    if z == 0.0 {
+        return 1.0;
+    }
+    LAST_EXP.with(|c| {
+        let (bits, v) = c.get();
+        if bits == z.to_bits() {
+            return v;
+        }
+        let v = z.exp();
+        c.set((z.to_bits(), v));
+        v
+    })
+}
+
+/// `d.exp_m1() / d` (`d` nonzero) with the same reuse as [`cached_exp`].
+fn cached_exp_m1_ratio(d: f64) -> f64 {
+    LAST_RATIO.with(|c| {
+        let (bits, v) = c.get();
+        if bits == d.to_bits() {
+            return v;
+        }
+        let v = d.exp_m1() / d;
+        c.set((d.to_bits(), v));
+        v
+    })
 }
 
 /// Divided difference of `exp` over nodes `y` (any spread), by scaling and squaring.

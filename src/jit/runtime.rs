@@ -46,7 +46,13 @@ pub extern "C" fn sigmoid(h: f64, beta: f64) -> f64 {
 pub unsafe extern "C" fn dd_exp(args: *const f64, len: usize) -> f64 {
     // SAFETY: the caller (generated code) guarantees `len` valid values at `args`.
     let a = unsafe { std::slice::from_raw_parts(args, len) };
-    rt::dd_exp(a[0], &a[1..])
+    // One or two nodes are passed on as scalars: generated code has just stored them one by
+    // one, and a wide load spanning two such stores stalls (no store forwarding).
+    match *a {
+        [t, l0] => rt::dd_exp1(t, l0),
+        [t, l0, l1] => rt::dd_exp2(t, std::hint::black_box(l0), l1),
+        _ => rt::dd_exp(a[0], &a[1..]),
+    }
 }
 
 /// The symbols generated code imports: (name, address, number of f64 arguments).
