@@ -221,46 +221,52 @@ fn calibrate(
         }
         let lsb = (hw.threshold_lsb - hw.leak_lsb) / (m.v_threshold - m.v_leak);
         let reset = hw.leak_lsb + (m.v_reset - m.v_leak) * lsb;
-        // Which receptor drives which input, from the weights' signs.
-        let mut tau: [Option<(f64, String)>; 2] = [None, None];
+        // Which receptor drives which input, from the weights' signs. A conflict is reported
+        // once per population and input, with the projection's weight that caused it.
+        let mut tau: [Option<(f64, String, &str)>; 2] = [None, None];
         let mut gain: [Option<f64>; 2] = [None, None];
+        let mut conflict: [Option<String>; 2] = [None, None];
         for syn in net.projections.iter().filter(|s| s.post == q) {
             let r = &m.receptors[syn.receptor];
-            let rname = neuron.receptors[syn.receptor].name.clone();
+            let rname = &neuron.receptors[syn.receptor].name;
             for i in 0..syn.n_pre {
                 for &j in &syn.targets[i] {
-                    let (input, _) = m.route(syn.receptor, syn.w[i * syn.n_post + j as usize]);
+                    let w = syn.w[i * syn.n_post + j as usize];
+                    let (input, _) = m.route(syn.receptor, w);
                     let k = input.index();
+                    if conflict[k].is_some() {
+                        continue;
+                    }
+                    let sign = if w < 0.0 { "negative" } else { "positive" };
                     match &tau[k] {
-                        Some((t, other)) if (t - r.tau).abs() > 1e-9 * t.abs() => {
-                            errs.push(Bss2Error::Model {
-                                model: neuron.name.clone(),
-                                reason: format!(
-                                    "receptors `{other}` and `{rname}` both drive the chip's {} input but their currents decay with different time constants",
-                                    input.name()
-                                ),
-                                span: neuron.name_span,
-                            });
+                        Some((t, other, other_sign)) if (t - r.tau).abs() > 1e-9 * t.abs() => {
+                            conflict[k] = Some(format!(
+                                "`{other}` ({other_sign} weights) and `{rname}` ({sign} weights) both drive the chip's {} input, but their currents decay with different time constants",
+                                input.name()
+                            ));
                         }
                         Some(_) => {}
-                        None => tau[k] = Some((r.tau, rname.clone())),
+                        None => tau[k] = Some((r.tau, rname.clone(), sign)),
                     }
                     match gain[k] {
                         Some(g) if (g - r.gain.abs()).abs() > 1e-9 * g => {
-                            errs.push(Bss2Error::Model {
-                                model: neuron.name.clone(),
-                                reason: format!(
-                                    "two receptors drive the chip's {} input with different strengths per unit weight",
-                                    input.name()
-                                ),
-                                span: neuron.name_span,
-                            });
+                            conflict[k] = Some(format!(
+                                "two receptors drive the chip's {} input with different strengths per unit weight",
+                                input.name()
+                            ));
                         }
                         Some(_) => {}
                         None => gain[k] = Some(r.gain.abs()),
                     }
                 }
             }
+        }
+        for reason in conflict.into_iter().flatten() {
+            errs.push(Bss2Error::Model {
+                model: neuron.name.clone(),
+                reason,
+                span: neuron.name_span,
+            });
         }
         let any_tau = tau
             .iter()
