@@ -9,6 +9,27 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// Writes a line to standard output; when the reader has gone (`snnc check FILE | head`), the
+/// program ends quietly instead of panicking on the closed pipe.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if writeln!(std::io::stdout(), $($arg)*).is_err() {
+            std::process::exit(0);
+        }
+    }};
+}
+
+/// [`outln!`] without the newline.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if write!(std::io::stdout(), $($arg)*).is_err() {
+            std::process::exit(0);
+        }
+    }};
+}
+
 #[derive(Parser)]
 #[command(
     name = "snnc",
@@ -222,7 +243,7 @@ fn print_diagnostics(cli: &Cli, checked: &Checked) {
         }
         MessageFormat::Json => {
             for d in &checked.diagnostics {
-                println!("{}", diag::render_json(&checked.sources, d));
+                outln!("{}", diag::render_json(&checked.sources, d));
             }
         }
     }
@@ -257,12 +278,12 @@ fn check(cli: &Cli, file: &std::path::Path, set: &[String]) -> ExitCode {
     if cli.message_format == MessageFormat::Human
         && let Some(program) = &checked.program
     {
-        println!("{}: ok ({warnings} warning{})", file.display(), s(warnings));
+        outln!("{}: ok ({warnings} warning{})", file.display(), s(warnings));
         let notes: Vec<Vec<String>> = driver::lower(program)
             .iter()
             .map(|m| vec![snnc::ir::print::classification(m)])
             .collect();
-        print!("{}", snnc::report::summary(program, &notes));
+        out!("{}", snnc::report::summary(program, &notes));
     }
     ExitCode::SUCCESS
 }
@@ -285,7 +306,7 @@ fn ir(cli: &Cli, file: &std::path::Path, only: Option<&str>, emit: Emit) -> Exit
     }
     for m in models.iter().filter(|m| only.is_none_or(|n| n == m.name)) {
         match emit {
-            Emit::Ir => println!("{}", snnc::ir::print::model(m)),
+            Emit::Ir => outln!("{}", snnc::ir::print::model(m)),
             Emit::Clif => {
                 let mut jit = match snnc::jit::Jit::new() {
                     Ok(j) => j,
@@ -294,10 +315,10 @@ fn ir(cli: &Cli, file: &std::path::Path, only: Option<&str>, emit: Emit) -> Exit
                         return ExitCode::from(2);
                     }
                 };
-                println!("; model {}", m.name);
+                outln!("; model {}", m.name);
                 for f in m.functions() {
                     match jit.clif(f) {
-                        Ok(text) => println!("; {}\n{text}", f.name),
+                        Ok(text) => outln!("; {}\n{text}", f.name),
                         Err(e) => {
                             eprintln!("error: {e}");
                             return ExitCode::from(2);
@@ -329,8 +350,8 @@ fn verify_config(cli: &Cli, file: &std::path::Path) -> ExitCode {
         }
     };
     match cli.message_format {
-        MessageFormat::Human => print!("{report}"),
-        MessageFormat::Json => print!("{}", report.to_json_lines()),
+        MessageFormat::Human => out!("{report}"),
+        MessageFormat::Json => out!("{}", report.to_json_lines()),
     }
     if report.is_ok() {
         ExitCode::SUCCESS
@@ -343,7 +364,7 @@ fn plot(dir: &std::path::Path) -> ExitCode {
     match snnc::plot::plot_dir(dir) {
         Ok(files) => {
             for f in files {
-                println!("{}", f.display());
+                outln!("{}", f.display());
             }
             ExitCode::SUCCESS
         }
@@ -565,7 +586,7 @@ fn compile(
                 );
             }
         }
-        None => print!("{text}"),
+        None => out!("{text}"),
     }
     ExitCode::SUCCESS
 }
@@ -578,8 +599,8 @@ fn explain(code: &str) -> ExitCode {
     match codes::parse_code(code) {
         Some(c) => {
             match codes::explain(c) {
-                Some(text) => println!("{text}"),
-                None => println!("{c}: {}", c.summary()),
+                Some(text) => outln!("{text}"),
+                None => outln!("{c}: {}", c.summary()),
             }
             ExitCode::SUCCESS
         }

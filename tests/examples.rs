@@ -92,3 +92,25 @@ fn precedence_survives_printing() {
         );
     }
 }
+
+/// `snnc compile ... | head`: when the reader closes the pipe early, snnc ends quietly (exit 0)
+/// instead of panicking on the failed write (the configuration, about 500 kB, is larger than a
+/// pipe's buffer, so the write does fail).
+#[test]
+fn closed_stdout_pipe_ends_quietly() {
+    use std::io::Read;
+    let exe = env!("CARGO_BIN_EXE_snnc");
+    let file = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/yinyang_bss2.snn");
+    let mut child = std::process::Command::new(exe)
+        .args(["compile", "--target", "bss2", file])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 16];
+    child.stdout.take().unwrap().read_exact(&mut first).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+}
