@@ -498,10 +498,21 @@ fn run(cli: &Cli, req: RunRequest) -> ExitCode {
         base_dir,
     } = req;
     let (file, set) = (file.as_path(), set.as_slice());
-    let checked = match load(file, set) {
+    let mut checked = match load(file, set) {
         Ok(c) => c,
         Err(code) => return code,
     };
+    // On the chip mock, a program the chip cannot run is reported on its source (codes
+    // E0501-E0504) before anything runs.
+    if chip && let Some(p) = &checked.program {
+        let text = checked.sources.get(checked.source).text.clone();
+        let (_, diags) = snnc::bss2::compile_program(p, &text);
+        let failed = diags.iter().any(|d| d.is_error());
+        checked.diagnostics.extend(diags);
+        if failed {
+            checked.program = None;
+        }
+    }
     print_diagnostics(cli, &checked);
     let Some(mut program) = checked.program.clone() else {
         return ExitCode::from(1);
