@@ -19,6 +19,32 @@ fn checked(src: &str, overrides: &[&str]) -> Program {
     c.program.unwrap_or_else(|| panic!("{:?}", c.diagnostics))
 }
 
+fn jit_kernels(p: &Program) -> Vec<ModelKernels> {
+    snnc::driver::lower(p)
+        .iter()
+        .map(|m| ModelKernels::new(m, Backend::Jit).unwrap())
+        .collect()
+}
+
+/// Every neuron's spike times, `[population][neuron]`, mapped by `f`.
+fn neuron_spikes<T>(
+    p: &Program,
+    out: &snnc::sim::event::Outcome,
+    f: impl Fn(f64) -> T,
+) -> Vec<Vec<Vec<T>>> {
+    let mut spikes: Vec<Vec<Vec<T>>> = p
+        .populations
+        .iter()
+        .map(|q| (0..q.size).map(|_| Vec::new()).collect())
+        .collect();
+    for sp in &out.spikes {
+        if let Node::Pop(q) = sp.node {
+            spikes[q.index()][sp.idx as usize].push(f(sp.t));
+        }
+    }
+    spikes
+}
+
 const IDEAL: [&str; 5] = [
     "hardware.fixed_pattern=0",
     "hardware.jitter=0 s",
@@ -49,11 +75,7 @@ fn ideal_mock_reproduces_the_software_model_on_the_grid() {
     let hw = p.hardware.clone().unwrap();
     let mock = Mock::new(&compiled.config, &hw.mock, Backend::Jit).unwrap();
     // The software reference: quantised weights, the same inputs on the grid.
-    let models = snnc::driver::lower(&p);
-    let kernels: Vec<ModelKernels> = models
-        .iter()
-        .map(|m| ModelKernels::new(m, Backend::Jit).unwrap())
-        .collect();
+    let kernels = jit_kernels(&p);
     let mut net = Network::build(&p, p.training.as_ref().unwrap().seed);
     for s in &mut net.projections {
         for w in &mut s.w {
@@ -80,17 +102,7 @@ fn ideal_mock_reproduces_the_software_model_on_the_grid() {
             max_spikes: None,
         };
         let out = engine.run(&inputs, false);
-        let mut expected: Vec<Vec<Vec<u64>>> = p
-            .populations
-            .iter()
-            .map(|q| vec![Vec::new(); q.size])
-            .collect();
-        for sp in &out.spikes {
-            if let Node::Pop(q) = sp.node {
-                expected[q.index()][sp.idx as usize]
-                    .push((sp.t / hw.speedup * 125e6).floor() as u64);
-            }
-        }
+        let expected = neuron_spikes(&p, &out, |t| (t / hw.speedup * 125e6).floor() as u64);
         for (q, pop) in expected.iter().enumerate() {
             for (i, times) in pop.iter().enumerate() {
                 let got = &recorded[q][i];
@@ -126,11 +138,7 @@ fn ideal_mock_reproduces_the_software_model_on_the_grid() {
 fn replaying_the_softwares_own_spikes_reproduces_its_gradients() {
     let src = example("yinyang");
     let p = checked(&src, &[]);
-    let models = snnc::driver::lower(&p);
-    let kernels: Vec<ModelKernels> = models
-        .iter()
-        .map(|m| ModelKernels::new(m, Backend::Jit).unwrap())
-        .collect();
+    let kernels = jit_kernels(&p);
     let net = Network::build(&p, 0);
     let trainer = snnc::train::Trainer::new(&p, &kernels, 1).unwrap();
     let out_pop = p.training.as_ref().unwrap().output.index();
@@ -146,16 +154,7 @@ fn replaying_the_softwares_own_spikes_reproduces_its_gradients() {
             max_spikes: None,
         };
         let found = engine.run(&inputs, true);
-        let mut forced: Vec<Vec<Vec<f64>>> = p
-            .populations
-            .iter()
-            .map(|q| vec![Vec::new(); q.size])
-            .collect();
-        for sp in &found.spikes {
-            if let Node::Pop(q) = sp.node {
-                forced[q.index()][sp.idx as usize].push(sp.t);
-            }
-        }
+        let forced = neuron_spikes(&p, &found, |t| t);
         engine.forced = Some(&forced);
         let replayed = engine.run(&inputs, true);
         assert_eq!(found.spikes, replayed.spikes);
