@@ -37,6 +37,21 @@ fn setup(src: &str, seed: u64) -> (Program, Vec<ModelKernels>, Network) {
     (p, kernels, net)
 }
 
+/// The time-discrete exact step of the (single) model, for comparisons with the event engine.
+fn exact_steps(p: &Program) -> Vec<snnc::sim::discrete::StepKernels> {
+    let models = snnc::driver::lower(p);
+    vec![
+        snnc::sim::discrete::step_kernels(
+            &models[0],
+            snnc::sema::hir::Scheme::Exact,
+            snnc::ir::SurrogateFn::SuperSpike { beta: 80.0 },
+            Backend::Jit,
+            &p.populations[0].params,
+        )
+        .unwrap(),
+    ]
+}
+
 fn run(p: &Program, k: &[ModelKernels], net: &Network, inputs: &[Vec<(f64, u32)>]) -> Outcome {
     let e = EventEngine {
         forced: None,
@@ -333,17 +348,7 @@ simulation {{ t_max 30 ms }}"
     let inputs = vec![(0.00123, 0), (0.00377, 1), (0.00519, 2), (0.0111, 0)];
     let exact = neuron_spikes(&run(&p, &k, &net, std::slice::from_ref(&inputs)));
     assert!(!exact.is_empty());
-    let models = snnc::driver::lower(&p);
-    let steps = vec![
-        snnc::sim::discrete::step_kernels(
-            &models[0],
-            snnc::sema::hir::Scheme::Exact,
-            snnc::ir::SurrogateFn::SuperSpike { beta: 80.0 },
-            Backend::Jit,
-            &p.populations[0].params,
-        )
-        .unwrap(),
-    ];
+    let steps = exact_steps(&p);
     let mut errors = Vec::new();
     for dt in [2e-4, 1e-4, 5e-5] {
         let r = snnc::sim::discrete::run(&p, &k, &steps, &net, std::slice::from_ref(&inputs), dt);
@@ -397,16 +402,7 @@ simulation { mode discrete  dt 0.5 ms  scheme exact  t_max 30 ms }";
         .map(|m| ModelKernels::new(m, Backend::Jit).unwrap())
         .collect();
     let net = Network::build(&p, 0);
-    let steps = vec![
-        snnc::sim::discrete::step_kernels(
-            &models[0],
-            snnc::sema::hir::Scheme::Exact,
-            snnc::ir::SurrogateFn::SuperSpike { beta: 80.0 },
-            Backend::Jit,
-            &p.populations[0].params,
-        )
-        .unwrap(),
-    ];
+    let steps = exact_steps(&p);
     let r = snnc::sim::discrete::run(&p, &k, &steps, &net, &[], 5e-4);
     let spike_steps: Vec<usize> = r.s[0]
         .iter()
@@ -581,17 +577,7 @@ simulation {{ t_max 30 ms }}"
         (0.0111, 0),
         (0.019, 1),
     ];
-    let models = snnc::driver::lower(&p);
-    let steps = vec![
-        snnc::sim::discrete::step_kernels(
-            &models[0],
-            snnc::sema::hir::Scheme::Exact,
-            snnc::ir::SurrogateFn::SuperSpike { beta: 80.0 },
-            Backend::Jit,
-            &p.populations[0].params,
-        )
-        .unwrap(),
-    ];
+    let steps = exact_steps(&p);
     let mut errors = Vec::new();
     for dt in [2e-4, 1e-4, 5e-5] {
         let (outcome, traces) = run_with_traces(&p, &k, &net, std::slice::from_ref(&inputs), dt);
