@@ -254,3 +254,30 @@ train {{ output out  loss first_spike_ce(tau = 1 ms, alpha = 0.01, beta = 2.0)  
         assert!(compared > 50, "only {compared} nonzero gradients compared");
     }
 }
+
+/// The same for resonate-and-fire readouts (cyclic coupling: the exact step is a matrix
+/// exponential, and so are its derivatives in the backward pass).
+#[test]
+fn bptt_through_a_matrix_exponential_step_matches_finite_differences() {
+    let src = "
+neuron R {
+    param tau = 20 ms
+    param freq = 40 Hz
+    state x = 0.0
+    state y = 0.0
+    let omega = 6.283185307179586 * freq
+    d/dt x = -x / tau - omega * y
+    d/dt y = omega * x - y / tau
+    receptor syn(w) { x += w }
+    spike when y >= 1e9
+}
+input data = yinyang(train = 4, validation = 0, test = 1, seed = 3, t_late = 15 ms)
+population out = 3 R
+project data -> out dense init normal(0.0, 0.5)
+project out -> out dense init normal(0.0, 0.2) delay 1 ms
+simulation { mode discrete  dt 0.5 ms  scheme exact  t_max 30 ms }
+train { output out  loss max_membrane_ce  gradient surrogate(superspike, beta = 80)  epochs 1 }
+";
+    let checked = check_gradients_with(src, 2, Backend::Jit, 5, 1e-4);
+    assert!(checked > 10, "only {checked} clearly nonzero gradients");
+}

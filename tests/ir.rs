@@ -40,10 +40,16 @@ fn lif_params(tau_mem: f64, tau_syn: f64, v_th: f64, v_leak: f64) -> Vec<f64> {
 }
 
 fn all_example_models() -> Vec<ModelIr> {
-    ["yinyang", "yinyang_discrete", "ei_network", "adex"]
-        .iter()
-        .flat_map(|e| models(&example(e)))
-        .collect()
+    [
+        "yinyang",
+        "yinyang_discrete",
+        "ei_network",
+        "adex",
+        "resonator",
+    ]
+    .iter()
+    .flat_map(|e| models(&example(e)))
+    .collect()
 }
 
 /// Random parameters near the defaults (time constants jittered), for any model.
@@ -100,10 +106,18 @@ fn classification_of_example_models() {
             ("LIF".into(), true),
             ("LI".into(), true),
             ("LIF".into(), true),
-            ("AdEx".into(), false)
+            ("AdEx".into(), false),
+            ("Resonator".into(), true),
         ]
     );
-    let adex = all.last().unwrap();
+    let resonator = all.last().unwrap();
+    assert!(resonator.eigenvalues.is_none());
+    assert!(
+        print::classification(resonator).contains("cyclic coupling: matrix-exponential"),
+        "{}",
+        print::classification(resonator)
+    );
+    let adex = &all[all.len() - 2];
     assert!(
         print::classification(adex).contains("nonlinear"),
         "{}",
@@ -117,7 +131,7 @@ fn classification_of_example_models() {
 fn propagators_match_rk4_integration() {
     let mut rng = Rng(7);
     let mut cases: Vec<(ModelIr, Vec<f64>)> = Vec::new();
-    for name in ["yinyang", "yinyang_discrete", "ei_network"] {
+    for name in ["yinyang", "yinyang_discrete", "ei_network", "resonator"] {
         let src = example(name);
         for (k, m) in models(&src).into_iter().enumerate() {
             let d = defaults(&src, k);
@@ -326,7 +340,13 @@ fn fd(f: &Function, x: &[f64], a: usize, o: usize) -> f64 {
 #[test]
 fn derivatives_match_finite_differences_and_each_other() {
     let mut rng = Rng(99);
-    for name in ["yinyang", "yinyang_discrete", "ei_network", "adex"] {
+    for name in [
+        "yinyang",
+        "yinyang_discrete",
+        "ei_network",
+        "adex",
+        "resonator",
+    ] {
         let src = example(name);
         for (k, m) in models(&src).iter().enumerate() {
             let d = defaults(&src, k);
@@ -506,6 +526,63 @@ fn surrogate_step_adjoint_is_the_gradient_of_a_straight_through_step() {
                     "{}: d/dx{i}: {} vs {want}",
                     m.name,
                     g[i]
+                );
+            }
+        }
+    }
+}
+
+/// The derivative of a matrix-exponential entry with respect to the matrix (the block-matrix
+/// Fréchet derivative) and to the time, against central finite differences, on a rotation
+/// with damping and drive (a cyclic 3x3 augmented system) with every entry an argument.
+#[test]
+fn matrix_exponential_derivatives_match_finite_differences() {
+    use snnc::ir::{Builder, Op, ad};
+    let names: Vec<String> = (0..10).map(|k| format!("a{k}")).collect();
+    let mut rng = Rng(5);
+    for at in 0..9u32 {
+        let mut b = Builder::new(&names);
+        let args: Vec<_> = (0..10).map(|k| b.arg(k)).collect();
+        let e = b.push(Op::Expm {
+            n: 3,
+            at,
+            args: args.clone(),
+        });
+        let f = b.finish("e", vec![("e".into(), e)]);
+        let adj = ad::adjoint_function(&f, &(0..10).collect::<Vec<_>>());
+        verify(&adj).unwrap();
+        for _ in 0..5 {
+            // t, then [[-1/tau, -w, d], [w, -1/tau, 0], [0, 0, 0]] with random entries.
+            let (tau, w) = (rng.range(0.005, 0.05), rng.range(50.0, 400.0));
+            let x = vec![
+                rng.range(1e-4, 0.02),
+                -1.0 / tau,
+                -w,
+                rng.normal() * 10.0,
+                w,
+                -1.0 / tau * rng.range(0.5, 2.0),
+                rng.normal(),
+                0.0,
+                0.0,
+                0.0,
+            ];
+            // The adjoint's arguments: the point, then the cotangent 1 of the entry.
+            let a: Vec<f64> = x.iter().copied().chain([1.0]).collect();
+            let grad = eval(&adj, &a);
+            for k in 0..10 {
+                // Steps of 1e-5 relative, 1e-4 for the zero entries: the matrix exponential
+                // itself is accurate to about 1e-15 of its largest entry, so smaller steps
+                // drown the difference quotient in rounding (checked against mpmath once).
+                let h = if x[k] == 0.0 { 1e-4 } else { 1e-5 * x[k].abs() };
+                let (mut xp, mut xm) = (x.clone(), x.clone());
+                xp[k] += h;
+                xm[k] -= h;
+                let want = (eval(&f, &xp)[0] - eval(&f, &xm)[0]) / (2.0 * h);
+                let tol = 1e-6 * want.abs().max(1e-6 * x[0].abs().max(1e-3));
+                assert!(
+                    (grad[k] - want).abs() <= tol.max(1e-9),
+                    "entry {at}, d/d a{k}: {} vs {want} at {x:?}",
+                    grad[k]
                 );
             }
         }

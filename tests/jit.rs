@@ -14,7 +14,13 @@ use snnc::sim::kernels::Eval;
 fn jit_matches_the_interpreter_on_every_function_of_every_example() {
     let mut rng = Rng(2024);
     let mut compared = 0usize;
-    for name in ["yinyang", "yinyang_discrete", "ei_network", "adex"] {
+    for name in [
+        "yinyang",
+        "yinyang_discrete",
+        "ei_network",
+        "adex",
+        "resonator",
+    ] {
         for m in models(&example(name)) {
             let fs = m.functions();
             let compiled = Jit::new().unwrap().compile(&fs).unwrap();
@@ -87,7 +93,7 @@ fn compiled_code_is_freed_when_dropped() {
 fn population_kernels_match_the_interpreter() {
     use snnc::jit::Strided;
     let mut rng = Rng(77);
-    for name in ["yinyang", "ei_network", "adex"] {
+    for name in ["yinyang", "ei_network", "adex", "resonator"] {
         for m in models(&example(name)) {
             let f = &m.step_rk4;
             let kernel = Jit::new().unwrap().compile_population(f).unwrap();

@@ -8,7 +8,8 @@
 //! the chosen branch; `heaviside` has zero derivative in forward mode and its surrogate in
 //! reverse mode (surrogate-gradient training); `surrogate_grad` is treated as locally constant.
 //! The derivative of a divided difference of the exponential is again one:
-//! `d/d lambda_i exp[l_0..l_r] = exp[l_0..l_i, l_i..l_r]`.
+//! `d/d lambda_i exp[l_0..l_r] = exp[l_0..l_i, l_i..l_r]`; that of a matrix exponential is
+//! again one (of `M` for the time, of a block matrix for the entries of `M`).
 
 use super::{BinaryOp, Builder, Function, Op, UnaryOp, Value};
 use std::collections::HashMap;
@@ -49,8 +50,49 @@ fn dd_time(b: &mut Builder, args: &[Value], y: Value) -> Value {
     }
 }
 
+/// `d exp(M t)[i][j] / dt = (M exp(M t))[i][j]`.
+fn expm_time(b: &mut Builder, n: usize, at: usize, args: &[Value]) -> Value {
+    let (i, j) = (at / n, at % n);
+    let terms: Vec<Value> = (0..n)
+        .map(|k| {
+            let e = b.push(Op::Expm {
+                n: n as u32,
+                at: (k * n + j) as u32,
+                args: args.to_vec(),
+            });
+            b.mul(args[1 + i * n + k], e)
+        })
+        .collect();
+    b.sum(terms)
+}
+
+/// `d exp(M t)[i][j] / d M[k][l]`: entry `(i, n + j)` of `exp(B t)` for the block matrix
+/// `B = [[M, E_kl], [0, M]]` (the Fréchet derivative of the exponential, Van Loan 1978).
+fn expm_entry_derivative(b: &mut Builder, n: usize, at: usize, args: &[Value], kl: usize) -> Value {
+    let (i, j) = (at / n, at % n);
+    let (zero, one) = (b.c(0.0), b.c(1.0));
+    let m = 2 * n;
+    let mut block = vec![args[0]];
+    for r in 0..m {
+        for c in 0..m {
+            block.push(match (r < n, c < n) {
+                (true, true) => args[1 + r * n + c],
+                (false, false) => args[1 + (r - n) * n + (c - n)],
+                (true, false) if r * n + (c - n) == kl => one,
+                _ => zero,
+            });
+        }
+    }
+    b.push(Op::Expm {
+        n: m as u32,
+        at: (i * m + n + j) as u32,
+        args: block,
+    })
+}
+
 /// Local partial derivatives of instruction `v` with respect to each operand, as values.
-fn partials(b: &mut Builder, v: Value) -> Vec<(Value, Value)> {
+/// `needed` says which operands matter; expensive partials are built only for those.
+fn partials(b: &mut Builder, v: Value, needed: &dyn Fn(Value) -> bool) -> Vec<(Value, Value)> {
     let op = b.insts[v.index()].clone();
     let y = v;
     match op {
@@ -147,6 +189,19 @@ fn partials(b: &mut Builder, v: Value) -> Vec<(Value, Value)> {
             }
             out
         }
+        Op::Expm { n, at, args } => {
+            let (n, at) = (n as usize, at as usize);
+            let mut out = Vec::new();
+            if needed(args[0]) {
+                out.push((args[0], expm_time(b, n, at, &args)));
+            }
+            for kl in 0..n * n {
+                if needed(args[1 + kl]) {
+                    out.push((args[1 + kl], expm_entry_derivative(b, n, at, &args, kl)));
+                }
+            }
+            out
+        }
     }
 }
 
@@ -161,7 +216,8 @@ pub fn jvp(b: &mut Builder, wrt: &[Value], dwrt: &[Value], outputs: &[Value]) ->
         if !dep[i] || tangent.contains_key(&v) {
             continue;
         }
-        let terms: Vec<Value> = partials(b, v)
+        let has = |o: Value| tangent.contains_key(&o);
+        let terms: Vec<Value> = partials(b, v, &has)
             .into_iter()
             .filter_map(|(operand, d)| tangent.get(&operand).map(|t| (*t, d)))
             .collect::<Vec<_>>()
@@ -199,7 +255,7 @@ pub fn vjp(b: &mut Builder, outputs: &[Value], seeds: &[Value], wrt: &[Value]) -
         if !dep[i] || wrt.contains(&v) && b.insts[i].operands().is_empty() {
             continue;
         }
-        let mut contributions = partials(b, v);
+        let mut contributions = partials(b, v, &|o: Value| dep[o.index()]);
         if let Op::Heaviside(h, s) = b.insts[i] {
             let g = b.push(Op::SurrogateGrad(h, s));
             contributions.push((h, g));

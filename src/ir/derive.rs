@@ -120,10 +120,18 @@ pub fn derive(model: &NeuronModel) -> ModelIr {
     let state_args: Vec<String> = states.iter().map(|s| format!("x.{s}")).collect();
     let param_args: Vec<String> = params.iter().map(|p| format!("p.{p}")).collect();
     let (propagate, eigenvalues) = match &dynamics {
-        Dynamics::Linear(l) => (
-            linear::propagator(l, &state_args, &param_args),
-            Some(linear::eigenvalues(l, &state_args, &param_args)),
-        ),
+        // The eigenvalues (the diagonal of a triangular A) and so the exact crossing search
+        // exist only with the closed form; the matrix exponential still gives an exact flow.
+        Dynamics::Linear(l) => match linear::propagator(l, &state_args, &param_args) {
+            Some(p) => (
+                Some(p),
+                Some(linear::eigenvalues(l, &state_args, &param_args)),
+            ),
+            None => (
+                Some(linear::expm_propagator(l, &state_args, &param_args)),
+                None,
+            ),
+        },
         Dynamics::Nonlinear { .. } => (None, None),
     };
     let threshold_affine = is_affine(&base.threshold, n);

@@ -73,6 +73,10 @@ pub fn eval_into(f: &Function, args: &[f64], scratch: &mut Vec<f64>) {
                 let nodes: Vec<f64> = vs[1..].iter().map(|v| scratch[v.index()]).collect();
                 rt::dd_exp(t, &nodes)
             }
+            Op::Expm { at, args, .. } => {
+                let m: Vec<f64> = args[1..].iter().map(|v| scratch[v.index()]).collect();
+                rt::expm_entry(scratch[args[0].index()], &m, *at as usize)
+            }
         };
         scratch.push(v);
     }

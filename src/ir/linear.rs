@@ -12,7 +12,8 @@
 //! affine part is the same with a constant pseudo-state of eigenvalue 0. Divided differences
 //! are evaluated by `rt::dd_exp`, which is exact for equal time constants
 //! (tau_mem = tau_syn gives t e^{-t/tau}) and nearly equal ones, with no division by
-//! tau_mem - tau_syn anywhere. Models with cyclic coupling get the matrix-exponential fallback.
+//! tau_mem - tau_syn anywhere. Models with cyclic coupling (or too many coupling paths) get
+//! `expm_propagator`, the matrix exponential of the augmented system instead.
 
 use super::{Builder, Function, Op, Value, ad, passes};
 
@@ -193,6 +194,60 @@ pub fn propagator(lin: &Linear, state_args: &[String], param_args: &[String]) ->
     }
     let outputs = state_args.iter().map(|s| s.to_string()).zip(out).collect();
     Some(passes::run(b.finish("propagate", outputs)))
+}
+
+/// `propagate(x, p, t) -> x(t)` through the matrix exponential, for any linear model (used when
+/// the coupling is cyclic or a closed form would be too long): with the augmented matrix
+/// `M = [[A, b], [0, 0]]`, `x(t) = exp(M t)[..n][..n] x0 + exp(M t)[..n][n]`. `rt::expm`
+/// evaluates it by scaling and squaring; the only error is that of the Taylor polynomial and
+/// of rounding (about 1e-15 relative for the well-conditioned matrices of neuron models).
+pub fn expm_propagator(lin: &Linear, state_args: &[String], param_args: &[String]) -> Function {
+    let n = lin.n;
+    let mut args: Vec<String> = state_args.to_vec();
+    args.extend_from_slice(param_args);
+    args.push("t".into());
+    let mut b = Builder::new(&args);
+    let all: Vec<Value> = (0..args.len()).map(|i| b.arg(i)).collect();
+    let x0 = all[..n].to_vec();
+    let t = all[args.len() - 1];
+    let mut coef_args = x0.clone();
+    coef_args.extend_from_slice(&all[n..args.len() - 1]);
+    let coef = b.inline(&lin.coefficients, &coef_args);
+    let affine = lin.affine.iter().any(|a| *a);
+    let m = n + usize::from(affine);
+    let zero = b.c(0.0);
+    let mut margs = vec![t];
+    for i in 0..m {
+        for j in 0..m {
+            margs.push(match (i < n, j < n) {
+                (true, true) => coef[i * n + j],
+                (true, false) => coef[n * n + i],
+                _ => zero,
+            });
+        }
+    }
+    let mut out = Vec::new();
+    for i in 0..n {
+        let mut terms = Vec::new();
+        for (j, x) in x0.iter().enumerate() {
+            let e = b.push(Op::Expm {
+                n: m as u32,
+                at: (i * m + j) as u32,
+                args: margs.clone(),
+            });
+            terms.push(b.mul(e, *x));
+        }
+        if affine {
+            terms.push(b.push(Op::Expm {
+                n: m as u32,
+                at: (i * m + n) as u32,
+                args: margs.clone(),
+            }));
+        }
+        out.push(b.sum(terms));
+    }
+    let outputs = state_args.iter().map(|s| s.to_string()).zip(out).collect();
+    passes::run(b.finish("propagate", outputs))
 }
 
 /// `eigenvalues(x, p) -> lambda_1..lambda_N`: the diagonal of A (the eigenvalues of a

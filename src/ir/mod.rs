@@ -93,6 +93,14 @@ pub enum Op {
     /// nodes `lambda_0 .. lambda_r` (`r = 0` is `exp(lambda_0 t)`). Stable for equal or nearly
     /// equal nodes, which is what makes exact propagators safe at `tau_mem = tau_syn`.
     DdExp(Vec<Value>),
+    /// Entry `at` (row-major) of the matrix exponential `exp(M t)` of an `n x n` matrix:
+    /// operands are `t` then the entries of `M` row by row. The propagator of linear models
+    /// whose coupling is cyclic (no closed form by coupling paths).
+    Expm {
+        n: u32,
+        at: u32,
+        args: Vec<Value>,
+    },
 }
 
 impl Op {
@@ -103,7 +111,7 @@ impl Op {
             Op::Unary(_, a) | Op::Heaviside(a, _) | Op::SurrogateGrad(a, _) => vec![*a],
             Op::Binary(_, a, b) => vec![*a, *b],
             Op::Select(c, a, b) => vec![*c, *a, *b],
-            Op::DdExp(args) => args.clone(),
+            Op::DdExp(args) | Op::Expm { args, .. } => args.clone(),
         }
     }
 
@@ -117,6 +125,11 @@ impl Op {
             Op::Binary(o, a, b) => Op::Binary(*o, f(*a), f(*b)),
             Op::Select(c, a, b) => Op::Select(f(*c), f(*a), f(*b)),
             Op::DdExp(args) => Op::DdExp(args.iter().map(|v| f(*v)).collect()),
+            Op::Expm { n, at, args } => Op::Expm {
+                n: *n,
+                at: *at,
+                args: args.iter().map(|v| f(*v)).collect(),
+            },
         }
     }
 
@@ -323,6 +336,10 @@ impl Builder {
             Op::DdExp(args) => {
                 let vals: Option<Vec<f64>> = args.iter().map(|v| k(*v)).collect();
                 vals.map(|v| rt::dd_exp(v[0], &v[1..]))
+            }
+            Op::Expm { at, args, .. } => {
+                let vals: Option<Vec<f64>> = args.iter().map(|v| k(*v)).collect();
+                vals.map(|v| rt::expm_entry(v[0], &v[1..], *at as usize))
             }
             _ => None,
         };

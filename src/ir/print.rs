@@ -71,6 +71,17 @@ pub fn function(f: &Function) -> String {
                 let nodes: Vec<String> = vs[1..].iter().map(|v| format!("%{}", v.0)).collect();
                 format!("dd_exp t=%{}, [{}]", vs[0].0, nodes.join(", "))
             }
+            Op::Expm { n, at, args } => {
+                let m: Vec<String> = args[1..].iter().map(|v| format!("%{}", v.0)).collect();
+                let rows: Vec<String> = m.chunks(*n as usize).map(|r| r.join(", ")).collect();
+                format!(
+                    "expm[{}][{}] t=%{}, [{}]",
+                    at / n,
+                    at % n,
+                    args[0].0,
+                    rows.join("; ")
+                )
+            }
         };
         let _ = writeln!(s, "  %{i} = {text}");
     }
@@ -109,11 +120,12 @@ pub fn model(m: &super::derive::ModelIr) -> String {
 pub fn classification(m: &super::derive::ModelIr) -> String {
     use super::linear::Dynamics;
     match (&m.dynamics, &m.propagate) {
+        (Dynamics::Linear(_), Some(_)) if m.eigenvalues.is_none() => "linear time-invariant with cyclic coupling: matrix-exponential propagator (exact in discrete mode); event mode integrates it adaptively (Dormand-Prince 5(4))".into(),
         (Dynamics::Linear(_), Some(_)) if m.threshold_affine => {
             "linear time-invariant: exact closed-form propagator, exact threshold crossing".into()
         }
         (Dynamics::Linear(_), Some(_)) => "linear time-invariant with a threshold nonlinear in the state: event mode integrates it adaptively (Dormand-Prince 5(4)); exact gradients need an affine threshold".into(),
-        (Dynamics::Linear(_), None) => "linear time-invariant with cyclic coupling: no closed-form propagator; event mode integrates it adaptively (Dormand-Prince 5(4))".into(),
+        (Dynamics::Linear(_), None) => unreachable!("every linear model has a propagator"),
         (Dynamics::Nonlinear { reason }, _) => format!("nonlinear ({reason}): event mode integrates it adaptively (Dormand-Prince 5(4)) with event location; trains with `mode discrete`"),
     }
 }

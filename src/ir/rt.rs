@@ -1,6 +1,6 @@
 //! Numerical runtime helpers that IR instructions need and that are too large to inline:
 //! divided differences of the exponential (exact propagators) and the matrix exponential
-//! (the fallback for linear systems without a triangular structure).
+//! (the propagator of linear systems whose coupling is cyclic).
 //!
 //! Both the interpreter and the JIT call exactly these functions, so they agree bit for bit.
 
@@ -151,7 +151,8 @@ pub fn expm(a: &[f64], n: usize) -> Vec<f64> {
         .map(|i| (0..n).map(|j| a[i * n + j].abs()).sum::<f64>())
         .fold(0.0, f64::max);
     let mut s = 0;
-    while norm / 2f64.powi(s) > 0.25 {
+    // (An infinite norm stops at the cap and gives a non-finite result.)
+    while norm / 2f64.powi(s) > 0.25 && s < 1100 {
         s += 1;
     }
     let h = 2f64.powi(-s);
@@ -168,6 +169,34 @@ pub fn expm(a: &[f64], n: usize) -> Vec<f64> {
         result = matmul(&result, &result, n);
     }
     result
+}
+
+thread_local! {
+    /// The arguments (as bits) and the value of the last [`expm_entry`] matrix: a propagator
+    /// asks for every entry of the same `exp(M t)` in a row.
+    static LAST_EXPM: std::cell::RefCell<(Vec<u64>, Vec<f64>)> =
+        const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
+}
+
+/// Entry `at` (row-major) of `exp(m t)` for the square matrix `m` (row-major). The whole
+/// matrix is computed once and reused while the arguments stay the same bit for bit, so the
+/// value never depends on which entries were asked for before.
+pub fn expm_entry(t: f64, m: &[f64], at: usize) -> f64 {
+    let n = (m.len() as f64).sqrt().round() as usize;
+    LAST_EXPM.with(|c| {
+        let mut c = c.borrow_mut();
+        let same = c.0.len() == m.len() + 1
+            && c.0[0] == t.to_bits()
+            && c.0[1..].iter().zip(m).all(|(k, v)| *k == v.to_bits());
+        if !same {
+            let scaled: Vec<f64> = m.iter().map(|v| v * t).collect();
+            c.1 = expm(&scaled, n);
+            c.0.clear();
+            c.0.push(t.to_bits());
+            c.0.extend(m.iter().map(|v| v.to_bits()));
+        }
+        c.1[at]
+    })
 }
 
 fn identity(n: usize) -> Vec<f64> {

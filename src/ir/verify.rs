@@ -21,6 +21,16 @@ pub fn verify(f: &Function) -> Result<(), String> {
             Op::DdExp(vs) if vs.len() < 2 => {
                 return Err(format!("{}: %{i} dd_exp needs t and a node", f.name));
             }
+            Op::Expm { n, at, args }
+                if *n == 0 || args.len() != 1 + (n * n) as usize || at >= &(n * n) =>
+            {
+                return Err(format!(
+                    "{}: %{i} expm of a {n}x{n} matrix needs t and {} entries and an entry below {}",
+                    f.name,
+                    n * n,
+                    n * n
+                ));
+            }
             other => {
                 for o in other.operands() {
                     if o.index() >= i {

@@ -170,6 +170,7 @@ fn new_module() -> Result<JITModule, JitError> {
         builder.symbol(name, ptr);
     }
     builder.symbol("snnc_dd_exp", runtime::dd_exp as *const u8);
+    builder.symbol("snnc_expm", runtime::expm as *const u8);
     Ok(JITModule::new(builder))
 }
 
@@ -226,8 +227,18 @@ impl Jit {
         sig.params.push(AbiParam::new(ptr));
         sig.params.push(AbiParam::new(ptr));
         sig.returns.push(AbiParam::new(types::F64));
-        let dd_exp = declare(&mut self.module, &mut self.ctx.func, "snnc_dd_exp", sig)?;
-        let imports = Imports { funcs, dd_exp };
+        let dd_exp = declare(
+            &mut self.module,
+            &mut self.ctx.func,
+            "snnc_dd_exp",
+            sig.clone(),
+        )?;
+        let expm = declare(&mut self.module, &mut self.ctx.func, "snnc_expm", sig)?;
+        let imports = Imports {
+            funcs,
+            dd_exp,
+            expm,
+        };
         let mut b = FunctionBuilder::new(&mut self.ctx.func, &mut self.builder_ctx);
         let block = b.create_block();
         b.append_block_params_for_function_params(block);

@@ -55,6 +55,17 @@ pub unsafe extern "C" fn dd_exp(args: *const f64, len: usize) -> f64 {
     }
 }
 
+/// An entry of a matrix exponential: `args` holds the entry's index `at`, then `t`, then the
+/// matrix row by row (`len = 2 + n * n`).
+///
+/// # Safety
+/// `args` must point to `len >= 3` readable `f64`s (generated code passes a stack slot).
+pub unsafe extern "C" fn expm(args: *const f64, len: usize) -> f64 {
+    // SAFETY: the caller (generated code) guarantees `len` valid values at `args`.
+    let a = unsafe { std::slice::from_raw_parts(args, len) };
+    rt::expm_entry(a[1], &a[2..], a[0] as usize)
+}
+
 /// The symbols generated code imports: (name, address, number of f64 arguments).
 pub fn symbols() -> Vec<(&'static str, *const u8, usize)> {
     vec![

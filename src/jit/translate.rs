@@ -16,6 +16,7 @@ use std::collections::HashMap;
 pub struct Imports {
     pub funcs: HashMap<&'static str, FuncRef>,
     pub dd_exp: FuncRef,
+    pub expm: FuncRef,
 }
 
 pub struct FunctionTranslator<'a, 'b> {
@@ -146,6 +147,7 @@ impl<'a, 'b> FunctionTranslator<'a, 'b> {
                 Op::Heaviside(h, _) => self.translate_heaviside(self.v(*h)),
                 Op::SurrogateGrad(h, s) => self.translate_surrogate(self.v(*h), *s),
                 Op::DdExp(vs) => self.translate_dd_exp(vs),
+                Op::Expm { at, args, .. } => self.translate_expm(*at, args),
             };
             self.values.push(v);
         }
@@ -238,6 +240,28 @@ impl<'a, 'b> FunctionTranslator<'a, 'b> {
         let addr = self.b.ins().stack_addr(self.ptr, slot, 0);
         let len = self.b.ins().iconst(self.ptr, vs.len() as i64);
         let inst = self.b.ins().call(self.imports.dd_exp, &[addr, len]);
+        self.b.inst_results(inst)[0]
+    }
+}
+
+impl FunctionTranslator<'_, '_> {
+    /// An `expm` entry: a call of `snnc_expm` with `[at, t, M..]` in a stack slot.
+    fn translate_expm(&mut self, at: u32, args: &[IrValue]) -> Value {
+        let mut vals = vec![self.b.ins().f64const(f64::from(at))];
+        vals.extend(args.iter().map(|v| self.v(*v)));
+        let slot = self.b.create_sized_stack_slot(StackSlotData::new(
+            StackSlotKind::ExplicitSlot,
+            (vals.len() * 8) as u32,
+            3,
+        ));
+        for (k, val) in vals.iter().enumerate() {
+            self.b
+                .ins()
+                .stack_store(self.ptr, *val, slot, (k * 8) as i32);
+        }
+        let addr = self.b.ins().stack_addr(self.ptr, slot, 0);
+        let len = self.b.ins().iconst(self.ptr, vals.len() as i64);
+        let inst = self.b.ins().call(self.imports.expm, &[addr, len]);
         self.b.inst_results(inst)[0]
     }
 }
