@@ -588,3 +588,65 @@ fn matrix_exponential_derivatives_match_finite_differences() {
         }
     }
 }
+
+/// With tau_mem = tau_syn the crossing comes from the Lambert W closed form (a handful of
+/// signal evaluations instead of root isolation), and agrees with a bisection of the exact
+/// trajectory down to adjacent floats.
+#[test]
+fn equal_time_constants_use_the_lambert_w_closed_form() {
+    let m = lif();
+    let prop = m.propagate.as_ref().unwrap();
+    let thr = &m.base.threshold;
+    let mut rng = Rng(31);
+    let (mut with_crossing, mut closed_form) = (0, 0);
+    for _ in 0..2000 {
+        let tau = rng.range(0.002, 0.03);
+        let p = lif_params(tau, tau, 1.0, rng.range(-0.5, 0.5));
+        let x = [rng.range(-1.0, 0.9), rng.range(-2.0, 8.0)];
+        let h = |t: f64| eval(thr, &args(&eval(prop, &args(&x, &p, &[t])), &p, &[]))[0];
+        let lambdas = eval(m.eigenvalues.as_ref().unwrap(), &args(&x, &p, &[]));
+        let mut scratch = Vec::new();
+        let mut signal = |t: f64, out: &mut [f64]| {
+            let xt = eval(prop, &args(&x, &p, &[t]));
+            snnc::ir::interp::eval_into(&m.lie, &args(&xt, &p, &[]), &mut scratch);
+            for (o, (_, v)) in out.iter_mut().zip(&m.lie.outputs) {
+                *o = scratch[v.index()];
+            }
+        };
+        let found = next_crossing(&mut signal, &lambdas, 0.05);
+        let Some(t) = found.time else { continue };
+        if t == 0.0 {
+            continue;
+        }
+        with_crossing += 1;
+        if found.evaluations <= 4 {
+            closed_form += 1;
+        }
+        // Reference: the first sign change on a fine grid, bisected to adjacent floats.
+        let grid = 20_000;
+        let k = (1..=grid)
+            .find(|k| h(0.05 * *k as f64 / grid as f64) >= 0.0)
+            .expect("the finder's crossing is on the grid's span");
+        let (mut lo, mut hi) = (
+            0.05 * (k - 1) as f64 / grid as f64,
+            0.05 * k as f64 / grid as f64,
+        );
+        while hi - lo > 2.0 * f64::EPSILON * hi {
+            let mid = 0.5 * (lo + hi);
+            if h(mid) >= 0.0 {
+                hi = mid;
+            } else {
+                lo = mid;
+            }
+        }
+        assert!(
+            (t - hi).abs() <= 1e-12 * hi,
+            "Lambert W crossing {t} vs bisection {hi} (x {x:?}, p {p:?})"
+        );
+    }
+    assert!(with_crossing > 500, "{with_crossing}");
+    assert!(
+        closed_form * 10 >= with_crossing * 9,
+        "closed form used for {closed_form} of {with_crossing}"
+    );
+}

@@ -13,6 +13,10 @@
 //!
 //! The y_k are linear combinations of the Lie derivatives h, L_f h, .., which `derive::lie`
 //! provides as an IR function; the caller supplies their values along the trajectory.
+//!
+//! Two closed forms come first where they exist: eigenvalues 0, a, 2a (tau_mem = 2 tau_syn, a
+//! quadratic in e^{a t}) and 0, a, a (tau_mem = tau_syn, Lambert W). Their roots are checked
+//! (h >= 0 at the reported time) and fall back to the general method near grazing touches.
 
 /// Evaluates the Lie derivatives `[h, L_f h, ..]` of the threshold at time `t` of the free
 /// trajectory.
@@ -222,7 +226,9 @@ pub fn next_crossing_deferred(
         lie,
         evaluations: 0,
     };
-    match ratio_two_candidate(&mut f, ordered, horizon) {
+    match ratio_two_candidate(&mut f, ordered, horizon)
+        .or_else(|| equal_candidate(&mut f, ordered, horizon))
+    {
         Some(found) => found,
         None => Deferred::Done(general(&mut f, ordered, horizon)),
     }
@@ -246,7 +252,7 @@ pub fn finish_crossing(
         lie,
         evaluations: CANDIDATE_EVALUATIONS,
     };
-    match ratio_two_check(&mut f, candidate.t, horizon) {
+    match closed_form_check(&mut f, candidate.t, horizon) {
         Some(found) => found,
         None => general(&mut f, ordered, horizon),
     }
@@ -324,7 +330,7 @@ fn general<S: Signal>(f: &mut Finder<'_, '_, S>, ordered: &[f64], horizon: f64) 
 /// t = 0. Returns `None` (use the general method) when the eigenvalues do not have this shape or
 /// when rounding leaves the answer in doubt; a reported time is checked to have h >= 0.
 ///
-/// This part stops at the candidate root; [`ratio_two_check`] makes sure of it.
+/// This part stops at the candidate root; [`closed_form_check`] makes sure of it.
 fn ratio_two_candidate<S: Signal>(
     f: &mut Finder<'_, '_, S>,
     lambdas: &[f64],
@@ -383,9 +389,80 @@ fn ratio_two_candidate<S: Signal>(
     Some(Deferred::Candidate(Candidate { t }))
 }
 
+/// Closed form for h(t) = c0 + (c1 + c2 t) e^{a t} (eigenvalues 0, a and a again, as for
+/// tau_mem = tau_syn): with `u = c1 + c2 t` and `k = a / c2`, `h = 0` becomes
+/// `(k u) e^{k u} = -k c0 e^{k c1}`, so `k u` is a branch of the Lambert W function at that
+/// argument (`W0`, and `W-1` when it is negative). The coefficients come from h, h', h'' at
+/// t = 0. Returns `None` (use the general method) when the eigenvalues do not have this shape,
+/// when a term overflows, or near the branch point `-1/e`, where two roots merge (a grazing
+/// touch) and rounding would decide.
+///
+/// Like [`ratio_two_candidate`] this stops at the candidate root for [`closed_form_check`].
+fn equal_candidate<S: Signal>(
+    f: &mut Finder<'_, '_, S>,
+    lambdas: &[f64],
+    horizon: f64,
+) -> Option<Deferred> {
+    let [z, l1, l2] = lambdas else { return None };
+    if *z != 0.0 || *l1 == 0.0 || l1 != l2 {
+        return None;
+    }
+    let a = *l1;
+    f.evaluations += 1;
+    f.signal.lie_at(0.0, f.lie);
+    let (l0, d1, d2) = (f.lie[0], f.lie[1], f.lie[2]);
+    let done = |time: Option<f64>, evaluations: usize| {
+        Some(Deferred::Done(Crossing { time, evaluations }))
+    };
+    if l0 >= 0.0 {
+        return done(Some(0.0), f.evaluations);
+    }
+    // h = c0 + c1 E + c2 t E: h(0) = c0 + c1, h'(0) = a c1 + c2, h''(0) = a^2 c1 + 2 a c2.
+    let c1 = (2.0 * a * d1 - d2) / (a * a);
+    let c2 = d1 - a * c1;
+    let c0 = l0 - c1;
+    let scale = c0.abs() + c1.abs() + c2.abs() * horizon;
+    let mut roots = [f64::NAN; 2];
+    if c2.abs() <= 1e-12 * scale {
+        return None;
+    }
+    let k = a / c2;
+    let arg = -k * c0 * (k * c1).exp();
+    if !arg.is_finite() {
+        return None;
+    }
+    const INV_E: f64 = 0.36787944117144233;
+    if (arg + INV_E).abs() <= 1e-7 * INV_E {
+        return None;
+    }
+    if arg < -INV_E {
+        return done(None, f.evaluations);
+    }
+    for (slot, w) in roots
+        .iter_mut()
+        .zip([super::lambert::w0(arg), super::lambert::wm1(arg)])
+    {
+        if let Some(w) = w {
+            *slot = (w / k - c1) / c2;
+        }
+    }
+    let first = roots
+        .iter()
+        .copied()
+        .filter(|t| (0.0..=horizon).contains(t))
+        .fold(None, |best: Option<f64>, t| {
+            Some(best.map_or(t, |b| b.min(t)))
+        });
+    let Some(t) = first else {
+        return done(None, f.evaluations);
+    };
+    debug_assert_eq!(f.evaluations, CANDIDATE_EVALUATIONS);
+    Some(Deferred::Candidate(Candidate { t }))
+}
+
 /// Makes sure h >= 0 at the reported time (rounding may put the closed form's root a few floats
 /// early): steps forward from `t` until it is; `None` (use the general method) if that fails.
-fn ratio_two_check<S: Signal>(
+fn closed_form_check<S: Signal>(
     f: &mut Finder<'_, '_, S>,
     mut t: f64,
     horizon: f64,

@@ -15,6 +15,7 @@ pub mod ad;
 pub mod crossing;
 pub mod derive;
 pub mod interp;
+pub mod lambert;
 pub mod linear;
 pub mod lower;
 pub mod passes;
