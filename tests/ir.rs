@@ -86,7 +86,7 @@ fn every_function_of_every_example_verifies() {
 
 #[test]
 fn ir_printout_of_examples() {
-    for name in ["yinyang", "adex"] {
+    for name in ["yinyang", "adex", "resonator"] {
         let text: String = models(&example(name)).iter().map(print::model).collect();
         insta::assert_snapshot!(format!("ir_{name}"), text);
     }
