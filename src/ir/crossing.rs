@@ -180,9 +180,12 @@ pub fn next_crossing_in(
     lambdas: &[f64],
     horizon: f64,
 ) -> Crossing {
-    match next_crossing_deferred(scratch, signal, lambdas, horizon) {
-        Deferred::Done(found) => found,
-        Deferred::Candidate(c) => finish_crossing(scratch, signal, lambdas, horizon, c),
+    let mut stage = next_crossing_deferred(scratch, signal, lambdas, horizon);
+    loop {
+        match stage {
+            Deferred::Done(found) => return found,
+            Deferred::Candidate(c) => stage = finish_crossing(scratch, signal, lambdas, horizon, c),
+        }
     }
 }
 
@@ -191,8 +194,11 @@ pub fn next_crossing_in(
 /// general method takes over (not expected, but then the time may also be earlier).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Candidate {
-    /// The closed form's root.
+    /// The closed form's root, or for `general` a lower bound of the first crossing.
     pub t: f64,
+    /// The general method's root isolation is still to do: `t` is a time before which `h`
+    /// was shown to stay below zero (the finished search reports `t` or later).
+    pub general: bool,
 }
 
 /// Signal evaluations a search has made when it returns a candidate (one, at t = 0).
@@ -230,18 +236,23 @@ pub fn next_crossing_deferred(
         .or_else(|| equal_candidate(&mut f, ordered, horizon))
     {
         Some(found) => found,
-        None => Deferred::Done(general(&mut f, ordered, horizon)),
+        None => match bounded_below_threshold(&mut f, ordered, horizon, 0.0) {
+            Bound::Below(found) => Deferred::Done(found),
+            Bound::Until(t) if t > 0.0 => Deferred::Candidate(Candidate { t, general: true }),
+            Bound::Until(_) => Deferred::Done(isolate(&mut f, ordered, horizon)),
+        },
     }
 }
 
-/// Completes a [`Deferred::Candidate`]: the same result as [`next_crossing_in`].
+/// Takes a [`Deferred::Candidate`] one stage further: the same result as
+/// [`next_crossing_in`], or a later candidate (the general method's bound went on).
 pub fn finish_crossing(
     scratch: &mut Scratch,
     signal: &mut impl Signal,
     lambdas: &[f64],
     horizon: f64,
     candidate: Candidate,
-) -> Crossing {
+) -> Deferred {
     prepare(scratch, lambdas);
     let Scratch {
         ordered, coef, lie, ..
@@ -252,10 +263,21 @@ pub fn finish_crossing(
         lie,
         evaluations: CANDIDATE_EVALUATIONS,
     };
-    match closed_form_check(&mut f, candidate.t, horizon) {
+    if candidate.general {
+        // h < 0 before `candidate.t` is known; bound on from there, and isolate only when the
+        // bound makes no progress (the isolation from t = 0 gives what `general` would).
+        return match bounded_below_threshold(&mut f, ordered, horizon, candidate.t) {
+            Bound::Below(found) => Deferred::Done(found),
+            Bound::Until(t) if t > candidate.t => {
+                Deferred::Candidate(Candidate { t, general: true })
+            }
+            Bound::Until(_) => Deferred::Done(isolate(&mut f, ordered, horizon)),
+        };
+    }
+    Deferred::Done(match closed_form_check(&mut f, candidate.t, horizon) {
         Some(found) => found,
         None => general(&mut f, ordered, horizon),
-    }
+    })
 }
 
 /// Orders the eigenvalues and sizes the buffers for a search. Successive searches mostly have
@@ -289,9 +311,15 @@ fn prepare(scratch: &mut Scratch, lambdas: &[f64]) {
 
 /// The quick rejection, then root isolation over every y_k (see the module comment).
 fn general<S: Signal>(f: &mut Finder<'_, '_, S>, ordered: &[f64], horizon: f64) -> Crossing {
-    if let Some(found) = bounded_below_threshold(f, ordered, horizon) {
-        return found;
+    match bounded_below_threshold(f, ordered, horizon, 0.0) {
+        Bound::Below(found) => found,
+        Bound::Until(_) => isolate(f, ordered, horizon),
     }
+}
+
+/// Root isolation over every y_k (see the module comment): the first crossing in
+/// `[0, horizon]`, whatever the bound said.
+fn isolate<S: Signal>(f: &mut Finder<'_, '_, S>, ordered: &[f64], horizon: f64) -> Crossing {
     let mut coef = Vec::new();
     operator_coefficients(ordered, &mut coef);
     let mut f = Finder {
@@ -386,7 +414,7 @@ fn ratio_two_candidate<S: Signal>(
         }));
     };
     debug_assert_eq!(f.evaluations, CANDIDATE_EVALUATIONS);
-    Some(Deferred::Candidate(Candidate { t }))
+    Some(Deferred::Candidate(Candidate { t, general: false }))
 }
 
 /// Closed form for h(t) = c0 + (c1 + c2 t) e^{a t} (eigenvalues 0, a and a again, as for
@@ -457,7 +485,7 @@ fn equal_candidate<S: Signal>(
         return done(None, f.evaluations);
     };
     debug_assert_eq!(f.evaluations, CANDIDATE_EVALUATIONS);
-    Some(Deferred::Candidate(Candidate { t }))
+    Some(Deferred::Candidate(Candidate { t, general: false }))
 }
 
 /// Makes sure h >= 0 at the reported time (rounding may put the closed form's root a few floats
@@ -483,16 +511,19 @@ fn closed_form_check<S: Signal>(
 /// copy of an exactly repeated eigenvalue (as for tau_mem = tau_syn) and 0 otherwise
 /// (coefficients from the Lie derivatives at t = 0, a small confluent Vandermonde solve). If a
 /// bound of that sum on [0, horizon] stays clearly below zero there is no crossing (see
-/// [`below_on_grid`]). Returns `None` (run the full method) whenever that cannot be shown,
-/// and for eigenvalues that are close but not equal (an ill-conditioned solve).
+/// [`below_on_grid`]). Otherwise returns the time up to which the bound stays below zero
+/// (0 when nothing could be shown, as for eigenvalues that are close but not equal, an
+/// ill-conditioned solve); the first crossing, if any, is at or after it.
 fn bounded_below_threshold<S: Signal>(
     f: &mut Finder<'_, '_, S>,
     lambdas: &[f64],
     horizon: f64,
-) -> Option<Crossing> {
+    from: f64,
+) -> Bound {
+    let undecided = Bound::Until(from);
     let n = lambdas.len();
     if n > 6 {
-        return None;
+        return undecided;
     }
     let scale_l = lambdas.iter().fold(0.0f64, |m, l| m.max(l.abs()));
     let mut power = [0u8; 6];
@@ -502,7 +533,7 @@ fn bounded_below_threshold<S: Signal>(
                 // One repeated pair: its second copy is the t e^{lambda t} mode.
                 power[i] = 1;
             } else if (lambdas[i] - lambdas[j]).abs() < 0.05 * scale_l {
-                return None;
+                return undecided;
             }
         }
     }
@@ -510,7 +541,7 @@ fn bounded_below_threshold<S: Signal>(
     f.evaluations += 1;
     f.signal.lie_at(0.0, f.lie);
     if f.lie[0] >= 0.0 {
-        return Some(Crossing {
+        return Bound::Below(Crossing {
             time: Some(0.0),
             evaluations: f.evaluations,
         });
@@ -518,21 +549,27 @@ fn bounded_below_threshold<S: Signal>(
     // Solve sum_j c_j D^m[t^p_j e^{lambda_j t}](0) = L_m, m = 0..n-1, by Gaussian elimination
     // with pivoting: D^m e^{lambda t} = lambda^m, D^m [t e^{lambda t}] = m lambda^{m-1} at 0.
     let mut a = [[0.0f64; 7]; 6];
+    // lambda_j^m and lambda_j^(m-1), by multiplication.
+    let (mut pw, mut prev) = ([1.0f64; 6], [0.0f64; 6]);
     for m in 0..n {
         for j in 0..n {
-            a[m][j] = match (power[j], m) {
-                (0, _) => lambdas[j].powi(m as i32),
-                (_, 0) => 0.0,
-                _ => m as f64 * lambdas[j].powi(m as i32 - 1),
+            a[m][j] = if power[j] == 0 {
+                pw[j]
+            } else {
+                m as f64 * prev[j]
             };
+            prev[j] = pw[j];
+            pw[j] *= lambdas[j];
         }
         a[m][n] = f.lie[m];
     }
     for col in 0..n {
-        let piv = (col..n).max_by(|x, y| a[*x][col].abs().total_cmp(&a[*y][col].abs()))?;
+        let piv = (col..n)
+            .max_by(|x, y| a[*x][col].abs().total_cmp(&a[*y][col].abs()))
+            .unwrap_or(col);
         a.swap(col, piv);
         if a[col][col] == 0.0 {
-            return None;
+            return undecided;
         }
         for r in 0..n {
             if r != col {
@@ -551,9 +588,9 @@ fn bounded_below_threshold<S: Signal>(
     let scale = c.iter().map(|v| v.abs()).sum::<f64>() + f.lie[0].abs();
     let at_zero: f64 = (0..n).filter(|&j| power[j] == 0).map(|j| c[j]).sum();
     if !scale.is_finite() || (at_zero - f.lie[0]).abs() > 1e-9 * scale {
-        return None;
+        return undecided;
     }
-    let coarse = !repeated && {
+    let coarse = !repeated && from == 0.0 && {
         let bound: f64 = c
             .iter()
             .zip(lambdas)
@@ -561,32 +598,60 @@ fn bounded_below_threshold<S: Signal>(
             .sum();
         bound < -1e-6 * scale
     };
-    let below = coarse || below_on_grid(c, lambdas, &power[..n], horizon, 1e-6 * scale);
-    below.then_some(Crossing {
-        time: None,
-        evaluations: f.evaluations,
-    })
+    // A grid of a tenth of the fastest time constant; where its first piece cannot be bounded
+    // (close to threshold), finer ones near the start, so that the bound makes progress.
+    let fastest = lambdas.iter().fold(0.0f64, |m, l| m.max(-l));
+    let mut until = if coarse { None } else { Some(from) };
+    for refine in [1.0, 1.0 / 8.0, 1.0 / 64.0] {
+        if coarse || fastest == 0.0 {
+            break;
+        }
+        let step = 0.1 / fastest * refine;
+        until = below_on_grid(c, lambdas, &power[..n], horizon, 1e-6 * scale, from, step);
+        if until != Some(from) {
+            break;
+        }
+    }
+    match until {
+        None => Bound::Below(Crossing {
+            time: None,
+            evaluations: f.evaluations,
+        }),
+        Some(t) => Bound::Until(t),
+    }
 }
 
-/// The bound of [`bounded_below_threshold`], piecewise: on a uniform grid of steps of a tenth of
-/// the fastest time constant, a term c e^{lambda t} is bounded on a step by its larger end value
+/// What the quick rejection showed.
+enum Bound {
+    /// Decided: the threshold is already reached at the start, or never within the horizon.
+    Below(Crossing),
+    /// Undecided, but h stays below zero before this time.
+    Until(f64),
+}
+
+/// The bound of [`bounded_below_threshold`], piecewise: on pieces from `from`, the first of
+/// length `step` and each next one twice as long, a term c e^{lambda t} is bounded on a step by its larger end value
 /// (it is monotone), a term c t e^{lambda t} by its larger end value or its peak value at
 /// t = -1/lambda if the step contains it, and its smaller end value if c < 0 (it is unimodal);
 /// once the decaying terms are small, the rest of time is bounded by the constant term plus
 /// their positive parts (each decays monotonically towards 0 past its peak). True when every
-/// piece stays below `-margin`; false (undecided) otherwise, after at most `MAX_STEPS` steps or
-/// with a growing mode. The end values are updated by multiplication (relative rounding about
+/// piece stays below `-margin` (`None`: no crossing); otherwise the start of the first piece
+/// that is not (`Some`: h < 0 before it), after at most `MAX_STEPS` pieces, or `Some(from)` with a
+/// growing mode. The end values are updated by multiplication (relative rounding about
 /// `MAX_STEPS` ulps, far below the margin).
-fn below_on_grid(c: &[f64], lambdas: &[f64], power: &[u8], horizon: f64, margin: f64) -> bool {
-    const MAX_STEPS: usize = 256;
+fn below_on_grid(
+    c: &[f64],
+    lambdas: &[f64],
+    power: &[u8],
+    horizon: f64,
+    margin: f64,
+    from: f64,
+    step: f64,
+) -> Option<f64> {
+    const MAX_STEPS: usize = 64;
     if lambdas.iter().any(|l| *l > 0.0) || c.len() > 6 {
-        return false;
+        return Some(from);
     }
-    let fastest = lambdas.iter().fold(0.0f64, |m, l| m.max(-l));
-    if fastest == 0.0 {
-        return false;
-    }
-    let step = 0.1 / fastest;
     let n = c.len();
     let mut q = [1.0f64; 6];
     let mut e = [1.0f64; 6];
@@ -595,16 +660,19 @@ fn below_on_grid(c: &[f64], lambdas: &[f64], power: &[u8], horizon: f64, margin:
     let mut peak = [(0.0f64, 0.0f64); 6];
     for j in 0..n {
         q[j] = (lambdas[j] * step).exp();
+        if from > 0.0 {
+            e[j] = (lambdas[j] * from).exp();
+        }
         if power[j] == 1 {
             if lambdas[j] >= 0.0 {
-                return false;
+                return Some(from);
             }
             let tp = -1.0 / lambdas[j];
             peak[j] = (tp, tp * (-1.0f64).exp() * (1.0 + 1e-12));
         }
     }
-    for k in 0..MAX_STEPS {
-        let t = k as f64 * step;
+    let (mut t, mut step) = (from, step);
+    for _ in 0..MAX_STEPS {
         // The tail [t, infinity) (covers the rest of the horizon).
         let tail: f64 = (0..n)
             .map(|j| match power[j] {
@@ -614,13 +682,10 @@ fn below_on_grid(c: &[f64], lambdas: &[f64], power: &[u8], horizon: f64, margin:
                 _ => (c[j] * peak[j].1).max(0.0),
             })
             .sum();
-        if tail < -margin {
-            return true;
+        if tail < -margin || t >= horizon {
+            return None;
         }
-        if t >= horizon {
-            return true;
-        }
-        let t1 = (k + 1) as f64 * step;
+        let t1 = t + step;
         let mut piece = 0.0;
         for j in 0..n {
             let next = e[j] * q[j];
@@ -639,8 +704,15 @@ fn below_on_grid(c: &[f64], lambdas: &[f64], power: &[u8], horizon: f64, margin:
             e[j] = next;
         }
         if piece >= -margin {
-            return false;
+            return Some(t);
+        }
+        // Safely below on this piece: the next one is twice as long (the bound only needs to
+        // reach the tail; where it gets too coarse, the caller resumes from there).
+        t = t1;
+        step *= 2.0;
+        for qj in &mut q[..n] {
+            *qj *= *qj;
         }
     }
-    false
+    Some(t)
 }

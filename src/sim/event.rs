@@ -211,7 +211,9 @@ enum Payload {
     /// later input first); the candidate's time is the entry's time.
     Candidate {
         version: u32,
-        candidate: Candidate,
+        /// [`Candidate::general`] and [`Candidate::t`], flat so that an entry stays 40 bytes.
+        general: bool,
+        t: f64,
     },
 }
 
@@ -692,14 +694,18 @@ impl Run<'_, '_> {
                 if self.deferred && free {
                     let payload = Payload::Candidate {
                         version,
-                        candidate: c,
+                        general: c.general,
+                        t: c.t,
                     };
                     self.push(t, 1, pop as u32, i as u32, payload);
                     return;
                 }
-                match self.search(pop, i, now, start, Some(c)) {
-                    Deferred::Done(found) => found,
-                    Deferred::Candidate(_) => unreachable!("a finished search is done"),
+                let mut stage = Deferred::Candidate(c);
+                loop {
+                    match stage {
+                        Deferred::Done(found) => break found,
+                        Deferred::Candidate(c) => stage = self.search(pop, i, now, start, Some(c)),
+                    }
                 }
             }
         };
@@ -764,7 +770,7 @@ impl Run<'_, '_> {
         let horizon = self.e.t_max - start;
         match candidate {
             None => next_crossing_deferred(finder, &mut signal, lambdas, horizon),
-            Some(c) => Deferred::Done(finish_crossing(finder, &mut signal, lambdas, horizon, c)),
+            Some(c) => finish_crossing(finder, &mut signal, lambdas, horizon, c),
         }
     }
 
@@ -774,11 +780,22 @@ impl Run<'_, '_> {
         // search restarts from the same state, time and start.
         let now = self.pops[pop].t_last[i];
         let start = now.max(self.pops[pop].refractory_until[i]);
-        let Deferred::Done(Crossing {
-            time: Some(found), ..
-        }) = self.search(pop, i, now, start, Some(c))
-        else {
-            return;
+        let found = match self.search(pop, i, now, start, Some(c)) {
+            Deferred::Done(Crossing {
+                time: Some(found), ..
+            }) => found,
+            Deferred::Done(_) => return,
+            // The general method's bound went on: check again when the new candidate is due
+            // (it is later, so no limit that does not apply now can apply then).
+            Deferred::Candidate(next) => {
+                let payload = Payload::Candidate {
+                    version,
+                    general: next.general,
+                    t: next.t,
+                };
+                self.push(start + next.t, 1, pop as u32, i as u32, payload);
+                return;
+            }
         };
         let at = start + found;
         if at < t {
@@ -868,7 +885,12 @@ impl Run<'_, '_> {
                         self.spike(pop, i, t);
                     }
                 }
-                Payload::Candidate { version, candidate } => {
+                Payload::Candidate {
+                    version,
+                    general,
+                    t: ct,
+                } => {
+                    let candidate = Candidate { t: ct, general };
                     let (pop, i) = (a as usize, b as usize);
                     if self.pops[pop].version[i] == version {
                         self.check_candidate(pop, i, t, version, candidate);
