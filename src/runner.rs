@@ -633,7 +633,7 @@ pub fn train(
                     .replace("weights:", "")
                     .replace("->", "_to_")
                     .replace('#', "_");
-                (name, npy_f64(&s.w, &[s.n_pre, s.n_post]))
+                (name, npy_f64(&s.dense(), &[s.n_pre, s.n_post]))
             })
             .collect();
         let npz = crate::npz::write_npz(&entries).map_err(RunError::Sim)?;

@@ -140,8 +140,8 @@ fn reference_traced(
             pending.pop();
             for proj in &net.projections {
                 if proj.pre == node {
-                    for &j in &proj.targets[idx as usize] {
-                        let w = proj.w[idx as usize * proj.n_post + j as usize];
+                    let row = proj.row(idx as usize);
+                    for (&j, &w) in proj.targets[idx as usize].iter().zip(row) {
                         let xj = &mut x[proj.post][j as usize];
                         *xj = eval(
                             &m.base.jumps[proj.receptor],
@@ -649,7 +649,7 @@ simulation { mode discrete  dt 0.125 ms  scheme exact  t_max 40 ms }";
             inputs
                 .iter()
                 .filter(|(t, _)| (t / dt).floor() as usize + 1 == k)
-                .map(|(_, c)| proj.w[*c as usize * proj.n_post + i])
+                .map(|(_, c)| proj.w[proj.index(*c as usize, i).unwrap()])
                 .sum()
         };
         let mut x = vec![0.0, 0.0];

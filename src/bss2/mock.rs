@@ -369,7 +369,13 @@ impl Mock {
                                 .mapping
                                 .get(&pops[q].id)
                                 .map_or(1.0, |m| m.weight_lsb_per_hw_weight[input.index()]);
-                            syn.w[*i * syn.n_post + j] += w as f64 * g * lsb;
+                            let Some(idx) = syn.index(*i, j) else {
+                                return Err(MockError(format!(
+                                    "a synapse at row {row} column {col} of the {} array connects a neuron to itself",
+                                    hemisphere_name(h)
+                                )));
+                            };
+                            syn.w[idx] += w as f64 * g * lsb;
                             replayed += 1;
                         }
                     }
@@ -377,9 +383,7 @@ impl Mock {
             }
         }
         for syn in &mut net.projections {
-            for (i, t) in syn.targets.iter_mut().enumerate() {
-                t.retain(|&j| syn.w[i * syn.n_post + j as usize] != 0.0);
-            }
+            syn.retain(|w| w != 0.0);
         }
         Ok(Mock {
             chip,

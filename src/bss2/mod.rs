@@ -230,8 +230,7 @@ fn calibrate(
             let r = &m.receptors[syn.receptor];
             let rname = &neuron.receptors[syn.receptor].name;
             for i in 0..syn.n_pre {
-                for &j in &syn.targets[i] {
-                    let w = syn.w[i * syn.n_post + j as usize];
+                for &w in syn.row(i) {
                     let (input, _) = m.route(syn.receptor, w);
                     let k = input.index();
                     if conflict[k].is_some() {

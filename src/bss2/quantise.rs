@@ -75,9 +75,8 @@ pub fn run(
         let mut st = ClipStats::default();
         let mut by_input: [Vec<HwConnection>; 2] = [Vec::new(), Vec::new()];
         for i in 0..syn.n_pre {
-            for &j in &syn.targets[i] {
+            for (&j, &w) in syn.targets[i].iter().zip(syn.row(i)) {
                 let j = j as usize;
-                let w = syn.w[i * syn.n_post + j];
                 let (input, _) = model.route(syn.receptor, w);
                 // The hardware weight scales the model weight; the receptor's gain only picks
                 // the input (its magnitude is the per-input gain of the calibration).

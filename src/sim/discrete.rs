@@ -325,8 +325,8 @@ pub fn run_with_progress(
             let inc = &steps[model].increment[syn.receptor];
             let xs = x[post].last_mut().expect("pushed above");
             for (i, a) in active {
-                for &j in &syn.targets[i] {
-                    let w = syn.w[i * syn.n_post + j as usize] * a;
+                for (&j, &w) in syn.targets[i].iter().zip(syn.row(i)) {
+                    let w = w * a;
                     for (q, e) in inc.iter().enumerate() {
                         xs[j as usize * n + q] += w * e;
                     }

@@ -934,7 +934,7 @@ impl Run<'_, '_> {
 
     fn deliver(&mut self, proj: usize, pre: usize, source: u32, t: f64) {
         let syn = &self.e.network.projections[proj];
-        let (post, receptor, n_post) = (syn.post, syn.receptor, syn.n_post);
+        let (post, receptor) = (syn.post, syn.receptor);
         if let Some(log) = &mut self.out.log {
             let x = log.xs.len() as u32;
             log.entries.push(LogEntry::Delivery {
@@ -947,13 +947,13 @@ impl Run<'_, '_> {
         }
         let e = self.e;
         let jump = &e.kernels[e.program.populations[post].model.index()].jumps[receptor];
-        for &j in &e.network.projections[proj].targets[pre] {
+        let syn = &e.network.projections[proj];
+        for (&j, &w) in syn.targets[pre].iter().zip(syn.row(pre)) {
             let j = j as usize;
             self.advance(post, j, t);
             if let Some(log) = &mut self.out.log {
                 log.xs.extend_from_slice(self.pops[post].x(j));
             }
-            let w = e.network.projections[proj].w[pre * n_post + j];
             self.apply(post, j, jump.as_ref(), w);
             self.schedule_crossing(post, j, t);
         }

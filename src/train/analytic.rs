@@ -95,7 +95,7 @@ pub fn backward(
             for (slot, &j) in syn.targets[pre as usize].iter().enumerate() {
                 arrivals[syn.post][j as usize].push((
                     proj as usize,
-                    pre as usize,
+                    syn.offsets[pre as usize] + slot,
                     t,
                     source,
                     x as usize + slot * n,
@@ -127,12 +127,12 @@ pub fn backward(
                 kern.spike_time_tangent.call(args, &mut o);
                 o[0]
             };
-            for &(proj, pre, ta, source, xo) in &arrivals[pop][j] {
+            for &(proj, idx, ta, source, xo) in &arrivals[pop][j] {
                 if ta > tj {
                     continue;
                 }
                 let syn = &net.projections[proj];
-                let w = syn.w[pre * syn.n_post + j];
+                let w = syn.w[idx];
                 let xa = &log.xs[xo..xo + n];
                 // Jump tangents: dg/dw, and G f(x-) with f(x+).
                 let jt = &kern.jump_tangents[syn.receptor];
@@ -175,7 +175,7 @@ pub fn backward(
                 };
                 let sw = carry(&dg_dw, &mut args);
                 let st = carry(&dt_dir, &mut args);
-                grads[proj][pre * syn.n_post + j] += l * dtj(&sw, &mut args);
+                grads[proj][idx] += l * dtj(&sw, &mut args);
                 lt[source as usize] += l * dtj(&st, &mut args);
             }
         }

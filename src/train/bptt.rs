@@ -173,7 +173,8 @@ pub fn backward(
                     for i in 0..syn.n_pre {
                         let g: f64 = syn.targets[i]
                             .iter()
-                            .map(|&j| syn.w[i * syn.n_post + j as usize] * b[j as usize])
+                            .zip(syn.row(i))
+                            .map(|(&j, w)| w * b[j as usize])
                             .sum();
                         ds[q.index()][src][i] += g;
                     }
@@ -190,8 +191,9 @@ pub fn backward(
                     .collect(),
             };
             for (i, a) in active {
-                for &j in &syn.targets[i] {
-                    grads[pk][i * syn.n_post + j as usize] += a * b[j as usize];
+                let at = syn.offsets[i];
+                for (slot, &j) in syn.targets[i].iter().enumerate() {
+                    grads[pk][at + slot] += a * b[j as usize];
                 }
             }
         }

@@ -140,7 +140,8 @@ pub fn backward(
                 for (slot, &j) in syn.targets[pre as usize].iter().enumerate() {
                     let j = j as usize;
                     retreat(c, kern, j, t, &mut args, &mut res);
-                    let w = syn.w[pre as usize * syn.n_post + j];
+                    let idx = syn.offsets[pre as usize] + slot;
+                    let w = syn.w[idx];
                     let xo = x as usize + slot * n;
                     args.clear();
                     args.extend_from_slice(&log.xs[xo..xo + n]);
@@ -150,7 +151,7 @@ pub fn backward(
                     res.resize(n + 2, 0.0);
                     kern.input_adjoints[syn.receptor].call(&args, &mut res);
                     c.lam[j * n..(j + 1) * n].copy_from_slice(&res[..n]);
-                    grads.weights[proj as usize][pre as usize * syn.n_post + j] += res[n];
+                    grads.weights[proj as usize][idx] += res[n];
                     grads.spike_times[source as usize] += res[n + 1];
                 }
             }

@@ -543,11 +543,7 @@ impl<'a> Trainer<'a> {
         let masks: Vec<Vec<bool>> = net
             .projections
             .iter()
-            .map(|s| {
-                (0..s.w.len())
-                    .map(|k| s.plastic && s.present(k / s.n_post, k % s.n_post))
-                    .collect()
-            })
+            .map(|s| vec![s.plastic; s.w.len()])
             .collect();
         let lr_scale = tr.lr_decay.powi(epoch as i32);
         let mut done = 0usize;
@@ -600,8 +596,8 @@ impl<'a> Trainer<'a> {
                         for (j, was_silent) in silent.iter().enumerate() {
                             if *was_silent {
                                 for i in 0..s.n_pre {
-                                    if masks[k][i * s.n_post + j] {
-                                        weights[k][i * s.n_post + j] += bump;
+                                    if let Some(idx) = s.index(i, j) {
+                                        weights[k][idx] += bump;
                                     }
                                 }
                             }
