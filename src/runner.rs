@@ -487,27 +487,58 @@ fn simulate_discrete(
         })
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| RunError::Sim(e.0))?;
-    let run =
-        crate::sim::discrete::run_with_progress(p, kernels, &steps, net, inputs, dt, progress);
+    // Stream the run: keep the spikes and the recorded traces only, not every state.
     let mut spikes = Vec::new();
-    for k in 0..run.steps {
-        for (pi, pop_s) in run.s.iter().enumerate() {
-            for (i, v) in pop_s[k].iter().enumerate() {
-                if *v != 0.0 {
-                    spikes.push(crate::sim::event::SpikeRecord {
-                        node: Node::Pop(crate::sema::hir::PopId(pi as u32)),
-                        idx: i as u32,
-                        t: (k + 1) as f64 * dt,
-                    });
-                }
-            }
+    let traced: Vec<(usize, usize, usize)> = p
+        .record
+        .traces
+        .iter()
+        .map(|(pop, state)| {
+            let n = kernels[p.populations[pop.index()].model.index()].n;
+            (pop.index(), state.index(), n)
+        })
+        .collect();
+    // values[r]: trace r, sample by sample, neuron by neuron.
+    let samples = (p.simulation.t_max / dt).round() as usize + 1;
+    let mut values: Vec<Vec<f64>> = traced
+        .iter()
+        .map(|&(pop, _, _)| Vec::with_capacity(samples * p.populations[pop].size))
+        .collect();
+    let mut sample = |x: &[Vec<f64>]| {
+        for (v, &(pop, state, n)) in values.iter_mut().zip(&traced) {
+            v.extend(x[pop].iter().skip(state).step_by(n));
         }
-    }
-    let times: Vec<f64> = (0..=run.steps).map(|k| k as f64 * dt).collect();
+    };
+    let (n_steps, _) = crate::sim::discrete::run_observed(
+        p,
+        kernels,
+        &steps,
+        net,
+        inputs,
+        dt,
+        progress,
+        &mut |o| match o {
+            crate::sim::discrete::Observed::Start(x) => sample(x),
+            crate::sim::discrete::Observed::Step { k, x, s, .. } => {
+                for (pi, pop_s) in s.iter().enumerate() {
+                    for (i, v) in pop_s.iter().enumerate() {
+                        if *v != 0.0 {
+                            spikes.push(crate::sim::event::SpikeRecord {
+                                node: Node::Pop(crate::sema::hir::PopId(pi as u32)),
+                                idx: i as u32,
+                                t: (k + 1) as f64 * dt,
+                            });
+                        }
+                    }
+                }
+                sample(x);
+            }
+        },
+    );
+    let times: Vec<f64> = (0..=n_steps).map(|k| k as f64 * dt).collect();
     write_traces(p, dir, &times, |r, k, i| {
-        let (pop, state) = p.record.traces[r];
-        let n = kernels[p.populations[pop.index()].model.index()].n;
-        run.x[pop.index()][k][i * n + state.index()]
+        let size = p.populations[traced[r].0].size;
+        values[r][k * size + i]
     })?;
     Ok(crate::sim::event::Outcome {
         spikes,

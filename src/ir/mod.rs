@@ -14,6 +14,7 @@
 pub mod ad;
 pub mod crossing;
 pub mod derive;
+pub mod hoist;
 pub mod interp;
 pub mod lambert;
 pub mod linear;

@@ -21,13 +21,25 @@ pub struct StepKernels {
     /// The step without spike test (used while refractory) and its adjoint.
     pub plain: Compiled,
     pub plain_adjoint: Compiled,
-    /// The spiking step as a population kernel (JIT backend only): one call per population and
-    /// step, the loop over neurons in generated code.
-    pub population: Option<crate::jit::PopulationFn>,
+    /// The spiking step split by `ir::hoist` (JIT backend only): what depends on parameters and
+    /// `dt` alone is computed once per neuron and run, the rest at every step as a population
+    /// kernel (one call per population and step, the loop over neurons in generated code).
+    pub hoisted: Option<HoistedStep>,
     /// `increment[r]`: the state change per unit weight of receptor `r` (jumps must be additive).
     pub increment: Vec<Vec<f64>>,
     /// The state the spike condition compares (the membrane).
     pub membrane: usize,
+}
+
+/// The spiking and the plain step, hoisted: `invariant(x, p, dt)` once per neuron (the state
+/// is not read), `body(x, inv)` at every step, bit for bit the unsplit step.
+pub struct HoistedStep {
+    pub invariant: Compiled,
+    pub n_inv: usize,
+    pub body: crate::jit::PopulationFn,
+    pub plain_invariant: Compiled,
+    pub n_plain_inv: usize,
+    pub plain_body: Compiled,
 }
 
 /// Why a model cannot run time-discretely.
@@ -95,12 +107,8 @@ pub fn step_kernels(
             interp::eval(&m.base.threshold, &plus)[0] != interp::eval(&m.base.threshold, &a)[0]
         })
         .unwrap_or(0);
-    let population = match backend {
-        Backend::Jit => Some(
-            crate::jit::Jit::new()
-                .and_then(|mut j| j.compile_population(&f))
-                .map_err(|e| DiscreteError(e.to_string()))?,
-        ),
+    let hoisted = match backend {
+        Backend::Jit => Some(hoisted_step(&f, step, n).map_err(|e| DiscreteError(e.to_string()))?),
         Backend::Interp => None,
     };
     let compiled = match backend {
@@ -131,9 +139,33 @@ pub fn step_kernels(
         adjoint,
         plain,
         plain_adjoint,
-        population,
+        hoisted,
         increment,
         membrane,
+    })
+}
+
+/// Hoists the spiking step `f` and the plain step (the states, the first `n` arguments, vary).
+fn hoisted_step(
+    f: &Function,
+    plain: &Function,
+    n: usize,
+) -> Result<HoistedStep, crate::jit::JitError> {
+    let states: Vec<usize> = (0..n).collect();
+    let h = crate::ir::hoist::hoist(f, &states);
+    let hp = crate::ir::hoist::hoist(plain, &states);
+    let mut compiled = crate::jit::Jit::new()?.compile(&[&h.invariant, &hp.invariant, &hp.body])?;
+    let body = crate::jit::Jit::new()?.compile_population(&h.body)?;
+    let plain_body = Box::new(compiled.pop().expect("three functions")) as Compiled;
+    let plain_invariant = Box::new(compiled.pop().expect("three functions")) as Compiled;
+    let invariant = Box::new(compiled.pop().expect("three functions")) as Compiled;
+    Ok(HoistedStep {
+        invariant,
+        n_inv: h.invariant.outputs.len(),
+        body,
+        plain_invariant,
+        n_plain_inv: hp.invariant.outputs.len(),
+        plain_body,
     })
 }
 
@@ -151,7 +183,24 @@ pub struct DiscreteRun {
     pub refractory: Vec<Vec<Vec<bool>>>,
 }
 
-/// Runs one sample; inputs as (time, channel) per input node.
+/// What the engine shows an observer.
+pub enum Observed<'a> {
+    /// The initial states of every population (neuron-major), before step 0.
+    Start(&'a [Vec<f64>]),
+    /// Step `k` is done, its deliveries included.
+    Step {
+        k: usize,
+        /// States after step k and its deliveries (the states before step k + 1).
+        x: &'a [Vec<f64>],
+        /// `s[pop][i]`: spike of neuron i at the end of step k (0 or 1).
+        s: &'a [Vec<f64>],
+        /// `refractory[pop][i]`: neuron i was refractory during step k.
+        refractory: &'a [Vec<bool>],
+    },
+}
+
+/// Runs one sample; inputs as (time, channel) per input node. Keeps every step (for
+/// backpropagation through time).
 pub fn run(
     program: &Program,
     kernels: &[ModelKernels],
@@ -173,9 +222,65 @@ pub fn run_with_progress(
     dt: f64,
     progress: &mut dyn FnMut(f64),
 ) -> DiscreteRun {
+    let n_pops = program.populations.len();
+    let mut x: Vec<Vec<Vec<f64>>> = vec![Vec::new(); n_pops];
+    let mut s: Vec<Vec<Vec<f64>>> = vec![Vec::new(); n_pops];
+    let mut refractory: Vec<Vec<Vec<bool>>> = vec![Vec::new(); n_pops];
+    let (n_steps, input_step) = run_observed(
+        program,
+        kernels,
+        steps,
+        net,
+        inputs,
+        dt,
+        progress,
+        &mut |o| match o {
+            Observed::Start(x0) => {
+                for (h, v) in x.iter_mut().zip(x0) {
+                    h.push(v.clone());
+                }
+            }
+            Observed::Step {
+                x: xs,
+                s: ss,
+                refractory: rs,
+                ..
+            } => {
+                for pi in 0..xs.len() {
+                    x[pi].push(xs[pi].clone());
+                    s[pi].push(ss[pi].clone());
+                    refractory[pi].push(rs[pi].clone());
+                }
+            }
+        },
+    );
+    DiscreteRun {
+        steps: n_steps,
+        x,
+        s,
+        inputs: input_step,
+        refractory,
+    }
+}
+
+/// The engine itself: runs one sample and shows every step to `observe` without keeping it
+/// (a simulation records only what it needs). Returns the number of steps and the input
+/// channels spiking in each step. Buffers are reused from step to step; the spikes of past
+/// steps are kept only as long as the longest delay needs them.
+#[allow(clippy::too_many_arguments)]
+pub fn run_observed(
+    program: &Program,
+    kernels: &[ModelKernels],
+    steps: &[StepKernels],
+    net: &Network,
+    inputs: &[Vec<(f64, u32)>],
+    dt: f64,
+    progress: &mut dyn FnMut(f64),
+    observe: &mut dyn FnMut(Observed<'_>),
+) -> (usize, Vec<Vec<Vec<u32>>>) {
     let n_steps = (program.simulation.t_max / dt).round() as usize;
     let pops = &program.populations;
-    let mut x: Vec<Vec<Vec<f64>>> = pops
+    let mut cur: Vec<Vec<f64>> = pops
         .iter()
         .enumerate()
         .map(|(pi, pop)| {
@@ -187,10 +292,10 @@ pub fn run_with_progress(
                 kern.init.call(&p, &mut buf);
                 x0[i * kern.n..(i + 1) * kern.n].copy_from_slice(&buf);
             }
-            vec![x0]
+            x0
         })
         .collect();
-    let mut s: Vec<Vec<Vec<f64>>> = pops.iter().map(|_| Vec::with_capacity(n_steps)).collect();
+    observe(Observed::Start(&cur));
     let input_step: Vec<Vec<Vec<u32>>> = inputs
         .iter()
         .map(|train| {
@@ -225,8 +330,50 @@ pub fn run_with_progress(
         })
         .collect();
     let mut remaining: Vec<Vec<usize>> = pops.iter().map(|p| vec![0; p.size]).collect();
-    let mut refractory: Vec<Vec<Vec<bool>>> =
-        pops.iter().map(|_| Vec::with_capacity(n_steps)).collect();
+    let delays: Vec<usize> = net
+        .projections
+        .iter()
+        .map(|syn| (syn.delay / dt).round() as usize)
+        .collect();
+    // fired[pop][k % ring]: (neuron, spike value) of the neurons that spiked in step k.
+    let ring = delays.iter().max().map_or(1, |d| d + 1);
+    let mut fired: Vec<Vec<Vec<(usize, f64)>>> =
+        pops.iter().map(|_| vec![Vec::new(); ring]).collect();
+    let mut next: Vec<Vec<f64>> = cur.clone();
+    let mut spikes: Vec<Vec<f64>> = pops.iter().map(|p| vec![0.0; p.size]).collect();
+    let mut refr: Vec<Vec<bool>> = pops.iter().map(|p| vec![false; p.size]).collect();
+    let mut soa: Vec<Vec<f64>> = pops
+        .iter()
+        .map(|p| vec![0.0; (kernels[p.model.index()].n + 1) * p.size])
+        .collect();
+    let mut active: Vec<(usize, f64)> = Vec::new();
+    // Per-neuron invariants of the hoisted steps (parameters and dt never change in a run):
+    // `inv[pop]` of the spiking step, `plain_inv[pop]` of the plain one, neuron by neuron.
+    let (inv, plain_inv): (Vec<Vec<f64>>, Vec<Vec<f64>>) = pops
+        .iter()
+        .enumerate()
+        .map(|(pi, pop)| {
+            let Some(h) = &steps[pop.model.index()].hoisted else {
+                return (Vec::new(), Vec::new());
+            };
+            let kern = &kernels[pop.model.index()];
+            let (n, np) = (kern.n, kern.n_params);
+            let mut inv = vec![0.0; pop.size * h.n_inv];
+            let mut plain = vec![0.0; pop.size * h.n_plain_inv];
+            let mut a = vec![0.0; n + np + 1];
+            for i in 0..pop.size {
+                for q in 0..np {
+                    a[n + q] = net.params[pi][q][i];
+                }
+                a[n + np] = dt;
+                h.invariant
+                    .call(&a, &mut inv[i * h.n_inv..(i + 1) * h.n_inv]);
+                h.plain_invariant
+                    .call(&a, &mut plain[i * h.n_plain_inv..(i + 1) * h.n_plain_inv]);
+            }
+            (inv, plain)
+        })
+        .unzip();
     for k in 0..n_steps {
         if k.is_multiple_of(64) {
             progress(k as f64 * dt);
@@ -234,16 +381,21 @@ pub fn run_with_progress(
         for (pi, pop) in pops.iter().enumerate() {
             let kern = &kernels[pop.model.index()];
             let (n, np) = (kern.n, kern.n_params);
-            let mut next = vec![0.0; pop.size * n];
-            let mut spikes = vec![0.0; pop.size];
-            let mut refr = vec![false; pop.size];
-            let mut out = vec![0.0; n + 1];
+            let mut out = [0.0; 16];
+            let mut out_vec = Vec::new();
+            let out: &mut [f64] = if n < 16 {
+                &mut out[..n + 1]
+            } else {
+                out_vec.resize(n + 1, 0.0);
+                &mut out_vec
+            };
             let step_k = &steps[pop.model.index()];
-            if let Some(kernel) = &step_k.population {
+            let (next, spikes, refr) = (&mut next[pi], &mut spikes[pi], &mut refr[pi]);
+            refr.fill(false);
+            let xk = &cur[pi];
+            if let Some(h) = &step_k.hoisted {
                 // The whole population in one call; refractory neurons are redone below.
                 let size = pop.size;
-                let dt_arr = [dt];
-                let xk = &x[pi][k];
                 let mut a: Vec<crate::jit::Strided<'_>> = (0..n)
                     .map(|s| crate::jit::Strided {
                         data: xk,
@@ -251,18 +403,13 @@ pub fn run_with_progress(
                         stride: n,
                     })
                     .collect();
-                a.extend((0..np).map(|q| crate::jit::Strided {
-                    data: &net.params[pi][q],
-                    offset: 0,
-                    stride: 1,
+                a.extend((0..h.n_inv).map(|q| crate::jit::Strided {
+                    data: &inv[pi],
+                    offset: q,
+                    stride: h.n_inv,
                 }));
-                a.push(crate::jit::Strided {
-                    data: &dt_arr,
-                    offset: 0,
-                    stride: 0,
-                });
-                let mut soa = vec![0.0; (n + 1) * size];
-                kernel.run(&a, &mut soa, size);
+                let soa = &mut soa[pi];
+                h.body.run(&a, soa, size);
                 for i in 0..size {
                     for s in 0..n {
                         next[i * n + s] = soa[s * size + i];
@@ -271,60 +418,74 @@ pub fn run_with_progress(
                 }
             }
             for i in 0..pop.size {
-                if step_k.population.is_some() && remaining[pi][i] == 0 {
+                if step_k.hoisted.is_some() && remaining[pi][i] == 0 {
                     if spikes[i] != 0.0 {
                         remaining[pi][i] = ref_steps[pi][i];
                     }
                     continue;
                 }
                 args.clear();
-                args.extend_from_slice(&x[pi][k][i * n..(i + 1) * n]);
-                args.extend((0..np).map(|q| net.params[pi][q][i]));
-                args.push(dt);
+                args.extend_from_slice(&xk[i * n..(i + 1) * n]);
                 if remaining[pi][i] > 0 {
                     remaining[pi][i] -= 1;
                     refr[i] = true;
                     spikes[i] = 0.0;
-                    steps[pop.model.index()].plain.call(&args, &mut out[..n]);
+                    match &step_k.hoisted {
+                        Some(h) => {
+                            let m = h.n_plain_inv;
+                            args.extend_from_slice(&plain_inv[pi][i * m..(i + 1) * m]);
+                            h.plain_body.call(&args, &mut out[..n]);
+                        }
+                        None => {
+                            args.extend((0..np).map(|q| net.params[pi][q][i]));
+                            args.push(dt);
+                            step_k.plain.call(&args, &mut out[..n]);
+                        }
+                    }
                     next[i * n..(i + 1) * n].copy_from_slice(&out[..n]);
                     continue;
                 }
-                steps[pop.model.index()].step.call(&args, &mut out);
+                args.extend((0..np).map(|q| net.params[pi][q][i]));
+                args.push(dt);
+                step_k.step.call(&args, out);
                 next[i * n..(i + 1) * n].copy_from_slice(&out[..n]);
                 spikes[i] = out[n];
                 if out[n] != 0.0 {
                     remaining[pi][i] = ref_steps[pi][i];
                 }
             }
-            x[pi].push(next);
-            s[pi].push(spikes);
-            refractory[pi].push(refr);
+            let list = &mut fired[pi][k % ring];
+            list.clear();
+            list.extend(
+                spikes
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, v)| **v != 0.0)
+                    .map(|(i, v)| (i, *v)),
+            );
         }
+        std::mem::swap(&mut cur, &mut next);
         // Deliveries at the end of step k.
-        for syn in &net.projections {
-            let d = (syn.delay / dt).round() as usize;
+        for (syn, &d) in net.projections.iter().zip(&delays) {
             if k < d {
                 continue;
             }
             let src = k - d;
-            let active: Vec<(usize, f64)> = match syn.pre {
-                Node::Input(id) => input_step[id.index()][src]
-                    .iter()
-                    .map(|c| (*c as usize, 1.0))
-                    .collect(),
-                Node::Pop(q) => s[q.index()][src]
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, v)| **v != 0.0)
-                    .map(|(i, v)| (i, *v))
-                    .collect(),
-            };
+            active.clear();
+            match syn.pre {
+                Node::Input(id) => active.extend(
+                    input_step[id.index()][src]
+                        .iter()
+                        .map(|c| (*c as usize, 1.0)),
+                ),
+                Node::Pop(q) => active.extend_from_slice(&fired[q.index()][src % ring]),
+            }
             let post = syn.post;
             let model = pops[post].model.index();
             let n = kernels[model].n;
             let inc = &steps[model].increment[syn.receptor];
-            let xs = x[post].last_mut().expect("pushed above");
-            for (i, a) in active {
+            let xs = &mut cur[post];
+            for &(i, a) in &active {
                 for (&j, &w) in syn.targets[i].iter().zip(syn.row(i)) {
                     let w = w * a;
                     for (q, e) in inc.iter().enumerate() {
@@ -333,12 +494,12 @@ pub fn run_with_progress(
                 }
             }
         }
+        observe(Observed::Step {
+            k,
+            x: &cur,
+            s: &spikes,
+            refractory: &refr,
+        });
     }
-    DiscreteRun {
-        steps: n_steps,
-        x,
-        s,
-        inputs: input_step,
-        refractory,
-    }
+    (n_steps, input_step)
 }
