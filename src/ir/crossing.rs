@@ -55,12 +55,14 @@ pub struct Scratch {
     ordered: Vec<f64>,
     coef: Vec<Vec<f64>>,
     lie: Vec<f64>,
+    modes: Modes,
 }
 
 struct Finder<'a, 'c, S: Signal> {
     signal: &'a mut S,
     coef: &'c [Vec<f64>],
     lie: &'a mut Vec<f64>,
+    modes: &'a mut Modes,
     evaluations: usize,
 }
 
@@ -224,12 +226,17 @@ pub fn next_crossing_deferred(
 ) -> Deferred {
     prepare(scratch, lambdas);
     let Scratch {
-        ordered, coef, lie, ..
+        ordered,
+        coef,
+        lie,
+        modes,
+        ..
     } = scratch;
     let mut f = Finder {
         signal,
         coef,
         lie,
+        modes,
         evaluations: 0,
     };
     match ratio_two_candidate(&mut f, ordered, horizon)
@@ -255,12 +262,17 @@ pub fn finish_crossing(
 ) -> Deferred {
     prepare(scratch, lambdas);
     let Scratch {
-        ordered, coef, lie, ..
+        ordered,
+        coef,
+        lie,
+        modes,
+        ..
     } = scratch;
     let mut f = Finder {
         signal,
         coef,
         lie,
+        modes,
         evaluations: CANDIDATE_EVALUATIONS,
     };
     if candidate.general {
@@ -288,6 +300,7 @@ fn prepare(scratch: &mut Scratch, lambdas: &[f64]) {
         ordered,
         coef,
         lie,
+        ..
     } = scratch;
     if given.as_slice() != lambdas {
         given.clear();
@@ -326,6 +339,7 @@ fn isolate<S: Signal>(f: &mut Finder<'_, '_, S>, ordered: &[f64], horizon: f64) 
         signal: &mut *f.signal,
         coef: &coef,
         lie: &mut *f.lie,
+        modes: &mut *f.modes,
         evaluations: f.evaluations,
     };
     let mut pts = vec![0.0];
@@ -522,21 +536,11 @@ fn bounded_below_threshold<S: Signal>(
 ) -> Bound {
     let undecided = Bound::Until(from);
     let n = lambdas.len();
-    if n > 6 {
+    f.modes.prepare(lambdas);
+    if !f.modes.usable {
         return undecided;
     }
-    let scale_l = lambdas.iter().fold(0.0f64, |m, l| m.max(l.abs()));
-    let mut power = [0u8; 6];
-    for i in 0..n {
-        for j in 0..i {
-            if lambdas[i] == lambdas[j] && power[j] == 0 && !power[..i].contains(&1) {
-                // One repeated pair: its second copy is the t e^{lambda t} mode.
-                power[i] = 1;
-            } else if (lambdas[i] - lambdas[j]).abs() < 0.05 * scale_l {
-                return undecided;
-            }
-        }
-    }
+    let power = f.modes.power;
     let repeated = power[..n].contains(&1);
     f.evaluations += 1;
     f.signal.lie_at(0.0, f.lie);
@@ -546,43 +550,9 @@ fn bounded_below_threshold<S: Signal>(
             evaluations: f.evaluations,
         });
     }
-    // Solve sum_j c_j D^m[t^p_j e^{lambda_j t}](0) = L_m, m = 0..n-1, by Gaussian elimination
-    // with pivoting: D^m e^{lambda t} = lambda^m, D^m [t e^{lambda t}] = m lambda^{m-1} at 0.
-    let mut a = [[0.0f64; 7]; 6];
-    // lambda_j^m and lambda_j^(m-1), by multiplication.
-    let (mut pw, mut prev) = ([1.0f64; 6], [0.0f64; 6]);
-    for m in 0..n {
-        for j in 0..n {
-            a[m][j] = if power[j] == 0 {
-                pw[j]
-            } else {
-                m as f64 * prev[j]
-            };
-            prev[j] = pw[j];
-            pw[j] *= lambdas[j];
-        }
-        a[m][n] = f.lie[m];
-    }
-    for col in 0..n {
-        let piv = (col..n)
-            .max_by(|x, y| a[*x][col].abs().total_cmp(&a[*y][col].abs()))
-            .unwrap_or(col);
-        a.swap(col, piv);
-        if a[col][col] == 0.0 {
-            return undecided;
-        }
-        for r in 0..n {
-            if r != col {
-                let factor = a[r][col] / a[col][col];
-                for k in col..=n {
-                    a[r][k] -= factor * a[col][k];
-                }
-            }
-        }
-    }
     let mut c = [0.0f64; 6];
     for (j, cj) in c[..n].iter_mut().enumerate() {
-        *cj = a[j][n] / a[j][j];
+        *cj = (0..n).map(|m| f.modes.inv[j][m] * f.lie[m]).sum();
     }
     let c = &c[..n];
     let scale = c.iter().map(|v| v.abs()).sum::<f64>() + f.lie[0].abs();
@@ -618,6 +588,94 @@ fn bounded_below_threshold<S: Signal>(
             evaluations: f.evaluations,
         }),
         Some(t) => Bound::Until(t),
+    }
+}
+
+/// The map from the Lie derivatives at t = 0 to the mode coefficients of
+/// [`bounded_below_threshold`]: `sum_j c_j D^m[t^p_j e^{lambda_j t}](0) = L_m` for m < n, with
+/// `D^m e^{lambda t} = lambda^m` and `D^m [t e^{lambda t}] = m lambda^(m-1)` at 0, inverted once
+/// per set of eigenvalues (Gauss-Jordan with pivoting) instead of solved at every search.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Modes {
+    key: Vec<f64>,
+    /// `power[j] = 1` for the second copy of an exactly repeated eigenvalue (its mode is
+    /// `t e^{lambda t}`).
+    power: [u8; 6],
+    inv: [[f64; 6]; 6],
+    /// False for more than 6 eigenvalues, close but unequal ones (ill-conditioned), or more
+    /// than one repeated pair.
+    usable: bool,
+}
+
+impl Modes {
+    fn prepare(&mut self, lambdas: &[f64]) {
+        if self.key.as_slice() == lambdas {
+            return;
+        }
+        self.key.clear();
+        self.key.extend_from_slice(lambdas);
+        self.usable = self.build(lambdas);
+    }
+
+    fn build(&mut self, lambdas: &[f64]) -> bool {
+        let n = lambdas.len();
+        if n > 6 {
+            return false;
+        }
+        let scale_l = lambdas.iter().fold(0.0f64, |m, l| m.max(l.abs()));
+        self.power = [0; 6];
+        for i in 0..n {
+            for j in 0..i {
+                if lambdas[i] == lambdas[j] && self.power[j] == 0 && !self.power[..i].contains(&1) {
+                    // One repeated pair: its second copy is the t e^{lambda t} mode.
+                    self.power[i] = 1;
+                } else if (lambdas[i] - lambdas[j]).abs() < 0.05 * scale_l {
+                    return false;
+                }
+            }
+        }
+        // [A | I] with A[m][j] the m-th derivative of mode j at 0.
+        let mut a = [[0.0f64; 12]; 6];
+        let (mut pw, mut prev) = ([1.0f64; 6], [0.0f64; 6]);
+        for (m, row) in a[..n].iter_mut().enumerate() {
+            for j in 0..n {
+                row[j] = if self.power[j] == 0 {
+                    pw[j]
+                } else {
+                    m as f64 * prev[j]
+                };
+                prev[j] = pw[j];
+                pw[j] *= lambdas[j];
+            }
+            row[n + m] = 1.0;
+        }
+        for col in 0..n {
+            let piv = (col..n)
+                .max_by(|x, y| a[*x][col].abs().total_cmp(&a[*y][col].abs()))
+                .unwrap_or(col);
+            a.swap(col, piv);
+            let d = a[col][col];
+            if d == 0.0 || !d.is_finite() {
+                return false;
+            }
+            for k in 0..2 * n {
+                a[col][k] /= d;
+            }
+            for r in 0..n {
+                if r != col {
+                    let factor = a[r][col];
+                    for k in 0..2 * n {
+                        a[r][k] -= factor * a[col][k];
+                    }
+                }
+            }
+        }
+        for j in 0..n {
+            for m in 0..n {
+                self.inv[j][m] = a[j][n + m];
+            }
+        }
+        true
     }
 }
 

@@ -207,14 +207,10 @@ enum Payload {
     Recheck {
         version: u32,
     },
-    /// A closed-form crossing whose check is left until it is due (most are cancelled by a
-    /// later input first); the candidate's time is the entry's time.
-    Candidate {
-        version: u32,
-        /// [`Candidate::general`] and [`Candidate::t`], flat so that an entry stays 40 bytes.
-        general: bool,
-        t: f64,
-    },
+    /// A neuron's deferred crossing check (its [`PopState::slot`]) may be due: the queue holds
+    /// at most a few of these per neuron instead of one per search (most searches are
+    /// overtaken by a later input before their check is due).
+    Wake,
 }
 
 /// A queue entry, ordered by its key alone (the sequence number makes keys unique).
@@ -256,6 +252,11 @@ struct PopState {
     /// Time of the neuron's last spike (minus infinity before the first).
     last_spike: Vec<f64>,
     version: Vec<u32>,
+    /// The neuron's deferred crossing check: (version, due time, candidate). A later input
+    /// makes it stale (the version moves on).
+    slot: Vec<Option<(u32, f64, Candidate)>>,
+    /// The time of the neuron's earliest `Wake` entry in the queue (infinity if none).
+    wake: Vec<f64>,
     /// Number of parameters.
     k: usize,
     /// The model has the closed-form path (propagator and exact crossing).
@@ -345,7 +346,7 @@ struct Run<'r, 'a> {
     tmp: Vec<f64>,
     scratch: CrossingScratch,
     traces: Option<TraceBuf>,
-    /// Leave the check of closed-form crossings until they are due (see [`Payload::Candidate`]).
+    /// Leave the check of crossing candidates until they are due (see [`Payload::Wake`]).
     deferred: bool,
     /// A deferred check gave an earlier time than its candidate, so events may have been
     /// processed out of order: the run is repeated without deferring.
@@ -452,6 +453,8 @@ impl<'a> EventEngine<'a> {
                     count: vec![0; size],
                     last_spike: vec![f64::NEG_INFINITY; size],
                     version: vec![0; size],
+                    slot: vec![None; size],
+                    wake: vec![f64::INFINITY; size],
                     k,
                 }
             })
@@ -692,12 +695,7 @@ impl Run<'_, '_> {
                 let free = t > s.last_spike[i]
                     && self.e.max_spikes.is_none_or(|m| (s.count[i] as usize) < m);
                 if self.deferred && free {
-                    let payload = Payload::Candidate {
-                        version,
-                        general: c.general,
-                        t: c.t,
-                    };
-                    self.push(t, 1, pop as u32, i as u32, payload);
+                    self.defer(pop, i, version, t, c);
                     return;
                 }
                 let mut stage = Deferred::Candidate(c);
@@ -774,6 +772,42 @@ impl Run<'_, '_> {
         }
     }
 
+    /// Leaves neuron `i`'s check of candidate `c` until `t`, in its slot; queues a wake-up at
+    /// `t` unless an earlier one is already queued (that one moves on to `t` when it fires).
+    fn defer(&mut self, pop: usize, i: usize, version: u32, t: f64, c: Candidate) {
+        let s = &mut self.pops[pop];
+        s.slot[i] = Some((version, t, c));
+        if t < s.wake[i] {
+            s.wake[i] = t;
+            self.push(t, 1, pop as u32, i as u32, Payload::Wake);
+        }
+    }
+
+    /// A wake-up of neuron `i` fires at `t`: runs its check if that is due now, or moves the
+    /// wake-up on to the check's time.
+    fn wake(&mut self, pop: usize, i: usize, t: f64) {
+        let s = &mut self.pops[pop];
+        if s.wake[i].to_bits() != t.to_bits() {
+            return; // superseded by an earlier wake-up
+        }
+        s.wake[i] = f64::INFINITY;
+        let Some((version, due, c)) = s.slot[i] else {
+            return;
+        };
+        if version != s.version[i] {
+            s.slot[i] = None;
+            return;
+        }
+        if due.to_bits() == t.to_bits() {
+            s.slot[i] = None;
+            self.check_candidate(pop, i, t, version, c);
+        } else {
+            debug_assert!(due > t, "a wake-up is never later than its check");
+            s.wake[i] = due;
+            self.push(due, 1, pop as u32, i as u32, Payload::Wake);
+        }
+    }
+
     /// A deferred crossing is due at `t`: checks it and queues the crossing at the checked time.
     fn check_candidate(&mut self, pop: usize, i: usize, t: f64, version: u32, c: Candidate) {
         // Nothing happened to the neuron since the search (its version is unchanged), so the
@@ -788,12 +822,7 @@ impl Run<'_, '_> {
             // The general method's bound went on: check again when the new candidate is due
             // (it is later, so no limit that does not apply now can apply then).
             Deferred::Candidate(next) => {
-                let payload = Payload::Candidate {
-                    version,
-                    general: next.general,
-                    t: next.t,
-                };
-                self.push(start + next.t, 1, pop as u32, i as u32, payload);
+                self.defer(pop, i, version, start + next.t, next);
                 return;
             }
         };
@@ -885,17 +914,7 @@ impl Run<'_, '_> {
                         self.spike(pop, i, t);
                     }
                 }
-                Payload::Candidate {
-                    version,
-                    general,
-                    t: ct,
-                } => {
-                    let candidate = Candidate { t: ct, general };
-                    let (pop, i) = (a as usize, b as usize);
-                    if self.pops[pop].version[i] == version {
-                        self.check_candidate(pop, i, t, version, candidate);
-                    }
-                }
+                Payload::Wake => self.wake(a as usize, b as usize, t),
                 Payload::Recheck { version } => {
                     let (pop, i) = (a as usize, b as usize);
                     if self.pops[pop].version[i] == version {
