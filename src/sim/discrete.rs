@@ -410,11 +410,14 @@ pub fn run_observed(
                 }));
                 let soa = &mut soa[pi];
                 h.body.run(&a, soa, size);
-                for i in 0..size {
-                    for s in 0..n {
-                        next[i * n + s] = soa[s * size + i];
+                // Back from the kernel's output layout (one array per output) to neuron-major.
+                let (states, flags) = soa.split_at(n * size);
+                for (i, (row, spike)) in next.chunks_exact_mut(n).zip(spikes.iter_mut()).enumerate()
+                {
+                    for (s, v) in row.iter_mut().enumerate() {
+                        *v = states[s * size + i];
                     }
-                    spikes[i] = soa[n * size + i];
+                    *spike = flags[i];
                 }
             }
             for i in 0..pop.size {
