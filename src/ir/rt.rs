@@ -48,40 +48,54 @@ fn dd_exp_many(t: f64, lambdas: &[f64]) -> f64 {
     t.powi(r as i32) * c.exp() * dd_exp_unit(&y)
 }
 
+/// Entries of the small caches of [`cached_exp`] and [`cached_exp_m1_ratio`].
+const CACHE: usize = 16;
+
 thread_local! {
-    /// The last argument (as bits) and value of `exp` and of `exp_m1(d) / d` in [`dd_exp`].
-    static LAST_EXP: Cell<(u64, f64)> = const { Cell::new((0, 1.0)) };
-    static LAST_RATIO: Cell<(u64, f64)> = const { Cell::new((0, 1.0)) };
+    /// Recent arguments (as bits) and values of `exp` and of `exp_m1(d) / d` in [`dd_exp`],
+    /// direct-mapped by a hash of the argument. The key 0 (`+0.0`) holds the exact limits.
+    static EXP_CACHE: [Cell<(u64, f64)>; CACHE] = const { [const { Cell::new((0, 1.0)) }; CACHE] };
+    static RATIO_CACHE: [Cell<(u64, f64)>; CACHE] = const { [const { Cell::new((0, 1.0)) }; CACHE] };
 }
 
-/// `z.exp()`, reusing the previous call's value for the same argument. A propagator evaluates
-/// the same exponentials in several divided differences (for nodes `[a]`, `[b, a]`, `[0, a]`
-/// the arguments `a t` and `(b - a) t` often coincide), so about half the calls are repeats.
-/// The value is the very one `exp` returns, so results stay bit for bit the same.
+/// The cache slot of an argument.
+fn slot(bits: u64) -> usize {
+    (bits.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 60) as usize % CACHE
+}
+
+/// `z.exp()`, reusing a recent call's value for the same argument. A propagator evaluates the
+/// same exponentials in several divided differences (for nodes `[a]`, `[b, a]`, `[0, a]` the
+/// arguments `a t` and `(b - a) t` often coincide), and the neurons of a population that one
+/// input reaches at the same time all ask for the same ones (equal parameters, equal time
+/// step). The value is the very one `exp` returns, so results stay bit for bit the same.
 fn cached_exp(z: f64) -> f64 {
     if z == 0.0 {
         return 1.0;
     }
-    LAST_EXP.with(|c| {
-        let (bits, v) = c.get();
-        if bits == z.to_bits() {
+    let bits = z.to_bits();
+    EXP_CACHE.with(|c| {
+        let cell = &c[slot(bits)];
+        let (k, v) = cell.get();
+        if k == bits {
             return v;
         }
         let v = z.exp();
-        c.set((z.to_bits(), v));
+        cell.set((bits, v));
         v
     })
 }
 
 /// `d.exp_m1() / d` (`d` nonzero) with the same reuse as [`cached_exp`].
 fn cached_exp_m1_ratio(d: f64) -> f64 {
-    LAST_RATIO.with(|c| {
-        let (bits, v) = c.get();
-        if bits == d.to_bits() {
+    let bits = d.to_bits();
+    RATIO_CACHE.with(|c| {
+        let cell = &c[slot(bits)];
+        let (k, v) = cell.get();
+        if k == bits {
             return v;
         }
         let v = d.exp_m1() / d;
-        c.set((d.to_bits(), v));
+        cell.set((bits, v));
         v
     })
 }
