@@ -570,14 +570,13 @@ fn bounded_below_threshold<S: Signal>(
     };
     // A grid of a tenth of the fastest time constant; where its first piece cannot be bounded
     // (close to threshold), finer ones near the start, so that the bound makes progress.
-    let fastest = lambdas.iter().fold(0.0f64, |m, l| m.max(-l));
     let mut until = if coarse { None } else { Some(from) };
-    for refine in [1.0, 1.0 / 8.0, 1.0 / 64.0] {
-        if coarse || fastest == 0.0 {
+    for level in 0..REFINE.len() {
+        if coarse || f.modes.steps[level] == 0.0 {
             break;
         }
-        let step = 0.1 / fastest * refine;
-        until = below_on_grid(c, lambdas, &power[..n], horizon, 1e-6 * scale, from, step);
+        let first = (f.modes.steps[level], f.modes.q[level]);
+        until = below_on_grid(c, lambdas, &power[..n], horizon, 1e-6 * scale, from, first);
         if until != Some(from) {
             break;
         }
@@ -602,6 +601,10 @@ pub(crate) struct Modes {
     /// `t e^{lambda t}`).
     power: [u8; 6],
     inv: [[f64; 6]; 6],
+    /// The first piece's length of the bound at each refinement (0 without a decaying mode),
+    /// and `e^{lambda_j step}` for it.
+    steps: [f64; 3],
+    q: [[f64; 6]; 3],
     /// False for more than 6 eigenvalues, close but unequal ones (ill-conditioned), or more
     /// than one repeated pair.
     usable: bool,
@@ -615,6 +618,18 @@ impl Modes {
         self.key.clear();
         self.key.extend_from_slice(lambdas);
         self.usable = self.build(lambdas);
+        // A tenth of the fastest time constant, then finer near the start.
+        let fastest = lambdas.iter().fold(0.0f64, |m, l| m.max(-l));
+        for (level, refine) in REFINE.iter().enumerate() {
+            self.steps[level] = if fastest == 0.0 {
+                0.0
+            } else {
+                0.1 / fastest * refine
+            };
+            for (j, l) in lambdas.iter().take(6).enumerate() {
+                self.q[level][j] = (l * self.steps[level]).exp();
+            }
+        }
     }
 
     fn build(&mut self, lambdas: &[f64]) -> bool {
@@ -679,6 +694,10 @@ impl Modes {
     }
 }
 
+/// The refinements of the bound's first piece (fractions of a tenth of the fastest time
+/// constant).
+const REFINE: [f64; 3] = [1.0, 1.0 / 8.0, 1.0 / 64.0];
+
 /// What the quick rejection showed.
 enum Bound {
     /// Decided: the threshold is already reached at the start, or never within the horizon.
@@ -688,7 +707,7 @@ enum Bound {
 }
 
 /// The bound of [`bounded_below_threshold`], piecewise: on pieces from `from`, the first of
-/// length `step` and each next one twice as long, a term c e^{lambda t} is bounded on a step by its larger end value
+/// length `step` (with `q0[j] = e^{lambda_j step}`) and each next one twice as long, a term c e^{lambda t} is bounded on a step by its larger end value
 /// (it is monotone), a term c t e^{lambda t} by its larger end value or its peak value at
 /// t = -1/lambda if the step contains it, and its smaller end value if c < 0 (it is unimodal);
 /// once the decaying terms are small, the rest of time is bounded by the constant term plus
@@ -704,7 +723,7 @@ fn below_on_grid(
     horizon: f64,
     margin: f64,
     from: f64,
-    step: f64,
+    (step, q0): (f64, [f64; 6]),
 ) -> Option<f64> {
     const MAX_STEPS: usize = 64;
     if lambdas.iter().any(|l| *l > 0.0) || c.len() > 6 {
@@ -717,7 +736,7 @@ fn below_on_grid(
     // never repeated, the threshold signal having one constant mode).
     let mut peak = [(0.0f64, 0.0f64); 6];
     for j in 0..n {
-        q[j] = (lambdas[j] * step).exp();
+        q[j] = q0[j];
         if from > 0.0 {
             e[j] = (lambdas[j] * from).exp();
         }
