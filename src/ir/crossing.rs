@@ -54,15 +54,23 @@ pub struct Scratch {
     given: Vec<f64>,
     ordered: Vec<f64>,
     coef: Vec<Vec<f64>>,
+    /// The operator coefficients of every y_k for `ordered` (root isolation).
+    full: Vec<Vec<f64>>,
     lie: Vec<f64>,
     modes: Modes,
+    levels: Vec<Vec<f64>>,
 }
 
 struct Finder<'a, 'c, S: Signal> {
     signal: &'a mut S,
+    /// The rows of `y_k` this search uses (only `y_0` for the closed forms and the bound).
     coef: &'c [Vec<f64>],
+    /// Every `y_k` of the eigenvalues (for the root isolation).
+    full: &'c [Vec<f64>],
     lie: &'a mut Vec<f64>,
     modes: &'a mut Modes,
+    /// `levels[k]`: the zeros of `y_k` found by the isolation (buffers reused between searches).
+    levels: &'a mut Vec<Vec<f64>>,
     evaluations: usize,
 }
 
@@ -81,28 +89,36 @@ impl<S: Signal> Finder<'_, '_, S> {
         (y, dy)
     }
 
-    /// All zeros of y_k on [a, b], ascending.
-    fn zeros(&mut self, k: usize, a: f64, b: f64) -> Vec<f64> {
-        if k + 1 >= self.coef.len() - 1 {
-            return Vec::new();
+    /// The zeros of every y_k (k >= 1) on [a, b], ascending, into `levels[k]`: those of y_k
+    /// lie one per interval between consecutive zeros of y_(k+1) (see the module comment), so
+    /// they are found from the highest k down. Allocates nothing once the buffers have grown.
+    fn all_zeros(&mut self, a: f64, b: f64) {
+        let len = self.coef.len();
+        if self.levels.len() < len.max(2) {
+            self.levels.resize(len.max(2), Vec::new());
         }
-        let mut pts = vec![a];
-        pts.extend(self.zeros(k + 1, a, b));
-        pts.push(b);
-        let mut out = Vec::new();
-        for w in pts.windows(2) {
-            let (p, q) = (w[0], w[1]);
-            let (yp, yq) = (self.y(k, p), self.y(k, q));
-            if yp == 0.0 {
-                if out.last() != Some(&p) {
-                    out.push(p);
+        for k in (1..len).rev() {
+            let mut out = std::mem::take(&mut self.levels[k]);
+            out.clear();
+            if k + 1 < len - 1 {
+                let next = std::mem::take(&mut self.levels[k + 1]);
+                let mut p = a;
+                for &q in next.iter().chain(std::iter::once(&b)) {
+                    let (yp, yq) = (self.y(k, p), self.y(k, q));
+                    if yp == 0.0 {
+                        if out.last() != Some(&p) {
+                            out.push(p);
+                        }
+                    } else if yq == 0.0 || (yp < 0.0) != (yq < 0.0) {
+                        let sign = if yp < 0.0 { 1.0 } else { -1.0 };
+                        out.push(self.solve(k, sign, p, q));
+                    }
+                    p = q;
                 }
-            } else if yq == 0.0 || (yp < 0.0) != (yq < 0.0) {
-                let sign = if yp < 0.0 { 1.0 } else { -1.0 };
-                out.push(self.solve(k, sign, p, q));
+                self.levels[k + 1] = next;
             }
+            self.levels[k] = out;
         }
-        out
     }
 
     /// The zero of `sign * y_k` on [lo, hi] given `sign*y(lo) < 0 <= sign*y(hi)`: the returned
@@ -228,15 +244,19 @@ pub fn next_crossing_deferred(
     let Scratch {
         ordered,
         coef,
+        full,
         lie,
         modes,
+        levels,
         ..
     } = scratch;
     let mut f = Finder {
         signal,
         coef,
+        full,
         lie,
         modes,
+        levels,
         evaluations: 0,
     };
     match ratio_two_candidate(&mut f, ordered, horizon)
@@ -264,15 +284,19 @@ pub fn finish_crossing(
     let Scratch {
         ordered,
         coef,
+        full,
         lie,
         modes,
+        levels,
         ..
     } = scratch;
     let mut f = Finder {
         signal,
         coef,
+        full,
         lie,
         modes,
+        levels,
         evaluations: CANDIDATE_EVALUATIONS,
     };
     if candidate.general {
@@ -299,6 +323,7 @@ fn prepare(scratch: &mut Scratch, lambdas: &[f64]) {
         given,
         ordered,
         coef,
+        full,
         lie,
         ..
     } = scratch;
@@ -310,13 +335,14 @@ fn prepare(scratch: &mut Scratch, lambdas: &[f64]) {
         ordered.clear();
         ordered.extend(lambdas.iter().copied().filter(|l| *l == 0.0));
         ordered.extend(lambdas.iter().copied().filter(|l| *l != 0.0));
+        operator_coefficients(ordered, full);
     }
     // Every evaluation overwrites all of `lie`; only its length matters.
     if lie.len() != lambdas.len() + 1 {
         lie.clear();
         lie.resize(lambdas.len() + 1, 0.0);
     }
-    // The closed form needs only y_0 = h (the full operator is built in `general`).
+    // The closed forms and the bound need only y_0 = h (the isolation uses `full`).
     if coef.len() != 1 {
         operator_coefficients(&[], coef);
     }
@@ -332,37 +358,34 @@ fn general<S: Signal>(f: &mut Finder<'_, '_, S>, ordered: &[f64], horizon: f64) 
 
 /// Root isolation over every y_k (see the module comment): the first crossing in
 /// `[0, horizon]`, whatever the bound said.
-fn isolate<S: Signal>(f: &mut Finder<'_, '_, S>, ordered: &[f64], horizon: f64) -> Crossing {
-    let mut coef = Vec::new();
-    operator_coefficients(ordered, &mut coef);
+fn isolate<S: Signal>(f: &mut Finder<'_, '_, S>, _ordered: &[f64], horizon: f64) -> Crossing {
     let mut f = Finder {
         signal: &mut *f.signal,
-        coef: &coef,
+        coef: f.full,
+        full: f.full,
         lie: &mut *f.lie,
         modes: &mut *f.modes,
+        levels: &mut *f.levels,
         evaluations: f.evaluations,
     };
-    let mut pts = vec![0.0];
-    pts.extend(f.zeros(1, 0.0, horizon));
-    pts.push(horizon);
-    for w in pts.windows(2) {
-        let (p, q) = (w[0], w[1]);
+    f.all_zeros(0.0, horizon);
+    let extrema = std::mem::take(&mut f.levels[1]);
+    let mut found = None;
+    let mut p = 0.0;
+    for &q in extrema.iter().chain(std::iter::once(&horizon)) {
         if f.y(0, p) >= 0.0 {
-            return Crossing {
-                time: Some(p),
-                evaluations: f.evaluations,
-            };
+            found = Some(p);
+            break;
         }
         if f.y(0, q) >= 0.0 {
-            let t = f.solve(0, 1.0, p, q);
-            return Crossing {
-                time: Some(t),
-                evaluations: f.evaluations,
-            };
+            found = Some(f.solve(0, 1.0, p, q));
+            break;
         }
+        p = q;
     }
+    f.levels[1] = extrema;
     Crossing {
-        time: None,
+        time: found,
         evaluations: f.evaluations,
     }
 }
