@@ -289,10 +289,6 @@ impl PopState {
         let n = self.n;
         &mut self.row_mut(i)[..n]
     }
-
-    fn p(&self, i: usize) -> &[f64] {
-        &self.row(i)[self.n..self.n + self.k]
-    }
 }
 
 /// `dst.copy_from_slice(src)` without a call to `memcpy` for the usual few states. `src` was
@@ -345,6 +341,11 @@ struct Run<'r, 'a> {
     out: Outcome,
     tmp: Vec<f64>,
     scratch: CrossingScratch,
+    /// The integrator's buffers, a state being integrated and a saved state (models without
+    /// the closed-form path).
+    ode: super::ode::Workspace,
+    state: Vec<f64>,
+    saved: Vec<f64>,
     traces: Option<TraceBuf>,
     /// Leave the check of crossing candidates until they are due (see [`Payload::Wake`]).
     deferred: bool,
@@ -471,6 +472,9 @@ impl<'a> EventEngine<'a> {
             },
             tmp: Vec::new(),
             scratch: CrossingScratch::default(),
+            ode: super::ode::Workspace::default(),
+            state: Vec::new(),
+            saved: Vec::new(),
             traces: traces.map(|r| {
                 let mut buf = TraceBuf::new(r, self.t_max, self.program.populations.len());
                 buf.out.values = r
@@ -573,8 +577,8 @@ impl Run<'_, '_> {
                 (Some(b), Some(_)) => (std::mem::take(&mut b.offsets), &mut b.samples),
                 _ => (Vec::new(), &mut none),
             };
-            self.with_flow(pop, i, |flow, x, scale| {
-                super::ode::advance_sampled(flow, x, scale, dt, &offsets, samples)
+            self.with_flow(pop, i, |flow, ws, x, scale| {
+                super::ode::advance_sampled(flow, ws, x, scale, dt, &offsets, samples)
             });
             if let (Some(b), Some(k0)) = (&mut tr, window) {
                 b.offsets = offsets;
@@ -658,9 +662,17 @@ impl Run<'_, '_> {
                 let n = self.pops[pop].n;
                 let saved = self.pops[pop].scale[i * n..(i + 1) * n].to_vec();
                 let offsets = std::mem::take(&mut b.offsets);
-                self.with_flow(pop, i, |flow, x, scale| {
+                self.with_flow(pop, i, |flow, ws, x, scale| {
                     let mut x = x.clone();
-                    super::ode::advance_sampled(flow, &mut x, scale, dt, &offsets, &mut b.samples)
+                    super::ode::advance_sampled(
+                        flow,
+                        ws,
+                        &mut x,
+                        scale,
+                        dt,
+                        &offsets,
+                        &mut b.samples,
+                    )
                 });
                 self.pops[pop].scale[i * n..(i + 1) * n].copy_from_slice(&saved);
                 b.offsets = offsets;
@@ -847,27 +859,40 @@ impl Run<'_, '_> {
         }
     }
 
-    /// Runs `f` on neuron `i`'s integrator: its flow, its state (written back) and its scales.
+    /// Runs `f` on neuron `i`'s integrator: its flow, the integrator's buffers, its state
+    /// (written back) and its scales. Allocates nothing once the buffers have grown.
     fn with_flow<R>(
         &mut self,
         pop: usize,
         i: usize,
-        f: impl FnOnce(&super::ode::Flow<'_>, &mut Vec<f64>, &mut [f64]) -> R,
+        f: impl FnOnce(
+            &super::ode::Flow<'_>,
+            &mut super::ode::Workspace,
+            &mut Vec<f64>,
+            &mut [f64],
+        ) -> R,
     ) -> R {
-        let kern = &self.e.kernels[self.e.program.populations[pop].model.index()];
-        let s = &mut self.pops[pop];
-        let n = s.n;
-        let params = s.p(i).to_vec();
+        let e = self.e;
+        let kern = &e.kernels[e.program.populations[pop].model.index()];
+        let Run {
+            pops, ode, state, ..
+        } = self;
+        let PopState {
+            rows, scale, n, k, ..
+        } = &mut pops[pop];
+        let (n, r) = (*n, *n + *k + 1);
+        let (x, rest) = rows[i * r..(i + 1) * r].split_at_mut(n);
         let flow = super::ode::Flow {
             rhs: &kern.rhs,
             threshold: &kern.threshold,
-            params: &params,
-            tolerance: self.e.program.simulation.tolerance,
+            params: &rest[..*k],
+            tolerance: e.program.simulation.tolerance,
         };
-        let mut x = s.x(i).to_vec();
-        let r = f(&flow, &mut x, &mut s.scale[i * n..(i + 1) * n]);
-        s.x_mut(i).copy_from_slice(&x);
-        r
+        state.clear();
+        state.extend_from_slice(x);
+        let out = f(&flow, ode, state, &mut scale[i * n..(i + 1) * n]);
+        x.copy_from_slice(state);
+        out
     }
 
     /// The crossing search of a neuron without a closed-form flow: integrate ahead over a window
@@ -875,14 +900,17 @@ impl Run<'_, '_> {
     fn schedule_integrated(&mut self, pop: usize, i: usize, now: f64, start: f64, version: u32) {
         let window = (self.e.t_max / 16.0).min(self.e.t_max - start);
         // Search on a copy: the neuron's own state stays at `now`.
-        let saved = self.pops[pop].x(i).to_vec();
-        let found = self.with_flow(pop, i, |flow, x, scale| {
+        let mut saved = std::mem::take(&mut self.saved);
+        saved.clear();
+        saved.extend_from_slice(self.pops[pop].x(i));
+        let found = self.with_flow(pop, i, |flow, ws, x, scale| {
             if start > now {
-                super::ode::advance(flow, x, scale, start - now);
+                super::ode::advance(flow, ws, x, scale, start - now);
             }
-            super::ode::first_crossing(flow, x, scale, window)
+            super::ode::first_crossing(flow, ws, x, scale, window)
         });
         self.pops[pop].x_mut(i).copy_from_slice(&saved);
+        self.saved = saved;
         match found {
             Some(dt) => self.queue_crossing(pop, i, start + dt, version),
             None if start + window < self.e.t_max => self.push(

@@ -70,23 +70,46 @@ pub struct Flow<'a> {
     pub tolerance: f64,
 }
 
+/// Buffers the integrator reuses from step to step and call to call (an engine keeps one), so
+/// that integrating allocates nothing once they have grown.
+#[derive(Default)]
+pub struct Workspace {
+    args: Vec<f64>,
+    k: [Vec<f64>; 7],
+    k7: Vec<f64>,
+    xs: Vec<f64>,
+    /// The last accepted step.
+    step: Step,
+    /// A point of the continuous extension.
+    at: Vec<f64>,
+    /// The start of a crossing search.
+    x: Vec<f64>,
+}
+
 impl Flow<'_> {
-    fn f(&self, x: &[f64], out: &mut [f64]) {
-        let mut a = x.to_vec();
-        a.extend_from_slice(self.params);
-        self.rhs.call(&a, out);
+    fn f(&self, args: &mut Vec<f64>, x: &[f64], out: &mut [f64]) {
+        args.clear();
+        args.extend_from_slice(x);
+        args.extend_from_slice(self.params);
+        self.rhs.call(args, out);
+    }
+
+    fn h_with(&self, args: &mut Vec<f64>, x: &[f64]) -> f64 {
+        args.clear();
+        args.extend_from_slice(x);
+        args.extend_from_slice(self.params);
+        let mut o = [0.0];
+        self.threshold.call(args, &mut o);
+        o[0]
     }
 
     pub fn h(&self, x: &[f64]) -> f64 {
-        let mut a = x.to_vec();
-        a.extend_from_slice(self.params);
-        let mut o = [0.0];
-        self.threshold.call(&a, &mut o);
-        o[0]
+        self.h_with(&mut Vec::new(), x)
     }
 }
 
-/// One accepted step: its start, length, endpoint and interpolation data.
+/// One accepted step: its length, start, endpoint and interpolation data.
+#[derive(Default)]
 struct Step {
     h: f64,
     y0: Vec<f64>,
@@ -95,38 +118,56 @@ struct Step {
 }
 
 impl Step {
-    fn at(&self, theta: f64) -> Vec<f64> {
-        (0..self.y0.len())
-            .map(|i| {
-                self.y0[i]
-                    + theta
-                        * (self.r[0][i]
-                            + (1.0 - theta)
-                                * (self.r[1][i]
-                                    + theta * (self.r[2][i] + (1.0 - theta) * self.r[3][i])))
-            })
-            .collect()
+    /// The continuous extension at `theta` (0 at the start, 1 at the end) into `out`.
+    fn at(&self, theta: f64, out: &mut Vec<f64>) {
+        out.clear();
+        out.extend((0..self.y0.len()).map(|i| {
+            self.y0[i]
+                + theta
+                    * (self.r[0][i]
+                        + (1.0 - theta)
+                            * (self.r[1][i]
+                                + theta * (self.r[2][i] + (1.0 - theta) * self.r[3][i])))
+        }));
     }
 }
 
-/// Takes one adaptive step of at most `h_max` from `x`; returns the step and the next step size.
-fn step(flow: &Flow<'_>, x: &[f64], scale: &mut [f64], mut h: f64, h_max: f64) -> (Step, f64) {
+/// Takes one adaptive step of at most `h_max` from `x` into `w.step`; returns the next step size.
+fn step(
+    flow: &Flow<'_>,
+    w: &mut Workspace,
+    x: &[f64],
+    scale: &mut [f64],
+    mut h: f64,
+    h_max: f64,
+) -> f64 {
     let n = x.len();
-    let mut k = vec![vec![0.0; n]; 7];
-    flow.f(x, &mut k[0]);
+    let Workspace {
+        args,
+        k,
+        k7,
+        xs,
+        step: st,
+        ..
+    } = w;
+    for kj in k.iter_mut() {
+        kj.resize(n, 0.0);
+    }
+    k7.resize(n, 0.0);
+    flow.f(args, x, &mut k[0]);
     loop {
         h = h.min(h_max);
         for s in 1..7 {
-            let xs: Vec<f64> = (0..n)
-                .map(|i| x[i] + h * (0..s).map(|j| A[s][j] * k[j][i]).sum::<f64>())
-                .collect();
-            flow.f(&xs, &mut k[s]);
+            xs.clear();
+            xs.extend((0..n).map(|i| x[i] + h * (0..s).map(|j| A[s][j] * k[j][i]).sum::<f64>()));
+            let (done, rest) = k.split_at_mut(s);
+            let _ = done;
+            flow.f(args, xs, &mut rest[0]);
         }
-        let y1: Vec<f64> = (0..n)
-            .map(|i| x[i] + h * (0..6).map(|j| A[6][j] * k[j][i]).sum::<f64>())
-            .collect();
-        let mut k7 = vec![0.0; n];
-        flow.f(&y1, &mut k7);
+        let y1 = &mut st.y1;
+        y1.clear();
+        y1.extend((0..n).map(|i| x[i] + h * (0..6).map(|j| A[6][j] * k[j][i]).sum::<f64>()));
+        flow.f(args, y1, k7);
         let mut err = 0.0;
         // States that start at zero (a synaptic conductance, an adaptation current) would get an
         // absurdly strict absolute tolerance from their own tiny values; floor each scale at a
@@ -155,36 +196,34 @@ fn step(flow: &Flow<'_>, x: &[f64], scale: &mut [f64], mut h: f64, h_max: f64) -
             for i in 0..n {
                 scale[i] = scale[i].max(y1[i].abs());
             }
-            let ydiff: Vec<f64> = (0..n).map(|i| y1[i] - x[i]).collect();
-            let bspl: Vec<f64> = (0..n).map(|i| h * k[0][i] - ydiff[i]).collect();
-            let r3: Vec<f64> = (0..n).map(|i| ydiff[i] - h * k7[i] - bspl[i]).collect();
-            let r4: Vec<f64> = (0..n)
-                .map(|i| {
-                    h * (D[0] * k[0][i]
-                        + D[2] * k[2][i]
-                        + D[3] * k[3][i]
-                        + D[4] * k[4][i]
-                        + D[5] * k[5][i]
-                        + D[6] * k7[i])
-                })
-                .collect();
-            return (
-                Step {
-                    h,
-                    y0: x.to_vec(),
-                    y1,
-                    r: [ydiff, bspl, r3, r4],
-                },
-                h * factor,
-            );
+            let [ydiff, bspl, r3, r4] = &mut st.r;
+            ydiff.clear();
+            ydiff.extend((0..n).map(|i| y1[i] - x[i]));
+            bspl.clear();
+            bspl.extend((0..n).map(|i| h * k[0][i] - ydiff[i]));
+            r3.clear();
+            r3.extend((0..n).map(|i| ydiff[i] - h * k7[i] - bspl[i]));
+            r4.clear();
+            r4.extend((0..n).map(|i| {
+                h * (D[0] * k[0][i]
+                    + D[2] * k[2][i]
+                    + D[3] * k[3][i]
+                    + D[4] * k[4][i]
+                    + D[5] * k[5][i]
+                    + D[6] * k7[i])
+            }));
+            st.h = h;
+            st.y0.clear();
+            st.y0.extend_from_slice(x);
+            return h * factor;
         }
         h *= factor;
     }
 }
 
 /// Integrates from `x` over `t` (no threshold test).
-pub fn advance(flow: &Flow<'_>, x: &mut Vec<f64>, scale: &mut [f64], t: f64) {
-    advance_sampled(flow, x, scale, t, &[], &mut Vec::new());
+pub fn advance(flow: &Flow<'_>, w: &mut Workspace, x: &mut Vec<f64>, scale: &mut [f64], t: f64) {
+    advance_sampled(flow, w, x, scale, t, &[], &mut Vec::new());
 }
 
 /// [`advance`], and the trajectory at the sorted `offsets` (each in `[0, t]`) appended to
@@ -192,6 +231,7 @@ pub fn advance(flow: &Flow<'_>, x: &mut Vec<f64>, scale: &mut [f64], t: f64) {
 /// `advance` takes: sampling never changes the step sequence or the result.
 pub fn advance_sampled(
     flow: &Flow<'_>,
+    w: &mut Workspace,
     x: &mut Vec<f64>,
     scale: &mut [f64],
     t: f64,
@@ -206,15 +246,18 @@ pub fn advance_sampled(
     let mut done = 0.0;
     let mut h = t;
     while done < t {
-        let (s, next) = step(flow, x, scale, h, t - done);
+        let next = step(flow, w, x, scale, h, t - done);
+        let s = &w.step;
         while next_offset < offsets.len() && offsets[next_offset] < done + s.h {
             let theta = ((offsets[next_offset] - done) / s.h).clamp(0.0, 1.0);
-            samples.extend(s.at(theta));
+            s.at(theta, &mut w.at);
+            samples.extend_from_slice(&w.at);
             next_offset += 1;
         }
         done += s.h;
         let blew_up = s.y1.iter().any(|v| !v.is_finite());
-        *x = s.y1;
+        x.clear();
+        x.extend_from_slice(&s.y1);
         // A state that overflowed cannot be integrated further; it stays non-finite.
         if blew_up {
             break;
@@ -231,38 +274,52 @@ pub fn advance_sampled(
 }
 
 /// The first time in `[0, horizon]` at which the threshold is reached from `x`, if any.
-pub fn first_crossing(flow: &Flow<'_>, x: &[f64], scale: &mut [f64], horizon: f64) -> Option<f64> {
-    if flow.h(x) >= 0.0 {
+pub fn first_crossing(
+    flow: &Flow<'_>,
+    w: &mut Workspace,
+    x: &[f64],
+    scale: &mut [f64],
+    horizon: f64,
+) -> Option<f64> {
+    if flow.h_with(&mut w.args, x) >= 0.0 {
         return Some(0.0);
     }
-    let mut x = x.to_vec();
+    let mut cur = std::mem::take(&mut w.x);
+    cur.clear();
+    cur.extend_from_slice(x);
     let mut done = 0.0;
     let mut h = horizon;
-    while done < horizon {
-        let (s, next) = step(flow, &x, scale, h, horizon - done);
+    let mut found = None;
+    'steps: while done < horizon {
+        let next = step(flow, w, &cur, scale, h, horizon - done);
         let mut prev = 0.0;
         for j in 1..=8 {
             let theta = j as f64 / 8.0;
-            if flow.h(&s.at(theta)) >= 0.0 {
+            w.step.at(theta, &mut w.at);
+            if flow.h_with(&mut w.args, &w.at) >= 0.0 {
                 let (mut lo, mut hi) = (prev, theta);
                 for _ in 0..60 {
                     let mid = 0.5 * (lo + hi);
-                    if flow.h(&s.at(mid)) >= 0.0 {
+                    w.step.at(mid, &mut w.at);
+                    if flow.h_with(&mut w.args, &w.at) >= 0.0 {
                         hi = mid;
                     } else {
                         lo = mid;
                     }
                 }
-                return Some(done + hi * s.h);
+                found = Some(done + hi * w.step.h);
+                break 'steps;
             }
             prev = theta;
         }
-        done += s.h;
-        if s.y1.iter().any(|v| !v.is_finite()) {
-            return None;
+        done += w.step.h;
+        if w.step.y1.iter().any(|v| !v.is_finite()) {
+            break;
         }
-        x = s.y1;
+        cur.clear();
+        cur.extend_from_slice(&w.step.y1);
         h = next;
     }
-    None
+    w.x = cur;
+    found
 }
