@@ -452,6 +452,44 @@ simulation {{ t_max 30 ms  tolerance 1e-11 }}"
     }
 }
 
+/// Resonate-and-fire neurons (cyclic linear coupling) in event mode are integrated adaptively:
+/// spike times against the same high-precision RK4 reference.
+#[test]
+fn cyclic_linear_network_in_event_mode_matches_high_precision_integration() {
+    let rf = "
+neuron R {
+    param tau = 20 ms
+    param freq = 60 Hz
+    state x = 0.0
+    state y = 0.0
+    let omega = 6.283185307179586 * freq
+    d/dt x = -x / tau - omega * y
+    d/dt y = omega * x - y / tau
+    receptor syn(w) { x += w }
+    spike when y >= 1.0
+    on spike {
+        x = 0.0
+        y = 0.0
+    }
+}";
+    for seed in [1, 2] {
+        let src = format!(
+            "{rf}
+input data = regular(size = 4, rate = 1 Hz)
+population hidden = 5 R
+population out = 2 R
+project data -> hidden dense init normal(2.5, 1.0)
+project hidden -> out dense init normal(2.0, 1.0)
+simulation {{ t_max 30 ms  tolerance 1e-11 }}"
+        );
+        assert!(
+            !setup(&src, seed).1[0].exact_events(),
+            "cyclic coupling has no exact crossing search"
+        );
+        compare(&src, seed, 2.5e-7, 1e-6);
+    }
+}
+
 /// The engine with trace sampling of every state of every population at `dt`.
 fn run_with_traces(
     p: &Program,
