@@ -39,7 +39,17 @@ pub extern "C" fn sigmoid(h: f64, beta: f64) -> f64 {
     interp::surrogate(SurrogateFn::Sigmoid { beta }, h)
 }
 
-/// `dd_exp` with `args[0] = t` and `args[1..len]` the nodes.
+/// `dd_exp` over one node, with its arguments in registers.
+pub extern "C" fn dd_exp1(t: f64, l0: f64) -> f64 {
+    rt::dd_exp1(t, l0)
+}
+
+/// `dd_exp` over two nodes, with its arguments in registers.
+pub extern "C" fn dd_exp2(t: f64, l0: f64, l1: f64) -> f64 {
+    rt::dd_exp2(t, l0, l1)
+}
+
+/// `dd_exp` with `args[0] = t` and `args[1..len]` the nodes (three or more).
 ///
 /// # Safety
 /// `args` must point to `len >= 2` readable `f64`s (generated code passes a stack slot).
@@ -80,5 +90,7 @@ pub fn symbols() -> Vec<(&'static str, *const u8, usize)> {
         ("snnc_max", max as *const u8, 2),
         ("snnc_superspike", superspike as *const u8, 2),
         ("snnc_sigmoid", sigmoid as *const u8, 2),
+        ("snnc_dd_exp1", dd_exp1 as *const u8, 2),
+        ("snnc_dd_exp2", dd_exp2 as *const u8, 3),
     ]
 }

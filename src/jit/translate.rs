@@ -226,6 +226,15 @@ impl<'a, 'b> FunctionTranslator<'a, 'b> {
     }
 
     fn translate_dd_exp(&mut self, vs: &[IrValue]) -> Value {
+        // One or two nodes: a direct call with the arguments in registers.
+        match vs.len() {
+            2 => return self.call("snnc_dd_exp1", &[self.v(vs[0]), self.v(vs[1])]),
+            3 => {
+                let args = [self.v(vs[0]), self.v(vs[1]), self.v(vs[2])];
+                return self.call("snnc_dd_exp2", &args);
+            }
+            _ => {}
+        }
         let slot = self.b.create_sized_stack_slot(StackSlotData::new(
             StackSlotKind::ExplicitSlot,
             (vs.len() * 8) as u32,
