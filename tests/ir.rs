@@ -327,7 +327,21 @@ fn crossing_finder_misses_nothing_dense_sampling_finds() {
 
 /// Central finite differences of an IR function's output `o` by argument `a`.
 fn fd(f: &Function, x: &[f64], a: usize, o: usize) -> f64 {
-    let h = 1e-6 * x[a].abs().max(1e-3);
+    fd_step(f, x, a, o, step_for(f, x, a))
+}
+
+/// The difference step for argument `a`: 1e-6 relative, at least 1e-9 for states and times
+/// (which pass through zero), purely relative for parameters (some are 1e-10 in SI units).
+fn step_for(f: &Function, x: &[f64], a: usize) -> f64 {
+    let floor = if f.args[a].starts_with("p.") {
+        f64::MIN_POSITIVE
+    } else {
+        1e-3
+    };
+    1e-6 * x[a].abs().max(floor)
+}
+
+fn fd_step(f: &Function, x: &[f64], a: usize, o: usize, h: f64) -> f64 {
     let mut xp = x.to_vec();
     let mut xm = x.to_vec();
     xp[a] += h;
@@ -353,7 +367,10 @@ fn derivatives_match_finite_differences_and_each_other() {
             let pairs: Vec<(&Function, &Function)> =
                 m.derivatives.chunks(2).map(|c| (&c[0], &c[1])).collect();
             for (tangent, adjoint) in pairs {
-                let base_name = tangent.name.trim_end_matches("_tangent");
+                let base_name = tangent
+                    .name
+                    .trim_end_matches("_tangent")
+                    .trim_end_matches("_params");
                 let primal = m
                     .functions()
                     .into_iter()
@@ -413,7 +430,7 @@ fn derivatives_match_finite_differences_and_each_other() {
                             .iter()
                             .zip(&u)
                             .map(|(a, ui)| {
-                                1e-15 * value[o].abs() / (1e-6 * at[*a].abs().max(1e-3)) * ui.abs()
+                                1e-15 * value[o].abs() / step_for(primal, &at, *a) * ui.abs()
                             })
                             .sum();
                         assert!(

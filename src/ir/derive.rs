@@ -11,6 +11,7 @@
 //! | `step_spiking_*` | (x, p, dt) -> x', s | step, Heaviside spike, reset blended by s |
 //! | `step_spiking_*_adjoint` | (.., bar) -> bar_x | surrogate-gradient backward step |
 //! | `<f>_tangent`, `<f>_adjoint` | | forward and reverse derivatives of rhs, jumps, h, r, propagate |
+//! | `<f>_params_tangent`, `<f>_params_adjoint` | | the same with respect to the parameters |
 //! | `spike_adjoint` | (x-, p, lam+, l_t) -> lam- | EventProp jump at an own spike |
 //! | `input_adjoint_<r>` | (x-, p, w, lam+) -> lam-, dw, dt | EventProp jump at an input |
 //! | `spike_time_tangent` | (x-, p, dx) -> dt | implicit-function-theorem spike-time sensitivity |
@@ -376,7 +377,8 @@ fn spike_time_tangent(m: &ModelIr) -> Function {
 }
 
 /// Tangents and adjoints of rhs, jumps, threshold, reset and propagate with respect to the
-/// state (and the weight for jumps, and the time for propagate).
+/// state (and the weight for jumps, and the time for propagate), and separately with respect to
+/// the parameters (`<f>_params_tangent`, `<f>_params_adjoint`).
 fn derivatives(m: &ModelIr) -> Vec<Function> {
     let n = m.n();
     let k = m.params.len();
@@ -398,6 +400,23 @@ fn derivatives(m: &ModelIr) -> Vec<Function> {
         let mut wrt = xs.clone();
         wrt.push(n + k);
         both(p, wrt);
+    }
+    // With respect to the parameters (for parameter gradients and sensitivities; the engines
+    // train weights and do not call these).
+    if k > 0 {
+        let ps: Vec<usize> = (n..n + k).collect();
+        let mut fs: Vec<&Function> = vec![&m.base.rhs];
+        fs.extend(&m.base.jumps);
+        fs.extend([&m.base.threshold, &m.base.reset]);
+        fs.extend(&m.propagate);
+        for f in fs {
+            let named = Function {
+                name: format!("{}_params", f.name),
+                ..f.clone()
+            };
+            out.push(ad::tangent_function(&named, &ps));
+            out.push(ad::adjoint_function(&named, &ps));
+        }
     }
     out
 }
