@@ -241,33 +241,12 @@ pub fn next_crossing_deferred(
     horizon: f64,
 ) -> Deferred {
     prepare(scratch, lambdas);
-    let Scratch {
-        ordered,
-        coef,
-        full,
-        lie,
-        modes,
-        levels,
-        ..
-    } = scratch;
-    let mut f = Finder {
-        signal,
-        coef,
-        full,
-        lie,
-        modes,
-        levels,
-        evaluations: 0,
-    };
+    let (mut f, ordered) = scratch.finder(signal, 0);
     match ratio_two_candidate(&mut f, ordered, horizon)
         .or_else(|| equal_candidate(&mut f, ordered, horizon))
     {
         Some(found) => found,
-        None => match bounded_below_threshold(&mut f, ordered, horizon, 0.0) {
-            Bound::Below(found) => Deferred::Done(found),
-            Bound::Until(t) if t > 0.0 => Deferred::Candidate(Candidate { t, general: true }),
-            Bound::Until(_) => Deferred::Done(isolate(&mut f, ordered, horizon)),
-        },
+        None => general_stage(&mut f, ordered, horizon, 0.0),
     }
 }
 
@@ -281,39 +260,60 @@ pub fn finish_crossing(
     candidate: Candidate,
 ) -> Deferred {
     prepare(scratch, lambdas);
-    let Scratch {
-        ordered,
-        coef,
-        full,
-        lie,
-        modes,
-        levels,
-        ..
-    } = scratch;
-    let mut f = Finder {
-        signal,
-        coef,
-        full,
-        lie,
-        modes,
-        levels,
-        evaluations: CANDIDATE_EVALUATIONS,
-    };
+    let (mut f, ordered) = scratch.finder(signal, CANDIDATE_EVALUATIONS);
     if candidate.general {
         // h < 0 before `candidate.t` is known; bound on from there, and isolate only when the
         // bound makes no progress (the isolation from t = 0 gives what `general` would).
-        return match bounded_below_threshold(&mut f, ordered, horizon, candidate.t) {
-            Bound::Below(found) => Deferred::Done(found),
-            Bound::Until(t) if t > candidate.t => {
-                Deferred::Candidate(Candidate { t, general: true })
-            }
-            Bound::Until(_) => Deferred::Done(isolate(&mut f, ordered, horizon)),
-        };
+        return general_stage(&mut f, ordered, horizon, candidate.t);
     }
     Deferred::Done(match closed_form_check(&mut f, candidate.t, horizon) {
         Some(found) => found,
         None => general(&mut f, ordered, horizon),
     })
+}
+
+impl Scratch {
+    /// A finder over these buffers, and the ordered eigenvalues.
+    fn finder<'s, S: Signal>(
+        &'s mut self,
+        signal: &'s mut S,
+        evaluations: usize,
+    ) -> (Finder<'s, 's, S>, &'s [f64]) {
+        let Scratch {
+            ordered,
+            coef,
+            full,
+            lie,
+            modes,
+            levels,
+            ..
+        } = self;
+        let f = Finder {
+            signal,
+            coef,
+            full,
+            lie,
+            modes,
+            levels,
+            evaluations,
+        };
+        (f, ordered)
+    }
+}
+
+/// The general method from `from` on (h < 0 before it is known): no crossing, a later
+/// candidate, or the root isolation now when the bound makes no progress.
+fn general_stage<S: Signal>(
+    f: &mut Finder<'_, '_, S>,
+    ordered: &[f64],
+    horizon: f64,
+    from: f64,
+) -> Deferred {
+    match bounded_below_threshold(f, ordered, horizon, from) {
+        Bound::Below(found) => Deferred::Done(found),
+        Bound::Until(t) if t > from => Deferred::Candidate(Candidate { t, general: true }),
+        Bound::Until(_) => Deferred::Done(isolate(f, ordered, horizon)),
+    }
 }
 
 /// Orders the eigenvalues and sizes the buffers for a search. Successive searches mostly have
