@@ -1012,12 +1012,15 @@ mod tests {
     use super::*;
     use crate::sim::kernels::Backend;
 
-    /// Deferring the check of closed-form crossings changes nothing: spikes, limit hits and the
-    /// event log are identical to checking each crossing at once, with and without a spike
-    /// limit, on a recurrent network with tau_mem = 2 tau_syn (the closed-form case).
+    /// Deferring crossing checks (wake-ups, staged bounds) changes nothing: spikes, limit hits
+    /// and the event log are identical to checking each crossing at once, with and without a
+    /// spike limit, on recurrent networks with tau_mem = 2 tau_syn (the closed form) and with
+    /// excitatory and inhibitory currents (the general method). That the staged search finds
+    /// the right crossing is tested against dense sampling (`tests/ir.rs`) and high-precision
+    /// integration (`tests/engine.rs`).
     #[test]
     fn deferred_crossing_checks_change_nothing() {
-        let src = "
+        let closed_form = "
 neuron N {
     param tau_mem = 10 ms
     param tau_syn = 5 ms
@@ -1028,14 +1031,49 @@ neuron N {
     receptor syn(w) { i += w }
     spike when v >= 1.0
     on spike { v = 0.0 }
-}
+}";
+        // Excitatory and inhibitory currents: eigenvalues 0, -1/10, -1/5, -1/8 per ms, so the
+        // general method with its staged bound.
+        let general = "
+neuron N {
+    param tau_mem = 10 ms
+    param tau_syn = 5 ms
+    param tau_inh = 8 ms
+    state v = 0.0
+    state i = 0.0
+    state j = 0.0
+    d/dt v = (0.3 - v + i - j) / tau_mem
+    d/dt i = -i / tau_syn
+    d/dt j = -j / tau_inh
+    receptor syn(w) { i += w }
+    receptor inh(w) { j += w }
+    spike when v >= 1.0
+    on spike { v = 0.0 }
+}";
+        for (model, recurrent) in [
+            (
+                closed_form,
+                "project hidden -> hidden dense init normal(0.0, 0.5)",
+            ),
+            (
+                general,
+                "project hidden -> hidden dense receptor inh init normal(0.5, 0.5)",
+            ),
+        ] {
+            check_deferral(&format!(
+                "{model}
 input data = regular(size = 5, rate = 1 Hz)
 population hidden = 40 N
 population out = 3 N
-project data -> hidden dense init normal(3.0, 1.6)
-project hidden -> hidden dense init normal(0.0, 0.5)
-project hidden -> out dense init normal(0.5, 0.8)
-simulation { t_max 30 ms }";
+project data -> hidden dense receptor syn init normal(3.0, 1.6)
+{recurrent}
+project hidden -> out dense receptor syn init normal(0.5, 0.8)
+simulation {{ t_max 30 ms }}"
+            ));
+        }
+    }
+
+    fn check_deferral(src: &str) {
         let checked = crate::driver::check_source("test.snn", src);
         let program = checked.program.expect("the test program checks");
         let kernels: Vec<ModelKernels> = crate::driver::lower(&program)
