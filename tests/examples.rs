@@ -114,3 +114,27 @@ fn closed_stdout_pipe_ends_quietly() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(out.status.code(), Some(0), "{stderr}");
 }
+
+/// A model named like a unit (`F` is the farad) may follow the population size directly:
+/// `10 F` would be a quantity, but nothing else could be the model name, so it is count and model.
+#[test]
+fn a_model_named_like_a_unit_follows_the_count() {
+    let src = "
+neuron F {
+    state v = 0.0
+    d/dt v = -v / 10 ms
+    receptor syn(w) { v += w }
+    spike when v >= 1.0
+}
+population p = 10 F
+population q = (3) F { }
+simulation { t_max 1 ms }";
+    let checked = driver::check_source("t.snn", src);
+    assert!(!checked.has_errors(), "{:#?}", checked.diagnostics);
+    let program = checked.program.unwrap();
+    let sizes: Vec<usize> = program.populations.iter().map(|p| p.size).collect();
+    assert_eq!(sizes, vec![10, 3]);
+    // A size with a real unit and a model after it is still a quantity, and wrong.
+    let bad = driver::check_source("t.snn", &src.replace("= 10 F", "= 10 ms F"));
+    assert!(bad.has_errors());
+}

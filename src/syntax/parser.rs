@@ -328,11 +328,25 @@ where
                 span: e.span(),
             })
         });
+    // `population p = 10 F` with a model named like a unit (`F`, `S`): `10 F` parses as a
+    // quantity and leaves no model name, so the quantity is read again as count and model.
+    let count_and_model = expr()
+        .then(ident())
+        .or(expr().try_map(|e: Expr, span| match e.node {
+            ExprKind::Quantity(n, model) => {
+                let count_span = Span {
+                    end: model.span.start.saturating_sub(1).max(e.span.start + 1),
+                    ..e.span
+                };
+                Ok((Spanned::new(ExprKind::Number(n), count_span), model))
+            }
+            _ => Err(Rich::custom(span, "expected a model name")),
+        }));
     let population = just(Token::Population)
         .ignore_then(ident())
         .then_ignore(just(Token::Eq))
-        .then(expr())
-        .then(ident())
+        .then(count_and_model)
+        .map(|(name, (size, model))| ((name, size), model))
         .then(block(setting(true)).or_not())
         .map_with(|(((name, size), model), overrides), e| {
             Item::Population(PopulationDef {
