@@ -418,8 +418,29 @@ simulation { mode discrete  dt 0.5 ms  scheme exact  t_max 30 ms }";
     );
 }
 
-/// A nonlinear (exponential integrate-and-fire) network in event mode, integrated adaptively with
-/// Dormand-Prince 5(4) and event location, against the same high-precision RK4 reference.
+/// A two-layer network of `neuron` (model `name`, no closed-form crossing search) in event
+/// mode, integrated adaptively with Dormand-Prince 5(4) and event location, against the
+/// high-precision RK4 reference: spike times to 1e-6 relative.
+fn compare_integrated(neuron: &str, name: &str, w_hidden: &str, w_out: &str) {
+    for seed in [1, 2] {
+        let src = format!(
+            "{neuron}
+input data = regular(size = 4, rate = 1 Hz)
+population hidden = 5 {name}
+population out = 2 {name}
+project data -> hidden dense init normal({w_hidden})
+project hidden -> out dense init normal({w_out})
+simulation {{ t_max 30 ms  tolerance 1e-11 }}"
+        );
+        assert!(
+            !setup(&src, seed).1[0].exact_events(),
+            "{name} is integrated, not exact"
+        );
+        compare(&src, seed, 2.5e-7, 1e-6);
+    }
+}
+
+/// Exponential integrate-and-fire: nonlinear dynamics.
 #[test]
 fn nonlinear_network_in_event_mode_matches_high_precision_integration() {
     let eif = "
@@ -434,26 +455,10 @@ neuron E {
     spike when v >= 1.5
     on spike { v = 0.0 }
 }";
-    for seed in [1, 2] {
-        let src = format!(
-            "{eif}
-input data = regular(size = 4, rate = 1 Hz)
-population hidden = 5 E
-population out = 2 E
-project data -> hidden dense init normal(2.0, 1.0)
-project hidden -> out dense init normal(1.5, 1.0)
-simulation {{ t_max 30 ms  tolerance 1e-11 }}"
-        );
-        assert!(
-            !setup(&src, seed).1[0].exact_events(),
-            "the model is nonlinear"
-        );
-        compare(&src, seed, 2.5e-7, 1e-6);
-    }
+    compare_integrated(eif, "E", "2.0, 1.0", "1.5, 1.0");
 }
 
-/// Resonate-and-fire neurons (cyclic linear coupling) in event mode are integrated adaptively:
-/// spike times against the same high-precision RK4 reference.
+/// Resonate-and-fire: linear, but with cyclic coupling.
 #[test]
 fn cyclic_linear_network_in_event_mode_matches_high_precision_integration() {
     let rf = "
@@ -472,22 +477,7 @@ neuron R {
         y = 0.0
     }
 }";
-    for seed in [1, 2] {
-        let src = format!(
-            "{rf}
-input data = regular(size = 4, rate = 1 Hz)
-population hidden = 5 R
-population out = 2 R
-project data -> hidden dense init normal(2.5, 1.0)
-project hidden -> out dense init normal(2.0, 1.0)
-simulation {{ t_max 30 ms  tolerance 1e-11 }}"
-        );
-        assert!(
-            !setup(&src, seed).1[0].exact_events(),
-            "cyclic coupling has no exact crossing search"
-        );
-        compare(&src, seed, 2.5e-7, 1e-6);
-    }
+    compare_integrated(rf, "R", "2.5, 1.0", "2.0, 1.0");
 }
 
 /// The engine with trace sampling of every state of every population at `dt`.

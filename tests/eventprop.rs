@@ -160,10 +160,30 @@ fn eventprop_with_physical_units() {
 
 /// Backpropagation through time on the time-discrete engine against finite differences, for a
 /// readout whose loss does not pass through any spike (so the surrogate plays no role and the
-/// gradient must be exact): inputs -> leaky integrators, max-membrane cross-entropy.
+/// gradient must be exact): inputs -> `neuron` readouts with a delayed recurrent projection,
+/// max-membrane cross-entropy, exact step.
+fn check_bptt_readout(neuron: &str, name: &str) {
+    let src = format!(
+        "{neuron}
+input data = yinyang(train = 4, validation = 0, test = 1, seed = 3, t_late = 15 ms)
+population out = 3 {name}
+project data -> out dense init normal(0.0, 0.5)
+project out -> out dense init normal(0.0, 0.2) delay 1 ms
+simulation {{ mode discrete  dt 0.5 ms  scheme exact  t_max 30 ms }}
+train {{ output out  loss max_membrane_ce  gradient surrogate(superspike, beta = 80)  epochs 1 }}
+"
+    );
+    let checked = check_gradients_with(&src, 2, Backend::Jit, 5, 1e-4);
+    assert!(
+        checked > 10,
+        "{name}: only {checked} clearly nonzero gradients"
+    );
+}
+
+/// Leaky integrators (the closed-form exact step).
 #[test]
 fn bptt_matches_finite_differences_through_the_readout() {
-    let src = "
+    let li = "
 neuron LI {
     param tau_mem = 10 ms
     param tau_syn = 5 ms
@@ -173,16 +193,27 @@ neuron LI {
     d/dt i = -i / tau_syn
     receptor syn(w) { i += w }
     spike when v >= 1e9
+}";
+    check_bptt_readout(li, "LI");
 }
-input data = yinyang(train = 4, validation = 0, test = 1, seed = 3, t_late = 15 ms)
-population out = 3 LI
-project data -> out dense init normal(0.0, 0.5)
-project out -> out dense init normal(0.0, 0.2) delay 1 ms
-simulation { mode discrete  dt 0.5 ms  scheme exact  t_max 30 ms }
-train { output out  loss max_membrane_ce  gradient surrogate(superspike, beta = 80)  epochs 1 }
-";
-    let checked = check_gradients_with(src, 2, Backend::Jit, 5, 1e-4);
-    assert!(checked > 10, "only {checked} clearly nonzero gradients");
+
+/// Resonate-and-fire readouts (cyclic coupling: the exact step is a matrix exponential, and
+/// its adjoint is made of matrix-exponential entries too).
+#[test]
+fn bptt_through_a_matrix_exponential_step_matches_finite_differences() {
+    let resonator = "
+neuron R {
+    param tau = 20 ms
+    param freq = 40 Hz
+    state x = 0.0
+    state y = 0.0
+    let omega = 6.283185307179586 * freq
+    d/dt x = -x / tau - omega * y
+    d/dt y = omega * x - y / tau
+    receptor syn(w) { x += w }
+    spike when y >= 1e9
+}";
+    check_bptt_readout(resonator, "R");
 }
 
 /// On a feed-forward time-to-first-spike network the analytic first-spike gradient (implicit
@@ -251,31 +282,4 @@ train {{ output out  loss first_spike_ce(tau = 1 ms, alpha = 0.01, beta = 2.0)  
         }
         assert!(compared > 50, "only {compared} nonzero gradients compared");
     }
-}
-
-/// The same for resonate-and-fire readouts (cyclic coupling: the exact step is a matrix
-/// exponential, and so are its derivatives in the backward pass).
-#[test]
-fn bptt_through_a_matrix_exponential_step_matches_finite_differences() {
-    let src = "
-neuron R {
-    param tau = 20 ms
-    param freq = 40 Hz
-    state x = 0.0
-    state y = 0.0
-    let omega = 6.283185307179586 * freq
-    d/dt x = -x / tau - omega * y
-    d/dt y = omega * x - y / tau
-    receptor syn(w) { x += w }
-    spike when y >= 1e9
-}
-input data = yinyang(train = 4, validation = 0, test = 1, seed = 3, t_late = 15 ms)
-population out = 3 R
-project data -> out dense init normal(0.0, 0.5)
-project out -> out dense init normal(0.0, 0.2) delay 1 ms
-simulation { mode discrete  dt 0.5 ms  scheme exact  t_max 30 ms }
-train { output out  loss max_membrane_ce  gradient surrogate(superspike, beta = 80)  epochs 1 }
-";
-    let checked = check_gradients_with(src, 2, Backend::Jit, 5, 1e-4);
-    assert!(checked > 10, "only {checked} clearly nonzero gradients");
 }
