@@ -15,12 +15,19 @@ fn model() -> ModelIr {
     snnc::driver::lower(checked.program.as_ref().unwrap()).remove(0)
 }
 
-fn per_call_ns(f: &dyn Eval, args: &[f64], n_out: usize, calls: usize) -> f64 {
+/// Time per call of `f`, the first argument (a state) changing from call to call; with
+/// `new_time`, the argument before the last (the time of `propagate`) changes too, so that
+/// nothing computed from parameters and time can be reused.
+fn per_call_ns(f: &dyn Eval, args: &[f64], n_out: usize, calls: usize, new_time: bool) -> f64 {
     let mut out = vec![0.0; n_out];
     let start = Instant::now();
     let mut a = args.to_vec();
+    let last = a.len() - 1;
     for k in 0..calls {
         a[0] = args[0] + (k % 7) as f64 * 1e-3;
+        if new_time {
+            a[last] = args[last] * (1.0 + (k % 1024) as f64 * 1e-6);
+        }
         f.call(black_box(&a), &mut out);
         black_box(&out);
     }
@@ -51,29 +58,39 @@ fn main() {
     let interp = ModelKernels::new(&m, Backend::Interp).unwrap();
     let x_p_t = [0.3, 1.7, 0.01, 0.005, 1.0, 0.0, -1000.0, 0.004];
     let calls = 2_000_000;
-    for (name, j, i, args, n) in [
+    for (name, j, i, args, n, new_time) in [
         (
             "propagate",
             jit.propagate.as_deref().unwrap(),
             interp.propagate.as_deref().unwrap(),
             &x_p_t[..],
             2,
+            false,
         ),
-        ("lie", &*jit.lie, &*interp.lie, &x_p_t[..7], 4),
+        (
+            "propagate, new t",
+            jit.propagate.as_deref().unwrap(),
+            interp.propagate.as_deref().unwrap(),
+            &x_p_t[..],
+            2,
+            true,
+        ),
+        ("lie", &*jit.lie, &*interp.lie, &x_p_t[..7], 4, false),
         (
             "spike_adjoint",
             &*jit.spike_adjoint,
             &*interp.spike_adjoint,
             &[0.3, 1.7, 0.01, 0.005, 1.0, 0.0, -1000.0, 0.5, -0.2, 1.0][..],
             3,
+            false,
         ),
     ] {
         let (tj, ti) = (
-            per_call_ns(j, args, n, calls),
-            per_call_ns(i, args, n, calls / 10),
+            per_call_ns(j, args, n, calls, new_time),
+            per_call_ns(i, args, n, calls / 10, new_time),
         );
         println!(
-            "{name:>14}: jit {tj:7.1} ns/call, interpreter {ti:7.1} ns/call, speed-up {:.1}x",
+            "{name:>16}: jit {tj:7.1} ns/call, interpreter {ti:7.1} ns/call, speed-up {:.1}x",
             ti / tj
         );
     }

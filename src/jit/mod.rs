@@ -6,6 +6,7 @@
 //! has the C signature `fn(args: *const f64, out: *mut f64)`. This is the only module that
 //! imports Cranelift.
 
+mod memo;
 mod runtime;
 mod translate;
 
@@ -171,6 +172,8 @@ fn new_module() -> Result<JITModule, JitError> {
     }
     builder.symbol("snnc_dd_exp", runtime::dd_exp as *const u8);
     builder.symbol("snnc_expm", runtime::expm as *const u8);
+    builder.symbol("snnc_memo_get", runtime::memo_get as *const u8);
+    builder.symbol("snnc_memo_put", runtime::memo_put as *const u8);
     Ok(JITModule::new(builder))
 }
 
@@ -234,10 +237,25 @@ impl Jit {
             sig.clone(),
         )?;
         let expm = declare(&mut self.module, &mut self.ctx.func, "snnc_expm", sig)?;
+        let mut sig = self.module.make_signature();
+        for t in [types::I64, ptr, ptr, ptr] {
+            sig.params.push(AbiParam::new(t));
+        }
+        let put_sig = sig.clone();
+        sig.returns.push(AbiParam::new(types::I64));
+        let memo_get = declare(&mut self.module, &mut self.ctx.func, "snnc_memo_get", sig)?;
+        let memo_put = declare(
+            &mut self.module,
+            &mut self.ctx.func,
+            "snnc_memo_put",
+            put_sig,
+        )?;
         let imports = Imports {
             funcs,
             dd_exp,
             expm,
+            memo_get,
+            memo_put,
         };
         let mut b = FunctionBuilder::new(&mut self.ctx.func, &mut self.builder_ctx);
         let block = b.create_block();

@@ -3,6 +3,7 @@
 //! They call exactly what the interpreter calls (Rust's `f64` methods, `ir::rt`, `ir::interp`),
 //! so the JIT and the interpreter agree bit for bit.
 
+use super::memo;
 use crate::ir::{SurrogateFn, interp, rt};
 
 pub extern "C" fn exp(x: f64) -> f64 {
@@ -63,6 +64,38 @@ pub unsafe extern "C" fn dd_exp(args: *const f64, len: usize) -> f64 {
         [t, l0, l1] => rt::dd_exp2(t, std::hint::black_box(l0), l1),
         _ => rt::dd_exp(a[0], &a[1..]),
     }
+}
+
+/// The stored parameter-and-time part of function `id` under the key `key[..len]` into
+/// `values`; returns 1 if there was one (see `jit::memo`).
+///
+/// # Safety
+/// `key` must point to `len <= MAX_KEY` readable `f64`s and `values` to `MAX_VALUES` writable
+/// ones, which do not overlap (generated code passes two stack slots).
+pub unsafe extern "C" fn memo_get(id: u64, key: *const f64, len: usize, values: *mut f64) -> u64 {
+    // SAFETY: guaranteed by the caller, see above.
+    let (k, v) = unsafe {
+        (
+            std::slice::from_raw_parts(key, len),
+            &mut *values.cast::<[f64; memo::MAX_VALUES]>(),
+        )
+    };
+    u64::from(memo::get(id, k, v))
+}
+
+/// Stores the parameter-and-time part `values` of function `id` under `key[..len]`.
+///
+/// # Safety
+/// As [`memo_get`], with `values` readable.
+pub unsafe extern "C" fn memo_put(id: u64, key: *const f64, len: usize, values: *const f64) {
+    // SAFETY: guaranteed by the caller, see above.
+    let (k, v) = unsafe {
+        (
+            std::slice::from_raw_parts(key, len),
+            &*values.cast::<[f64; memo::MAX_VALUES]>(),
+        )
+    };
+    memo::put(id, k, v);
 }
 
 /// An entry of a matrix exponential: `args` holds the entry's index `at`, then `t`, then the
