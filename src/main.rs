@@ -110,6 +110,9 @@ enum Command {
         /// Override a setting, e.g. `--set train.epochs=10` (recorded in the manifest).
         #[arg(long = "set", value_name = "KEY=VALUE")]
         set: Vec<String>,
+        /// Do not draw the figures (`snnc plot`) at the end of the run.
+        #[arg(long)]
+        no_plot: bool,
     },
     /// Lower the program to a hardware configuration (`--target bss2`: BrainScaleS-2).
     Compile {
@@ -171,6 +174,7 @@ fn main() -> ExitCode {
             epochs,
             backend,
             set,
+            no_plot,
         } => {
             let chip = *backend == BackendArg::Bss2Mock;
             let backend = match backend {
@@ -219,6 +223,7 @@ fn main() -> ExitCode {
                     set,
                     resume: resume.is_some(),
                     base_dir,
+                    plot: !no_plot,
                 },
             )
         }
@@ -475,6 +480,8 @@ struct RunRequest {
     set: Vec<String>,
     resume: bool,
     base_dir: PathBuf,
+    /// Draw the figures of the results folder after a successful run.
+    plot: bool,
 }
 
 /// The folder of a program file, which relative data paths start from.
@@ -496,6 +503,7 @@ fn run(cli: &Cli, req: RunRequest) -> ExitCode {
         set,
         resume,
         base_dir,
+        plot,
     } = req;
     let (file, set) = (file.as_path(), set.as_slice());
     let mut checked = match load(file, set) {
@@ -548,7 +556,20 @@ fn run(cli: &Cli, req: RunRequest) -> ExitCode {
     match result {
         Ok(()) => {
             eprintln!("results written to {}", opts.out.display());
-            ExitCode::SUCCESS
+            if !plot {
+                return ExitCode::SUCCESS;
+            }
+            // The results stay when the figures fail; the status says something went wrong.
+            match snnc::plot::plot_dir(&opts.out) {
+                Ok(files) => {
+                    eprintln!("figures: {} files in {}", files.len(), opts.out.display());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: the results are written, but the figures are not: {e}");
+                    ExitCode::from(1)
+                }
+            }
         }
         Err(e) => {
             eprintln!("error: {e}");

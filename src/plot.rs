@@ -1,10 +1,13 @@
 //! `snnc plot DIR`: figures of a results folder, as PNG and SVG next to the data.
 //!
-//! A training folder gives `plot_metrics` (loss and accuracies by epoch, from `metrics.csv`) and
+//! A training folder gives `plot_metrics` (loss and accuracies by epoch, from `metrics.csv`),
 //! `plot_test_output_times` (each test sample's output spike times by class, from
-//! `test_output_times.npy` and `test_labels.npy`); a simulation folder gives `plot_raster` (from
-//! `spikes_*.npy` and the manifest's node names) and one `plot_trace_POP_STATE` per recorded
-//! trace. Drawing uses plotters without system libraries: text is laid out with the bundled
+//! `test_output_times.npy` and `test_labels.npy`) and, in `training`, `plot_decision_map` (the
+//! Yin-Yang test points coloured by predicted class), `plot_weights` (a histogram per
+//! projection of `weights_final.npz`) and `plot_test_raster` (all spikes of the first test
+//! samples); each figure is drawn when its files are there. A simulation folder gives
+//! `plot_raster` (from `spikes_*.npy` and the manifest's node names) and one
+//! `plot_trace_POP_STATE` per recorded trace. `snnc run` calls [`plot_dir`] after a run. Drawing uses plotters without system libraries: text is laid out with the bundled
 //! DejaVu Sans (`assets/fonts`, Bitstream Vera licence) through `ab_glyph`, and PNG files are
 //! encoded here (RGB, one zlib stream through `miniz_oxide`). Like `results`, every file is
 //! written atomically. Bad input is a `PlotError`, never a panic.
@@ -14,6 +17,8 @@ use crate::results::write_atomic;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use std::path::{Path, PathBuf};
+
+mod training;
 
 /// Why a folder could not be plotted.
 #[derive(Debug)]
@@ -78,6 +83,17 @@ pub fn plot_dir(dir: &Path) -> Result<Vec<PathBuf>, PlotError> {
         if dir.join("test_output_times.npy").exists() {
             figures.push(("plot_test_output_times".to_string(), output_times(dir)?));
         }
+        if dir.join("test_points.npy").exists() {
+            figures.push(("plot_decision_map".into(), training::decision_map(dir)?));
+        }
+        if dir.join("weights_final.npz").exists() {
+            figures.push(("plot_weights".into(), training::weights(dir)?));
+        }
+        if dir.join("test_spikes_time.npy").exists()
+            && let Some(f) = training::test_raster(dir)?
+        {
+            figures.push(("plot_test_raster".into(), f));
+        }
     } else if dir.join("spikes_time.npy").exists() {
         figures.push(("plot_raster".to_string(), raster(dir)?));
         figures.extend(traces(dir)?);
@@ -134,6 +150,9 @@ enum Figure {
         /// One series per neuron (at most 10).
         series: Vec<Vec<f64>>,
     },
+    DecisionMap(training::DecisionMap),
+    Weights(Vec<training::Histogram>),
+    TestRaster(training::TestRaster),
 }
 
 fn write_figure(dir: &Path, name: &str, figure: &Figure) -> Result<Vec<PathBuf>, PlotError> {
@@ -401,6 +420,9 @@ impl Figure {
                 }
                 Ok(())
             }
+            Figure::DecisionMap(m) => training::draw_decision_map(m, root),
+            Figure::Weights(h) => training::draw_weights(h, root),
+            Figure::TestRaster(r) => training::draw_test_raster(r, root),
         }
     }
 }
@@ -512,16 +534,47 @@ fn manifest(dir: &Path) -> Result<serde_json::Value, PlotError> {
     serde_json::from_slice(&read(dir, name)?).map_err(|e| malformed(dir, name, e.to_string()))
 }
 
-fn raster(dir: &Path) -> Result<Figure, PlotError> {
-    let m = manifest(dir)?;
-    let names: Vec<String> = m["details"]["node_codes"]
+/// The node names by code, from the manifest's `details.node_codes`.
+fn node_names(dir: &Path, m: &serde_json::Value) -> Result<Vec<String>, PlotError> {
+    m["details"]["node_codes"]
         .as_array()
         .map(|a| {
             a.iter()
                 .filter_map(|v| v.as_str().map(str::to_string))
                 .collect()
         })
-        .ok_or_else(|| malformed(dir, "manifest.json", "no `details.node_codes`"))?;
+        .ok_or_else(|| malformed(dir, "manifest.json", "no `details.node_codes`"))
+}
+
+/// Raster rows per node: its size from the manifest, else its largest spiking index + 1.
+/// `node` and `neuron` are valid codes and indices.
+fn node_rows(m: &serde_json::Value, names: &[String], node: &[f64], neuron: &[f64]) -> Vec<usize> {
+    names
+        .iter()
+        .enumerate()
+        .map(|(k, n)| {
+            let declared = ["populations", "inputs"].iter().find_map(|list| {
+                m[list].as_array().and_then(|ps| {
+                    ps.iter()
+                        .find(|p| p["name"].as_str() == Some(n))
+                        .and_then(|p| p["size"].as_u64())
+                })
+            });
+            let seen = node
+                .iter()
+                .zip(neuron)
+                .filter(|(c, _)| **c as usize == k)
+                .map(|(_, i)| *i as usize + 1)
+                .max()
+                .unwrap_or(0);
+            (declared.unwrap_or(0) as usize).max(seen).max(1)
+        })
+        .collect()
+}
+
+fn raster(dir: &Path) -> Result<Figure, PlotError> {
+    let m = manifest(dir)?;
+    let names = node_names(dir, &m)?;
     let (time, ts) = npy(dir, "spikes_time.npy")?;
     let (node, ns) = npy(dir, "spikes_node.npy")?;
     let (neuron, rs) = npy(dir, "spikes_neuron.npy")?;
@@ -542,28 +595,7 @@ fn raster(dir: &Path) -> Result<Figure, PlotError> {
             format!("node code {s} is not in the manifest"),
         ));
     }
-    // Rows per node: the size from the manifest, else the largest index + 1.
-    let sizes: Vec<usize> = names
-        .iter()
-        .enumerate()
-        .map(|(k, n)| {
-            let declared = ["populations", "inputs"].iter().find_map(|list| {
-                m[list].as_array().and_then(|ps| {
-                    ps.iter()
-                        .find(|p| p["name"].as_str() == Some(n))
-                        .and_then(|p| p["size"].as_u64())
-                })
-            });
-            let seen = node
-                .iter()
-                .zip(&neuron)
-                .filter(|(c, _)| **c as usize == k)
-                .map(|(_, i)| *i as usize + 1)
-                .max()
-                .unwrap_or(0);
-            (declared.unwrap_or(0) as usize).max(seen).max(1)
-        })
-        .collect();
+    let sizes = node_rows(&m, &names, &node, &neuron);
     let mut first = 0;
     let mut nodes = Vec::new();
     for (k, name) in names.iter().enumerate() {

@@ -180,6 +180,27 @@ fn manifest(
     .unwrap_or_default()
 }
 
+/// The node names by code (`details.node_codes` of the manifest): populations in declaration
+/// order, then inputs.
+fn node_names(p: &Program) -> Vec<String> {
+    p.populations
+        .iter()
+        .map(|q| q.name.clone())
+        .chain(p.inputs.iter().map(|i| i.name.clone()))
+        .collect()
+}
+
+/// The code of a node in `spikes_node.npy` and `test_spikes_node.npy`.
+fn node_code(p: &Program, node: Node) -> usize {
+    match node {
+        Node::Pop(q) => q.index(),
+        Node::Input(i) => p.populations.len() + i.index(),
+    }
+}
+
+/// How many test samples have all their spikes saved (`test_spikes_*.npy`) for the raster.
+pub const TEST_SPIKE_SAMPLES: usize = 5;
+
 /// Simulates the program's inputs once and writes the spikes.
 pub fn simulate(
     p: &Program,
@@ -268,17 +289,9 @@ pub fn simulate(
     let recorded = |node: Node| p.record.spikes.is_empty() || p.record.spikes.contains(&node);
     let mut csv = String::from("node,neuron,time_s\n");
     let (mut times, mut nodes, mut idx) = (Vec::new(), Vec::new(), Vec::new());
-    let node_names: Vec<String> = p
-        .populations
-        .iter()
-        .map(|q| q.name.clone())
-        .chain(p.inputs.iter().map(|i| i.name.clone()))
-        .collect();
+    let node_names = node_names(p);
     for s in outcome.spikes.iter().filter(|s| recorded(s.node)) {
-        let code = match s.node {
-            Node::Pop(q) => q.index(),
-            Node::Input(i) => p.populations.len() + i.index(),
-        };
+        let code = node_code(p, s.node);
         let _ = writeln!(csv, "{},{},{:e}", node_names[code], s.idx, s.t);
         times.push(s.t);
         nodes.push(code as i64);
@@ -761,6 +774,7 @@ pub fn train(
         &npy_f64(&times, &[trainer.test.len(), out_size]),
     )?;
     dir.write("test_labels.npy", &npy_i64(&labels, &[labels.len()]))?;
+    let test_spike_samples = write_test_details(p, &trainer, &net, &dir)?;
     let last = stats.last();
     let details = serde_json::json!({
         "epochs": tr.epochs,
@@ -769,10 +783,56 @@ pub fn train(
         "best_validation_accuracy": best.0,
         "train_samples": trainer.train.len(),
         "test_samples": trainer.test.len(),
+        "node_codes": node_names(p),
+        "test_spike_samples": test_spike_samples,
     });
     dir.write(
         "manifest.json",
         manifest(p, opts, tr.seed, "training", details).as_bytes(),
     )?;
     Ok(stats)
+}
+
+/// Writes what the figures of a training folder need beyond the output times, for the final
+/// network: `test_predictions.npy` (the trainer's class per test sample, -1 for none),
+/// `test_points.npy` (the Yin-Yang points, when the data is the built-in dataset) and every
+/// spike of the first [`TEST_SPIKE_SAMPLES`] test samples (`test_spikes_*.npy`). Returns how
+/// many samples' spikes were saved.
+fn write_test_details(
+    p: &Program,
+    trainer: &Trainer,
+    net: &Network,
+    dir: &ResultsDir,
+) -> Result<usize, RunError> {
+    let predicted: Vec<i64> = trainer
+        .predictions(net, &trainer.test)
+        .map_err(|e| RunError::Sim(e.to_string()))?
+        .iter()
+        .map(|c| c.map_or(-1, |c| c as i64))
+        .collect();
+    dir.write(
+        "test_predictions.npy",
+        &npy_i64(&predicted, &[predicted.len()]),
+    )?;
+    if let Some(points) = &trainer.points {
+        let xy: Vec<f64> = points.test.iter().flat_map(|(x, y)| [*x, *y]).collect();
+        dir.write("test_points.npy", &npy_f64(&xy, &[points.test.len(), 2]))?;
+    }
+    let (mut sample, mut node, mut neuron, mut time) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let saved = trainer.test.len().min(TEST_SPIKE_SAMPLES);
+    for (k, s) in trainer.test.iter().take(saved).enumerate() {
+        for r in trainer.sample_spikes(net, s) {
+            sample.push(k as i64);
+            node.push(node_code(p, r.node) as i64);
+            neuron.push(i64::from(r.idx));
+            time.push(r.t);
+        }
+    }
+    let n = time.len();
+    dir.write("test_spikes_sample.npy", &npy_i64(&sample, &[n]))?;
+    dir.write("test_spikes_node.npy", &npy_i64(&node, &[n]))?;
+    dir.write("test_spikes_neuron.npy", &npy_i64(&neuron, &[n]))?;
+    dir.write("test_spikes_time.npy", &npy_f64(&time, &[n]))?;
+    Ok(saved)
 }

@@ -1,11 +1,13 @@
 //! `snnc plot`: figures of results folders written by real (tiny) runs are valid PNG files of
 //! the stated size and SVG files with one marker per data point; folders that are empty or
-//! damaged give clear errors.
+//! damaged give clear errors. `snnc run` saves what the training figures need (predictions,
+//! Yin-Yang points, spikes of test samples), consistent with its metrics, and draws them unless
+//! `--no-plot`.
 
 mod common;
 
 use snnc::npz::{Values, parse_npy};
-use snnc::plot::plot_dir;
+use snnc::plot::{PlotError, plot_dir};
 use snnc::runner::{RunOptions, simulate, train};
 use snnc::sim::kernels::Backend;
 use std::path::{Path, PathBuf};
@@ -140,7 +142,13 @@ train {{
             "plot_metrics.svg",
             "plot_metrics.png",
             "plot_test_output_times.svg",
-            "plot_test_output_times.png"
+            "plot_test_output_times.png",
+            "plot_decision_map.svg",
+            "plot_decision_map.png",
+            "plot_weights.svg",
+            "plot_weights.png",
+            "plot_test_raster.svg",
+            "plot_test_raster.png",
         ]
     );
     for f in written.iter().filter(|p| p.extension().unwrap() == "png") {
@@ -157,6 +165,262 @@ train {{
     assert!(finite > 0);
     let (_, circles, _) = check_svg(&dir.join("plot_test_output_times.svg"));
     assert_eq!(circles, finite);
+}
+
+const TRAIN: &str = "
+input data = yinyang(train = 32, validation = 8, test = 24, seed = 2)
+population hidden = 10 LIF
+population out = 3 LIF
+project data -> hidden dense init normal(3.0, 1.6)
+project hidden -> out dense init normal(0.8, 0.8)
+simulation { t_max 20 ms }
+train {
+    output out
+    loss first_spike_ce
+    gradient eventprop
+    epochs 1
+    batch 8
+}
+";
+
+/// Runs `snnc run` on `src` (written to `dir/prog.snn`) into `dir/OUT` with `args`.
+fn snnc_run(dir: &Path, src: &str, out: &str, args: &[&str]) -> std::process::Output {
+    std::fs::create_dir_all(dir).unwrap();
+    let prog = dir.join("prog.snn");
+    std::fs::write(&prog, src).unwrap();
+    std::process::Command::new(env!("CARGO_BIN_EXE_snnc"))
+        .arg("run")
+        .arg(&prog)
+        .arg("--out")
+        .arg(dir.join(out))
+        .args(["--threads", "2"])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn shape(path: &Path) -> Vec<usize> {
+    parse_npy(&std::fs::read(path).unwrap()).unwrap().shape
+}
+
+#[test]
+fn run_saves_predictions_points_and_test_spikes_consistent_with_its_metrics() {
+    let src = format!("{LIF}{TRAIN}");
+    let dir = out_dir("run-train");
+    let out = snnc_run(&dir, &src, "res", &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let res = dir.join("res");
+    assert!(
+        stderr.contains(&format!("figures: 10 files in {}", res.display())),
+        "{stderr}"
+    );
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(res.join("manifest.json")).unwrap()).unwrap();
+    let details = &manifest["details"];
+    assert_eq!(
+        details["node_codes"],
+        serde_json::json!(["hidden", "out", "data"])
+    );
+    assert_eq!(details["test_spike_samples"], 5);
+    // Predictions: int64, one per test sample, and exactly the final test accuracy.
+    let predictions = parse_npy(&std::fs::read(res.join("test_predictions.npy")).unwrap()).unwrap();
+    assert_eq!(
+        (predictions.dtype.as_str(), &predictions.shape[..]),
+        ("<i8", &[24][..])
+    );
+    let predicted = floats(&res.join("test_predictions.npy"));
+    let labels = floats(&res.join("test_labels.npy"));
+    assert!(predicted.iter().all(|p| (-1.0..3.0).contains(p)));
+    let correct = predicted
+        .iter()
+        .zip(&labels)
+        .filter(|(p, l)| p == l)
+        .count();
+    let accuracy = details["final_test_accuracy"].as_f64().unwrap();
+    assert_eq!(correct as f64 / 24.0, accuracy);
+    // Points: in the unit square, each of its label's class.
+    assert_eq!(shape(&res.join("test_points.npy")), [24, 2]);
+    let xy = floats(&res.join("test_points.npy"));
+    for (k, p) in xy.chunks(2).enumerate() {
+        assert!(p.iter().all(|v| (0.0..=1.0).contains(v)), "{p:?}");
+        assert_eq!(
+            snnc::train::data::yinyang_class(p[0], p[1]),
+            Some(labels[k] as usize)
+        );
+    }
+    // Spikes of the first 5 test samples: every input channel once (latency code), and the
+    // outputs' first spikes are the saved output times.
+    let n = shape(&res.join("test_spikes_time.npy"));
+    for f in ["sample", "node", "neuron"] {
+        assert_eq!(shape(&res.join(format!("test_spikes_{f}.npy"))), n);
+    }
+    let sample = floats(&res.join("test_spikes_sample.npy"));
+    let node = floats(&res.join("test_spikes_node.npy"));
+    let neuron = floats(&res.join("test_spikes_neuron.npy"));
+    let time = floats(&res.join("test_spikes_time.npy"));
+    let channels = manifest["inputs"][0]["size"].as_u64().unwrap() as usize;
+    let output_times = floats(&res.join("test_output_times.npy"));
+    let (sample, node) = (&sample, &node);
+    for k in 0..5 {
+        let of =
+            |code: f64| (0..time.len()).filter(move |&s| sample[s] == k as f64 && node[s] == code);
+        assert_eq!(of(2.0).count(), channels, "sample {k}");
+        assert!(
+            of(0.0).count() > 0,
+            "sample {k}: the hidden layer is silent"
+        );
+        for j in 0..3 {
+            let first = of(1.0)
+                .filter(|&s| neuron[s] == j as f64)
+                .map(|s| time[s])
+                .fold(f64::INFINITY, f64::min);
+            assert_eq!(first, output_times[k * 3 + j], "sample {k}, output {j}");
+        }
+    }
+    assert!(sample.iter().all(|s| (0.0..5.0).contains(s)));
+    // Every figure, as PNG and SVG.
+    for name in [
+        "plot_metrics",
+        "plot_test_output_times",
+        "plot_decision_map",
+        "plot_weights",
+        "plot_test_raster",
+    ] {
+        check_png(&res.join(format!("{name}.png")));
+        check_svg(&res.join(format!("{name}.svg")));
+    }
+    // Decision map: a dot per point, a ring per mistake, and the legend's markers (3 classes,
+    // "no output spike" if some sample has none, "misclassified").
+    let (text, circles, _) = check_svg(&res.join("plot_decision_map.svg"));
+    let silent = predicted.iter().any(|p| *p < 0.0);
+    assert_eq!(circles, 24 + (24 - correct) + 3 + usize::from(silent) + 1);
+    assert!(
+        text.contains(&format!("test accuracy {:.1} %", 100.0 * accuracy)),
+        "{text}"
+    );
+    // Test raster: a dot per saved spike and a legend marker per node.
+    let (text, circles, _) = check_svg(&res.join("plot_test_raster.svg"));
+    assert_eq!(circles, time.len() + 3);
+    assert!(text.contains(&format!("label {}", labels[0])));
+    // Weights: one panel per projection, named by its array.
+    let (text, _, _) = check_svg(&res.join("plot_weights.svg"));
+    assert!(text.contains("data_to_hidden_0") && text.contains("hidden_to_out_0"));
+    // A damaged `test_points.npy` is named in the error.
+    std::fs::write(
+        res.join("test_points.npy"),
+        snnc::results::npy_f64(&[0.5; 24 * 3], &[24, 3]),
+    )
+    .unwrap();
+    match plot_dir(&res) {
+        Err(PlotError::Malformed { path, reason }) => {
+            assert!(path.ends_with("test_points.npy"), "{}", path.display());
+            assert!(reason.contains("expected (samples, 2)"), "{reason}");
+        }
+        other => panic!("expected a malformed test_points.npy, got {other:?}"),
+    }
+    std::fs::write(res.join("test_points.npy"), b"\x93NUMPY").unwrap();
+    let truncated = plot_dir(&res).unwrap_err();
+    assert!(
+        matches!(&truncated, PlotError::Malformed { path, .. } if path.ends_with("test_points.npy")),
+        "{truncated}"
+    );
+    // With --no-plot the same run writes the results and no figure.
+    let out = snnc_run(&dir, &src, "quiet", &["--no-plot"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("figures:"), "{stderr}");
+    let files: Vec<String> = std::fs::read_dir(dir.join("quiet"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        files.contains(&"test_predictions.npy".to_string()),
+        "{files:?}"
+    );
+    assert!(!files.iter().any(|f| f.starts_with("plot_")), "{files:?}");
+    // A simulation plots too: its raster.
+    let sim = format!(
+        "{LIF}input drive = regular(size = 2, rate = 100 Hz)\npopulation cells = 2 LIF\nproject drive -> cells one_to_one init constant(3.0)\nsimulation {{ t_max 30 ms }}\n"
+    );
+    let out = snnc_run(&dir, &sim, "sim", &[]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("figures: 2 files"));
+    check_png(&dir.join("sim/plot_raster.png"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// In discrete mode the saved spikes are the inputs' and the neurons' at the end of their steps;
+/// the outputs' first ones are the saved output times, and the predictions (from the membrane
+/// readout) give the final test accuracy.
+#[test]
+fn discrete_training_saves_step_spikes_and_readout_predictions() {
+    let src = format!(
+        "{LIF}
+input data = yinyang(train = 16, validation = 0, test = 8, seed = 5, t_late = 10 ms, bias = 0 ms)
+population hidden = 12 LIF
+population out = 3 LIF
+project data -> hidden dense init normal(3.0, 1.0)
+project hidden -> out dense init normal(1.0, 0.5)
+simulation {{ mode discrete  dt 0.5 ms  scheme exact  t_max 20 ms }}
+train {{
+    output out
+    loss max_membrane_ce
+    gradient surrogate(superspike, beta = 80)
+    epochs 1
+    batch 8
+}}
+"
+    );
+    let dir = out_dir("discrete");
+    train(&common::program(&src), &opts(&src, &dir), &mut |_: &str| {}).unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
+    let predicted = floats(&dir.join("test_predictions.npy"));
+    let labels = floats(&dir.join("test_labels.npy"));
+    assert_eq!(predicted.len(), 8);
+    assert!(predicted.iter().all(|p| (0.0..3.0).contains(p)));
+    let correct = predicted
+        .iter()
+        .zip(&labels)
+        .filter(|(p, l)| p == l)
+        .count();
+    assert_eq!(
+        correct as f64 / 8.0,
+        manifest["details"]["final_test_accuracy"].as_f64().unwrap()
+    );
+    let sample = floats(&dir.join("test_spikes_sample.npy"));
+    let node = floats(&dir.join("test_spikes_node.npy"));
+    let neuron = floats(&dir.join("test_spikes_neuron.npy"));
+    let time = floats(&dir.join("test_spikes_time.npy"));
+    let output_times = floats(&dir.join("test_output_times.npy"));
+    for k in 0..5 {
+        let of = |code: f64| {
+            let (sample, node) = (&sample, &node);
+            (0..time.len()).filter(move |&s| sample[s] == k as f64 && node[s] == code)
+        };
+        // x, y, 1 - x, 1 - y and the bias spike.
+        assert_eq!(of(2.0).count(), 5, "sample {k}");
+        for s in of(0.0).chain(of(1.0)) {
+            let steps = time[s] / 0.5e-3;
+            assert!(
+                (steps - steps.round()).abs() < 1e-9 && steps >= 1.0,
+                "{}",
+                time[s]
+            );
+        }
+        for j in 0..3 {
+            let first = of(1.0)
+                .filter(|&s| neuron[s] == j as f64)
+                .map(|s| time[s])
+                .fold(f64::INFINITY, f64::min);
+            assert_eq!(first, output_times[k * 3 + j], "sample {k}, output {j}");
+        }
+    }
+    assert!(node.contains(&0.0), "the hidden layer is silent");
+    assert!(node.contains(&1.0), "the outputs are silent");
+    let written = plot_dir(&dir).unwrap();
+    assert_eq!(written.len(), 10);
 }
 
 #[test]

@@ -25,15 +25,33 @@ pub struct Dataset {
     pub train: Vec<Sample>,
     pub validation: Vec<Sample>,
     pub test: Vec<Sample>,
+    /// The points the samples encode, when the generator knows them (Yin-Yang; not files).
+    pub points: Option<Points>,
+}
+
+/// The (x, y) point of every sample of each split, in sample order.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Points {
+    pub train: Vec<(f64, f64)>,
+    pub validation: Vec<(f64, f64)>,
+    pub test: Vec<(f64, f64)>,
 }
 
 impl Dataset {
-    /// The Yin-Yang dataset of an input, every split encoded.
+    /// The Yin-Yang dataset of an input, every split encoded, with its points.
     pub fn yinyang(cfg: &YinYang) -> Dataset {
+        let (train, train_points) = yinyang_points(cfg, "train", cfg.train);
+        let (validation, validation_points) = yinyang_points(cfg, "validation", cfg.validation);
+        let (test, test_points) = yinyang_points(cfg, "test", cfg.test);
         Dataset {
-            train: yinyang(cfg, "train", cfg.train),
-            validation: yinyang(cfg, "validation", cfg.validation),
-            test: yinyang(cfg, "test", cfg.test),
+            train,
+            validation,
+            test,
+            points: Some(Points {
+                train: train_points,
+                validation: validation_points,
+                test: test_points,
+            }),
         }
     }
 }
@@ -71,8 +89,20 @@ fn features(x: f64, y: f64, mirror: bool) -> Vec<f64> {
 
 /// `n` samples of split `split` ("train", "validation", "test"), latency-encoded.
 pub fn yinyang(cfg: &YinYang, split: &str, n: usize) -> Vec<Sample> {
+    yinyang_points(cfg, split, n).0
+}
+
+/// [`yinyang`] with the (x, y) point each sample encodes.
+pub fn yinyang_points(cfg: &YinYang, split: &str, n: usize) -> (Vec<Sample>, Vec<(f64, f64)>) {
     let mut rng = Rng::stream(cfg.seed, &format!("yinyang:{}:{split}", cfg.generator));
-    if cfg.generator == "jaxsnn" {
+    let sample = |x: f64, y: f64, label: usize| {
+        let s = Sample {
+            spikes: encode(cfg, &features(x, y, cfg.mirror)),
+            label,
+        };
+        (s, (x, y))
+    };
+    let pairs: Vec<(Sample, (f64, f64))> = if cfg.generator == "jaxsnn" {
         let pool: Vec<(f64, f64, usize)> = (0..10 * n + 100)
             .filter_map(|_| {
                 let (x, y) = (rng.uniform(), rng.uniform());
@@ -80,35 +110,32 @@ pub fn yinyang(cfg: &YinYang, split: &str, n: usize) -> Vec<Sample> {
             })
             .collect();
         let per = [n / 3, n / 3, n - 2 * (n / 3)];
-        let mut out: Vec<Sample> = Vec::new();
+        let mut out = Vec::new();
         for (class, count) in per.iter().enumerate() {
             out.extend(
                 pool.iter()
                     .filter(|p| p.2 == class)
                     .take(*count)
-                    .map(|p| Sample {
-                        spikes: encode(cfg, &features(p.0, p.1, cfg.mirror)),
-                        label: class,
-                    }),
+                    .map(|p| sample(p.0, p.1, class)),
             );
         }
+        // The shuffle draws depend on the length only, so pairs shuffle like samples.
         rng.shuffle(&mut out);
-        return out;
-    }
-    (0..n)
-        .map(|_| {
-            let goal = rng.below(3);
-            loop {
-                let (x, y) = (rng.uniform(), rng.uniform());
-                if yinyang_class(x, y) == Some(goal) {
-                    return Sample {
-                        spikes: encode(cfg, &features(x, y, cfg.mirror)),
-                        label: goal,
-                    };
+        out
+    } else {
+        (0..n)
+            .map(|_| {
+                let goal = rng.below(3);
+                loop {
+                    let (x, y) = (rng.uniform(), rng.uniform());
+                    if yinyang_class(x, y) == Some(goal) {
+                        return sample(x, y, goal);
+                    }
                 }
-            }
-        })
-        .collect()
+            })
+            .collect()
+    };
+    pairs.into_iter().unzip()
 }
 
 /// Latency encoding of one point's features: (time, channel) sorted by time then channel.

@@ -301,6 +301,7 @@ fn dataset_npz(spec: &FileSpec, bytes: &[u8]) -> Result<Dataset, DataError> {
         train,
         validation,
         test,
+        points: None,
     })
 }
 
@@ -591,5 +592,6 @@ fn dataset_csv(spec: &FileSpec, bytes: &[u8]) -> Result<Dataset, DataError> {
         train,
         validation,
         test,
+        points: None,
     })
 }

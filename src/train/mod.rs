@@ -12,8 +12,8 @@ pub mod files;
 pub mod loss;
 pub mod optim;
 
-use crate::sema::hir::{Gradient, InputKind, Mode, Program, Training};
-use crate::sim::event::{EventEngine, InputSpikes, SimError};
+use crate::sema::hir::{Gradient, InputId, InputKind, Mode, Node, PopId, Program, Training};
+use crate::sim::event::{EventEngine, InputSpikes, SimError, SpikeRecord};
 use crate::sim::kernels::ModelKernels;
 use crate::sim::network::Network;
 use crate::sim::rng::Rng;
@@ -75,9 +75,15 @@ pub struct EpochStats {
     pub near_grazing: u64,
 }
 
+/// The chip trial numbers of evaluation runs (sample `k` is trial `EVALUATION_TRIALS + k`),
+/// apart from those of training batches.
+const EVALUATION_TRIALS: u64 = 1 << 40;
+
 /// What a forward (and optionally backward) pass of one sample gives.
 struct SampleResult {
     loss: f64,
+    /// The predicted class (`None`: no output spiked).
+    prediction: Option<usize>,
     correct: bool,
     grads: Option<Vec<Vec<f64>>>,
     spikes: usize,
@@ -103,6 +109,8 @@ pub struct Trainer<'a> {
     pub train: Vec<Sample>,
     pub validation: Vec<Sample>,
     pub test: Vec<Sample>,
+    /// The points the samples encode, for the built-in Yin-Yang dataset.
+    pub points: Option<data::Points>,
     pub threads: usize,
     /// The spike trains of every input that are the same in every sample (Poisson, regular,
     /// file inputs that are not the data); the data input's entry is replaced per sample.
@@ -227,6 +235,7 @@ impl<'a> Trainer<'a> {
             train: data.train,
             validation: data.validation,
             test: data.test,
+            points: data.points,
             threads: threads.max(1),
             fixed_inputs: crate::sim::inputs::generate(
                 program,
@@ -384,6 +393,7 @@ impl<'a> Trainer<'a> {
                 .count();
             return SampleResult {
                 loss: l.value,
+                prediction: Some(l.prediction),
                 correct: l.prediction == s.label,
                 grads,
                 spikes,
@@ -419,7 +429,8 @@ impl<'a> Trainer<'a> {
             s.label,
             self.program.simulation.t_max,
         );
-        let correct = loss::predict(&times) == Some(s.label);
+        let prediction = loss::predict(&times);
+        let correct = prediction == Some(s.label);
         let mut near_grazing = 0;
         let grads = with_grad.then(|| {
             let mut dl_dt = vec![0.0; outcome.spikes.len()];
@@ -451,6 +462,7 @@ impl<'a> Trainer<'a> {
         });
         SampleResult {
             loss: value,
+            prediction,
             correct,
             grads,
             spikes: outcome.spikes.len(),
@@ -512,10 +524,60 @@ impl<'a> Trainer<'a> {
             return Ok((f64::NAN, f64::NAN));
         }
         let refs: Vec<&Sample> = set.iter().collect();
-        let results = self.parallel(net, &refs, false, 1 << 40)?;
+        let results = self.parallel(net, &refs, false, EVALUATION_TRIALS)?;
         let acc = results.iter().filter(|r| r.correct).count() as f64 / set.len() as f64;
         let loss = results.iter().map(|r| r.loss).sum::<f64>() / set.len() as f64;
         Ok((acc, loss))
+    }
+
+    /// The class predicted for every sample of `set` (`None`: no output spiked), the same
+    /// predictions (and on the chip the same trials) that [`Trainer::evaluate`] counts.
+    pub fn predictions(
+        &self,
+        net: &Network,
+        set: &[Sample],
+    ) -> Result<Vec<Option<usize>>, TrainError> {
+        let refs: Vec<&Sample> = set.iter().collect();
+        let results = self.parallel(net, &refs, false, EVALUATION_TRIALS)?;
+        Ok(results.iter().map(|r| r.prediction).collect())
+    }
+
+    /// Every spike of one sample's forward run in software, inputs first (input by input, in
+    /// time order up to `t_max`), then the neurons': in event mode the engine's spikes, in
+    /// discrete mode each spike at the end of its step, `(k + 1) dt`, by step, population and
+    /// neuron.
+    pub fn sample_spikes(&self, net: &Network, s: &Sample) -> Vec<SpikeRecord> {
+        let inputs = self.inputs(s);
+        let Some((steps, dt)) = &self.discrete else {
+            return self.engine(net).run(&inputs, false).spikes;
+        };
+        let t_max = self.program.simulation.t_max;
+        let mut out: Vec<SpikeRecord> = Vec::new();
+        for (k, train) in inputs.iter().enumerate() {
+            let mut train: Vec<(f64, u32)> =
+                train.iter().copied().filter(|(t, _)| *t <= t_max).collect();
+            train.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+            out.extend(train.into_iter().map(|(t, idx)| SpikeRecord {
+                node: Node::Input(InputId(k as u32)),
+                idx,
+                t,
+            }));
+        }
+        let run = crate::sim::discrete::run(self.program, self.kernels, steps, net, &inputs, *dt);
+        for step in 0..run.steps {
+            for (pop, s) in run.s.iter().enumerate() {
+                for (i, v) in s[step].iter().enumerate() {
+                    if *v != 0.0 {
+                        out.push(SpikeRecord {
+                            node: Node::Pop(PopId(pop as u32)),
+                            idx: i as u32,
+                            t: (step + 1) as f64 * dt,
+                        });
+                    }
+                }
+            }
+        }
+        out
     }
 
     /// Trains one epoch in place; returns its statistics.
