@@ -6,8 +6,8 @@
 //! exponentials and reciprocals of a propagator) is then the same from call to call. For such
 //! a function, `jit::translate` splits the code with `ir::hoist` into that part and the rest,
 //! and the generated code asks [`get`] for the part's values under its key (the function's id
-//! and the values of the arguments the part reads); on a miss it computes them and hands them
-//! to [`put`].
+//! and the values of the arguments the part reads) and reads them where they are stored; on a
+//! miss it computes them and hands them to [`put`].
 //!
 //! The values are the very ones the part computes (hoisting keeps every instruction), so a
 //! function gives bit for bit the same result with and without reuse, and the same as the
@@ -15,7 +15,7 @@
 //! direct-mapped: a newer key replaces an older one in its slot. It does not decide what to
 //! split; `jit::translate` does.
 
-use std::cell::RefCell;
+use std::cell::UnsafeCell;
 
 /// Most key arguments and part values a function may have to be split.
 pub const MAX_KEY: usize = 8;
@@ -38,7 +38,7 @@ const EMPTY: Entry = Entry {
 };
 
 thread_local! {
-    static STORE: RefCell<[Entry; SLOTS]> = const { RefCell::new([EMPTY; SLOTS]) };
+    static STORE: UnsafeCell<[Entry; SLOTS]> = const { UnsafeCell::new([EMPTY; SLOTS]) };
 }
 
 /// A fresh function id (never 0, never repeated in a process).
@@ -60,25 +60,23 @@ fn same(e: &Entry, id: u64, key: &[f64]) -> bool {
     e.id == id && e.key.iter().zip(key).all(|(k, v)| *k == v.to_bits())
 }
 
-/// The stored values of function `id` under `key` into `values`, if there are any.
+/// Where the stored values of function `id` under `key` are, if there are any. They stay there
+/// until the next [`put`] on this thread (generated code reads them before it calls anything).
 #[inline]
-pub fn get(id: u64, key: &[f64], values: &mut [f64; MAX_VALUES]) -> bool {
+pub fn get(id: u64, key: &[f64]) -> Option<*const f64> {
     STORE.with(|s| {
-        let s = s.borrow();
-        let e = &s[slot(id, key)];
-        let hit = same(e, id, key);
-        if hit {
-            *values = e.values;
-        }
-        hit
+        // SAFETY: the store belongs to this thread, and no reference into it outlives this call
+        // or `put`'s (neither calls out), so this shared borrow is the only one.
+        let e = unsafe { &(*s.get())[slot(id, key)] };
+        same(e, id, key).then_some(e.values.as_ptr())
     })
 }
 
 /// Stores `values` of function `id` under `key`.
 pub fn put(id: u64, key: &[f64], values: &[f64; MAX_VALUES]) {
     STORE.with(|s| {
-        let mut s = s.borrow_mut();
-        let e = &mut s[slot(id, key)];
+        // SAFETY: as in `get`: this is the only reference into this thread's store.
+        let e = unsafe { &mut (*s.get())[slot(id, key)] };
         e.id = id;
         e.key = [0; MAX_KEY];
         for (k, v) in e.key.iter_mut().zip(key) {
@@ -95,15 +93,15 @@ mod tests {
     #[test]
     fn keys_and_functions_are_told_apart() {
         let (a, b) = (fresh_id(), fresh_id());
-        let mut v = [0.0; MAX_VALUES];
-        assert!(!get(a, &[1.0, 2.0], &mut v));
+        assert!(get(a, &[1.0, 2.0]).is_none());
         let mut stored = [0.0; MAX_VALUES];
         stored[0] = 42.0;
         put(a, &[1.0, 2.0], &stored);
-        assert!(get(a, &[1.0, 2.0], &mut v));
-        assert_eq!(v[0], 42.0);
-        assert!(!get(b, &[1.0, 2.0], &mut v), "another function");
-        assert!(!get(a, &[1.0, 2.5], &mut v), "another key");
-        assert!(!get(a, &[0.0], &mut v));
+        let at = get(a, &[1.0, 2.0]).expect("stored");
+        // SAFETY: nothing was stored on this thread since `get`.
+        assert_eq!(unsafe { *at }, 42.0);
+        assert!(get(b, &[1.0, 2.0]).is_none(), "another function");
+        assert!(get(a, &[1.0, 2.5]).is_none(), "another key");
+        assert!(get(a, &[0.0]).is_none());
     }
 }

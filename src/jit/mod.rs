@@ -238,11 +238,12 @@ impl Jit {
         )?;
         let expm = declare(&mut self.module, &mut self.ctx.func, "snnc_expm", sig)?;
         let mut sig = self.module.make_signature();
-        for t in [types::I64, ptr, ptr, ptr] {
+        for t in [types::I64, ptr, ptr] {
             sig.params.push(AbiParam::new(t));
         }
-        let put_sig = sig.clone();
-        sig.returns.push(AbiParam::new(types::I64));
+        let mut put_sig = sig.clone();
+        put_sig.params.push(AbiParam::new(ptr));
+        sig.returns.push(AbiParam::new(ptr));
         let memo_get = declare(&mut self.module, &mut self.ctx.func, "snnc_memo_get", sig)?;
         let memo_put = declare(
             &mut self.module,

@@ -66,27 +66,21 @@ pub unsafe extern "C" fn dd_exp(args: *const f64, len: usize) -> f64 {
     }
 }
 
-/// The stored parameter-and-time part of function `id` under the key `key[..len]` into
-/// `values`; returns 1 if there was one (see `jit::memo`).
+/// Where the stored parameter-and-time part of function `id` under the key `key[..len]` is,
+/// or null (see `jit::memo`).
 ///
 /// # Safety
-/// `key` must point to `len <= MAX_KEY` readable `f64`s and `values` to `MAX_VALUES` writable
-/// ones, which do not overlap (generated code passes two stack slots).
-pub unsafe extern "C" fn memo_get(id: u64, key: *const f64, len: usize, values: *mut f64) -> u64 {
+/// `key` must point to `len <= MAX_KEY` readable `f64`s (generated code passes a stack slot).
+pub unsafe extern "C" fn memo_get(id: u64, key: *const f64, len: usize) -> *const f64 {
     // SAFETY: guaranteed by the caller, see above.
-    let (k, v) = unsafe {
-        (
-            std::slice::from_raw_parts(key, len),
-            &mut *values.cast::<[f64; memo::MAX_VALUES]>(),
-        )
-    };
-    u64::from(memo::get(id, k, v))
+    let k = unsafe { std::slice::from_raw_parts(key, len) };
+    memo::get(id, k).unwrap_or(std::ptr::null())
 }
 
 /// Stores the parameter-and-time part `values` of function `id` under `key[..len]`.
 ///
 /// # Safety
-/// As [`memo_get`], with `values` readable.
+/// As [`memo_get`], and `values` must point to `MAX_VALUES` readable `f64`s.
 pub unsafe extern "C" fn memo_put(id: u64, key: *const f64, len: usize, values: *const f64) {
     // SAFETY: guaranteed by the caller, see above.
     let (k, v) = unsafe {

@@ -364,11 +364,14 @@ impl FunctionTranslator<'_, '_> {
         let call = self
             .b
             .ins()
-            .call(self.imports.memo_get, &[id, key_addr, len, vals_addr]);
-        let hit = self.b.inst_results(call)[0];
+            .call(self.imports.memo_get, &[id, key_addr, len]);
+        let found = self.b.inst_results(call)[0];
+        // The part's values are read at `at`: where the store keeps them on a hit, the slot the
+        // miss path filled otherwise.
         let miss = self.b.create_block();
         let join = self.b.create_block();
-        self.b.ins().brif(hit, join, &[], miss, &[]);
+        let at = self.b.append_block_param(join, self.ptr);
+        self.b.ins().brif(found, join, &[found.into()], miss, &[]);
         self.b.switch_to_block(miss);
         self.b.seal_block(miss);
         self.values.clear();
@@ -382,19 +385,22 @@ impl FunctionTranslator<'_, '_> {
         self.b
             .ins()
             .call(self.imports.memo_put, &[id, key_addr, len, vals_addr]);
-        self.b.ins().jump(join, &[]);
+        self.b.ins().jump(join, &[vals_addr.into()]);
         self.b.switch_to_block(join);
         self.b.seal_block(join);
         self.values.clear();
         let nv = plan.varying.len();
         let varying = &plan.varying;
-        let ptr = self.ptr;
         self.translate_body(&plan.split.body, &mut |b, n| {
             if n < nv {
                 load(b, varying[n])
             } else {
-                b.ins()
-                    .stack_load(ptr, types::F64, vals, ((n - nv) * 8) as i32)
+                b.ins().load(
+                    types::F64,
+                    MemFlagsData::trusted(),
+                    at,
+                    ((n - nv) * 8) as i32,
+                )
             }
         });
     }
