@@ -50,16 +50,30 @@ fn operator_coefficients(lambdas: &[f64], out: &mut Vec<Vec<f64>>) {
 /// Reusable buffers of the crossing finder (so a search allocates nothing in the common case).
 #[derive(Clone, Debug, Default)]
 pub struct Scratch {
-    /// The eigenvalues `ordered` was made from.
-    given: Vec<f64>,
-    ordered: Vec<f64>,
+    /// What was prepared for the last few sets of eigenvalues (a network's populations with
+    /// different time constants take turns), and which of them the current search uses.
+    sets: Vec<Prepared>,
+    current: usize,
+    /// The set replaced next when a new one comes.
+    next: usize,
     coef: Vec<Vec<f64>>,
-    /// The operator coefficients of every y_k for `ordered` (root isolation).
-    full: Vec<Vec<f64>>,
     lie: Vec<f64>,
-    modes: Modes,
     levels: Vec<Vec<f64>>,
 }
+
+/// Kept for one set of eigenvalues: everything a search derives from them alone.
+#[derive(Clone, Debug, Default)]
+struct Prepared {
+    /// The eigenvalues as given.
+    given: Vec<f64>,
+    ordered: Vec<f64>,
+    /// The operator coefficients of every y_k for `ordered` (root isolation).
+    full: Vec<Vec<f64>>,
+    modes: Modes,
+}
+
+/// How many sets of eigenvalues a [`Scratch`] keeps prepared.
+const PREPARED: usize = 4;
 
 struct Finder<'a, 'c, S: Signal> {
     signal: &'a mut S,
@@ -280,14 +294,19 @@ impl Scratch {
         evaluations: usize,
     ) -> (Finder<'s, 's, S>, &'s [f64]) {
         let Scratch {
-            ordered,
+            sets,
+            current,
             coef,
-            full,
             lie,
-            modes,
             levels,
             ..
         } = self;
+        let Prepared {
+            ordered,
+            full,
+            modes,
+            ..
+        } = &mut sets[*current];
         let f = Finder {
             signal,
             coef,
@@ -320,22 +339,43 @@ fn general_stage<S: Signal>(
 /// the same eigenvalues (one population), so the buffers are only written when they change.
 fn prepare(scratch: &mut Scratch, lambdas: &[f64]) {
     let Scratch {
-        given,
-        ordered,
+        sets,
+        current,
+        next,
         coef,
-        full,
         lie,
         ..
     } = scratch;
-    if given.as_slice() != lambdas {
-        given.clear();
-        given.extend_from_slice(lambdas);
-        // Any order of the factors annihilates; eigenvalue 0 first makes y_1 = h', whose
-        // zeros are the extrema of h.
-        ordered.clear();
-        ordered.extend(lambdas.iter().copied().filter(|l| *l == 0.0));
-        ordered.extend(lambdas.iter().copied().filter(|l| *l != 0.0));
-        operator_coefficients(ordered, full);
+    if sets
+        .get(*current)
+        .is_none_or(|p| p.given.as_slice() != lambdas)
+    {
+        match sets.iter().position(|p| p.given.as_slice() == lambdas) {
+            Some(k) => *current = k,
+            None => {
+                if sets.len() < PREPARED {
+                    sets.push(Prepared::default());
+                    *current = sets.len() - 1;
+                } else {
+                    *current = *next;
+                    *next = (*next + 1) % PREPARED;
+                }
+                let Prepared {
+                    given,
+                    ordered,
+                    full,
+                    ..
+                } = &mut sets[*current];
+                given.clear();
+                given.extend_from_slice(lambdas);
+                // Any order of the factors annihilates; eigenvalue 0 first makes y_1 = h',
+                // whose zeros are the extrema of h.
+                ordered.clear();
+                ordered.extend(lambdas.iter().copied().filter(|l| *l == 0.0));
+                ordered.extend(lambdas.iter().copied().filter(|l| *l != 0.0));
+                operator_coefficients(ordered, full);
+            }
+        }
     }
     // Every evaluation overwrites all of `lie`; only its length matters.
     if lie.len() != lambdas.len() + 1 {

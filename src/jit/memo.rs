@@ -12,8 +12,11 @@
 //! The values are the very ones the part computes (hoisting keeps every instruction), so a
 //! function gives bit for bit the same result with and without reuse, and the same as the
 //! interpreter. The store is per thread (no locking, no sharing between threads) and
-//! direct-mapped: a newer key replaces an older one in its slot. It does not decide what to
-//! split; `jit::translate` does.
+//! direct-mapped: a newer key replaces an older one in its slot. Where a function's keys
+//! rarely repeat (in a recurrent network every neuron has its own time since its last event),
+//! looking up and storing only costs, so a function whose last [`WINDOW`] lookups all missed
+//! is not looked up for its next [`PAUSE`] calls (on this thread). It does
+//! not decide what to split; `jit::translate` does.
 
 use std::cell::UnsafeCell;
 
@@ -37,8 +40,47 @@ const EMPTY: Entry = Entry {
     values: [0.0; MAX_VALUES],
 };
 
+/// Misses in a row that pause a function's lookups, and the calls the pause lasts.
+pub const WINDOW: u32 = 64;
+pub const PAUSE: u32 = 4096;
+
+/// How well reuse works for one function on this thread.
+#[derive(Clone, Copy)]
+struct Stats {
+    id: u64,
+    /// Lookups that missed since the last hit.
+    misses: u32,
+    /// Calls left without lookup; `paused` is set while the current call is one of them.
+    pause: u32,
+    paused: bool,
+}
+
+const FRESH: Stats = Stats {
+    id: 0,
+    misses: 0,
+    pause: 0,
+    paused: false,
+};
+
+/// One thread's store and statistics.
+struct Store {
+    entries: [Entry; SLOTS],
+    stats: [Stats; SLOTS],
+}
+
 thread_local! {
-    static STORE: UnsafeCell<[Entry; SLOTS]> = const { UnsafeCell::new([EMPTY; SLOTS]) };
+    static STORE: UnsafeCell<Store> = const {
+        UnsafeCell::new(Store { entries: [EMPTY; SLOTS], stats: [FRESH; SLOTS] })
+    };
+}
+
+/// The statistics of function `id`, reset if the slot held another function.
+fn stats(all: &mut [Stats; SLOTS], id: u64) -> &mut Stats {
+    let st = &mut all[id as usize % SLOTS];
+    if st.id != id {
+        *st = Stats { id, ..FRESH };
+    }
+    st
 }
 
 /// A fresh function id (never 0, never repeated in a process).
@@ -66,17 +108,38 @@ fn same(e: &Entry, id: u64, key: &[f64]) -> bool {
 pub fn get(id: u64, key: &[f64]) -> Option<*const f64> {
     STORE.with(|s| {
         // SAFETY: the store belongs to this thread, and no reference into it outlives this call
-        // or `put`'s (neither calls out), so this shared borrow is the only one.
-        let e = unsafe { &(*s.get())[slot(id, key)] };
-        same(e, id, key).then_some(e.values.as_ptr())
+        // or `put`'s (neither calls out), so this borrow is the only one.
+        let s = unsafe { &mut *s.get() };
+        let st = stats(&mut s.stats, id);
+        st.paused = st.pause > 0;
+        if st.paused {
+            st.pause -= 1;
+            return None;
+        }
+        let e = &s.entries[slot(id, key)];
+        let found = same(e, id, key).then_some(e.values.as_ptr());
+        if found.is_some() {
+            st.misses = 0;
+        } else {
+            st.misses += 1;
+            if st.misses == WINDOW {
+                st.pause = PAUSE;
+                st.misses = 0;
+            }
+        }
+        found
     })
 }
 
-/// Stores `values` of function `id` under `key`.
+/// Stores `values` of function `id` under `key` (unless lookups of `id` are paused).
 pub fn put(id: u64, key: &[f64], values: &[f64; MAX_VALUES]) {
     STORE.with(|s| {
-        // SAFETY: as in `get`: this is the only reference into this thread's store.
-        let e = unsafe { &mut (*s.get())[slot(id, key)] };
+        // SAFETY: as in `get`: the only reference into this thread's store.
+        let s = unsafe { &mut *s.get() };
+        if stats(&mut s.stats, id).paused {
+            return;
+        }
+        let e = &mut s.entries[slot(id, key)];
         e.id = id;
         e.key = [0; MAX_KEY];
         for (k, v) in e.key.iter_mut().zip(key) {
@@ -103,5 +166,25 @@ mod tests {
         assert!(get(b, &[1.0, 2.0]).is_none(), "another function");
         assert!(get(a, &[1.0, 2.5]).is_none(), "another key");
         assert!(get(a, &[0.0]).is_none());
+    }
+
+    /// A function whose keys never repeat is not looked up for a while, then again.
+    #[test]
+    fn lookups_pause_when_they_rarely_hit() {
+        let id = fresh_id();
+        let values = [1.0; MAX_VALUES];
+        for k in 0..WINDOW {
+            assert!(get(id, &[k as f64]).is_none());
+            put(id, &[k as f64], &values);
+        }
+        // Paused: even a stored key is not found, and nothing is stored.
+        assert!(get(id, &[(WINDOW - 1) as f64]).is_none());
+        put(id, &[-1.0], &values);
+        for _ in 1..PAUSE {
+            assert!(get(id, &[-1.0]).is_none());
+        }
+        // Looked up again: the key stored before the pause is there, the paused one is not.
+        assert!(get(id, &[(WINDOW - 1) as f64]).is_some());
+        assert!(get(id, &[-1.0]).is_none());
     }
 }
