@@ -155,6 +155,8 @@ pub struct Jit {
     builder_ctx: FunctionBuilderContext,
     /// Reused codegen context (cleared after each function).
     ctx: Context,
+    /// Split functions whose parameter-and-time part can be reused between calls (`memo`).
+    reuse: bool,
 }
 
 fn new_module() -> Result<JITModule, JitError> {
@@ -185,7 +187,15 @@ impl Jit {
             module,
             builder_ctx: FunctionBuilderContext::new(),
             ctx,
+            reuse: true,
         })
+    }
+
+    /// A JIT that never splits functions for reuse (see `memo`): for call sites whose times
+    /// rarely repeat, where looking up and storing would only cost.
+    pub fn without_reuse(mut self) -> Jit {
+        self.reuse = false;
+        self
     }
 
     /// Cranelift IR of `f`, as `snnc ir --emit clif` prints it.
@@ -268,7 +278,7 @@ impl Jit {
         if population {
             t.translate_population(f, [p[0], p[1], p[2], p[3], p[4]]);
         } else {
-            t.translate_function(f, p[0], p[1]);
+            t.translate_function(f, p[0], p[1], self.reuse);
         }
         b.finalize(self.module.target_config());
         Ok(())

@@ -60,13 +60,14 @@ impl<'a, 'b> FunctionTranslator<'a, 'b> {
         self.b.ins().fcmp(FloatCC::NotEqual, x, zero)
     }
 
-    /// Emits the whole body: `args` and `out` are the two pointer parameters.
-    pub fn translate_function(&mut self, f: &Function, args: Value, out: Value) {
+    /// Emits the whole body: `args` and `out` are the two pointer parameters. With `reuse`,
+    /// a function whose parameter-and-time part can be reused is split (see `jit::memo`).
+    pub fn translate_function(&mut self, f: &Function, args: Value, out: Value, reuse: bool) {
         let load = |b: &mut FunctionBuilder, n: usize| {
             b.ins()
                 .load(types::F64, MemFlagsData::trusted(), args, (n as i32) * 8)
         };
-        let plan = memo_plan(f);
+        let plan = memo_plan(f).filter(|_| reuse);
         let outputs = match &plan {
             Some(plan) => {
                 self.translate_memoized(plan, &load);
