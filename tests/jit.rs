@@ -26,12 +26,8 @@ fn jit_matches_the_interpreter_on_every_function_of_every_example() {
             let compiled = Jit::new().unwrap().compile(&fs).unwrap();
             for (f, c) in fs.iter().zip(&compiled) {
                 let mut out = vec![0.0; f.outputs.len()];
-                // Parameters and times are often those of an earlier call (as in the engines,
-                // where a function's parameter-and-time part is reused), states always new.
-                let keyed = |a: &str| a.starts_with("p.") || a == "t" || a == "dt";
-                let mut earlier: Vec<Vec<f64>> = Vec::new();
                 for _ in 0..2_000 {
-                    let mut args: Vec<f64> = f
+                    let args: Vec<f64> = f
                         .args
                         .iter()
                         .map(|a| {
@@ -42,21 +38,6 @@ fn jit_matches_the_interpreter_on_every_function_of_every_example() {
                             }
                         })
                         .collect();
-                    let pick = (rng.range(0.0, 4.0) as usize).min(3);
-                    match earlier.get(pick) {
-                        // Mostly all of them, sometimes only some (a key that differs in
-                        // one argument must not be taken for another).
-                        Some(e) => {
-                            let all = rng.range(0.0, 1.0) < 0.7;
-                            for (k, a) in f.args.iter().enumerate() {
-                                if keyed(a) && (all || rng.range(0.0, 1.0) < 0.5) {
-                                    args[k] = e[k];
-                                }
-                            }
-                        }
-                        None if earlier.len() < 3 => earlier.push(args.clone()),
-                        None => earlier[pick % 3] = args.clone(),
-                    }
                     let want = eval(f, &args);
                     c.call(&args, &mut out);
                     for (a, b) in out.iter().zip(&want) {
@@ -73,26 +54,6 @@ fn jit_matches_the_interpreter_on_every_function_of_every_example() {
         }
     }
     assert!(compared >= 10_000);
-}
-
-/// Propagators reuse their parameter-and-time part between calls (`jit::memo`): the generated
-/// code branches on the lookup. The reuse itself is checked bit for bit against the interpreter
-/// above.
-#[test]
-fn propagators_reuse_their_parameter_and_time_part() {
-    let m = models(&example("yinyang")).remove(0);
-    let mut jit = Jit::new().unwrap();
-    let adjoint = m
-        .derivatives
-        .iter()
-        .find(|f| f.name == "propagate_adjoint")
-        .unwrap();
-    for f in [m.propagate.as_ref().unwrap(), adjoint] {
-        let clif = jit.clif(f).unwrap();
-        assert!(clif.contains("brif"), "{} is not split:\n{clif}", f.name);
-    }
-    let clif = jit.clif(&m.lie).unwrap();
-    assert!(!clif.contains("brif"), "lie has no exponential to reuse");
 }
 
 fn resident_kb() -> Option<u64> {

@@ -6,7 +6,6 @@
 //! has the C signature `fn(args: *const f64, out: *mut f64)`. This is the only module that
 //! imports Cranelift.
 
-mod memo;
 mod runtime;
 mod translate;
 
@@ -155,8 +154,6 @@ pub struct Jit {
     builder_ctx: FunctionBuilderContext,
     /// Reused codegen context (cleared after each function).
     ctx: Context,
-    /// Split functions whose parameter-and-time part can be reused between calls (`memo`).
-    reuse: bool,
 }
 
 fn new_module() -> Result<JITModule, JitError> {
@@ -174,8 +171,6 @@ fn new_module() -> Result<JITModule, JitError> {
     }
     builder.symbol("snnc_dd_exp", runtime::dd_exp as *const u8);
     builder.symbol("snnc_expm", runtime::expm as *const u8);
-    builder.symbol("snnc_memo_get", runtime::memo_get as *const u8);
-    builder.symbol("snnc_memo_put", runtime::memo_put as *const u8);
     Ok(JITModule::new(builder))
 }
 
@@ -187,15 +182,7 @@ impl Jit {
             module,
             builder_ctx: FunctionBuilderContext::new(),
             ctx,
-            reuse: true,
         })
-    }
-
-    /// A JIT that never splits functions for reuse (see `memo`): for call sites whose times
-    /// rarely repeat, where looking up and storing would only cost.
-    pub fn without_reuse(mut self) -> Jit {
-        self.reuse = false;
-        self
     }
 
     /// Cranelift IR of `f`, as `snnc ir --emit clif` prints it.
@@ -247,26 +234,10 @@ impl Jit {
             sig.clone(),
         )?;
         let expm = declare(&mut self.module, &mut self.ctx.func, "snnc_expm", sig)?;
-        let mut sig = self.module.make_signature();
-        for t in [types::I64, ptr, ptr] {
-            sig.params.push(AbiParam::new(t));
-        }
-        let mut put_sig = sig.clone();
-        put_sig.params.push(AbiParam::new(ptr));
-        sig.returns.push(AbiParam::new(ptr));
-        let memo_get = declare(&mut self.module, &mut self.ctx.func, "snnc_memo_get", sig)?;
-        let memo_put = declare(
-            &mut self.module,
-            &mut self.ctx.func,
-            "snnc_memo_put",
-            put_sig,
-        )?;
         let imports = Imports {
             funcs,
             dd_exp,
             expm,
-            memo_get,
-            memo_put,
         };
         let mut b = FunctionBuilder::new(&mut self.ctx.func, &mut self.builder_ctx);
         let block = b.create_block();
@@ -278,7 +249,7 @@ impl Jit {
         if population {
             t.translate_population(f, [p[0], p[1], p[2], p[3], p[4]]);
         } else {
-            t.translate_function(f, p[0], p[1], self.reuse);
+            t.translate_function(f, p[0], p[1]);
         }
         b.finalize(self.module.target_config());
         Ok(())

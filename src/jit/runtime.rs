@@ -3,7 +3,6 @@
 //! They call exactly what the interpreter calls (Rust's `f64` methods, `ir::rt`, `ir::interp`),
 //! so the JIT and the interpreter agree bit for bit.
 
-use super::memo;
 use crate::ir::{SurrogateFn, interp, rt};
 
 pub extern "C" fn exp(x: f64) -> f64 {
@@ -64,32 +63,6 @@ pub unsafe extern "C" fn dd_exp(args: *const f64, len: usize) -> f64 {
         [t, l0, l1] => rt::dd_exp2(t, std::hint::black_box(l0), l1),
         _ => rt::dd_exp(a[0], &a[1..]),
     }
-}
-
-/// Where the stored parameter-and-time part of function `id` under the key `key[..len]` is,
-/// or null (see `jit::memo`).
-///
-/// # Safety
-/// `key` must point to `len <= MAX_KEY` readable `f64`s (generated code passes a stack slot).
-pub unsafe extern "C" fn memo_get(id: u64, key: *const f64, len: usize) -> *const f64 {
-    // SAFETY: guaranteed by the caller, see above.
-    let k = unsafe { std::slice::from_raw_parts(key, len) };
-    memo::get(id, k).unwrap_or(std::ptr::null())
-}
-
-/// Stores the parameter-and-time part `values` of function `id` under `key[..len]`.
-///
-/// # Safety
-/// As [`memo_get`], and `values` must point to `MAX_VALUES` readable `f64`s.
-pub unsafe extern "C" fn memo_put(id: u64, key: *const f64, len: usize, values: *const f64) {
-    // SAFETY: guaranteed by the caller, see above.
-    let (k, v) = unsafe {
-        (
-            std::slice::from_raw_parts(key, len),
-            &*values.cast::<[f64; memo::MAX_VALUES]>(),
-        )
-    };
-    memo::put(id, k, v);
 }
 
 /// An entry of a matrix exponential: `args` holds the entry's index `at`, then `t`, then the

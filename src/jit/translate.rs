@@ -17,8 +17,6 @@ pub struct Imports {
     pub funcs: HashMap<&'static str, FuncRef>,
     pub dd_exp: FuncRef,
     pub expm: FuncRef,
-    pub memo_get: FuncRef,
-    pub memo_put: FuncRef,
 }
 
 pub struct FunctionTranslator<'a, 'b> {
@@ -60,25 +58,13 @@ impl<'a, 'b> FunctionTranslator<'a, 'b> {
         self.b.ins().fcmp(FloatCC::NotEqual, x, zero)
     }
 
-    /// Emits the whole body: `args` and `out` are the two pointer parameters. With `reuse`,
-    /// a function whose parameter-and-time part can be reused is split (see `jit::memo`).
-    pub fn translate_function(&mut self, f: &Function, args: Value, out: Value, reuse: bool) {
-        let load = |b: &mut FunctionBuilder, n: usize| {
+    /// Emits the whole body: `args` and `out` are the two pointer parameters.
+    pub fn translate_function(&mut self, f: &Function, args: Value, out: Value) {
+        self.translate_body(f, &mut |b, n| {
             b.ins()
                 .load(types::F64, MemFlagsData::trusted(), args, (n as i32) * 8)
-        };
-        let plan = memo_plan(f).filter(|_| reuse);
-        let outputs = match &plan {
-            Some(plan) => {
-                self.translate_memoized(plan, &load);
-                &plan.split.body.outputs
-            }
-            None => {
-                self.translate_body(f, &mut |b, n| load(b, n));
-                &f.outputs
-            }
-        };
-        for (k, (_, v)) in outputs.iter().enumerate() {
+        });
+        for (k, (_, v)) in f.outputs.iter().enumerate() {
             let val = self.v(*v);
             self.b
                 .ins()
@@ -267,145 +253,7 @@ impl<'a, 'b> FunctionTranslator<'a, 'b> {
     }
 }
 
-/// How a function is split for reuse of its parameter-and-time part (see `jit::memo`).
-struct MemoPlan {
-    /// The arguments the part reads: the key.
-    key: Vec<usize>,
-    /// The arguments the rest reads directly, in the body's argument order.
-    varying: Vec<usize>,
-    split: crate::ir::hoist::Hoisted,
-}
-
-/// Splits `f` when its transcendental functions read only parameters (`p.*`) and times (`t`,
-/// `dt`), so that they and everything else computed from those arguments alone can be reused
-/// between calls: propagators and their derivatives. Functions whose exponentials read the
-/// state (an exponential integrate-and-fire current) or that have none are left whole.
-fn memo_plan(f: &Function) -> Option<MemoPlan> {
-    use crate::ir::hoist::hoist;
-    let costly = |op: &Op| match op {
-        Op::DdExp(_) | Op::Expm { .. } => true,
-        Op::Unary(u, _) => matches!(
-            u,
-            UnaryOp::Exp
-                | UnaryOp::Expm1
-                | UnaryOp::Log
-                | UnaryOp::Tanh
-                | UnaryOp::Sin
-                | UnaryOp::Cos
-        ),
-        Op::Binary(BinaryOp::Pow, _, _) => true,
-        _ => false,
-    };
-    // The arguments each instruction reads, directly or not.
-    let mut reads: Vec<Vec<usize>> = Vec::with_capacity(f.insts.len());
-    let mut key: Vec<usize> = Vec::new();
-    for op in &f.insts {
-        let mut r: Vec<usize> = match op {
-            Op::Arg(n) => vec![*n as usize],
-            other => other
-                .operands()
-                .iter()
-                .flat_map(|o| reads[o.index()].iter().copied())
-                .collect(),
-        };
-        r.sort_unstable();
-        r.dedup();
-        if costly(op) {
-            key.extend(&r);
-        }
-        reads.push(r);
-    }
-    key.sort_unstable();
-    key.dedup();
-    let reusable = |a: &usize| {
-        let name = f.args[*a].as_str();
-        name.starts_with("p.") || name == "t" || name == "dt"
-    };
-    if key.is_empty() || key.len() > super::memo::MAX_KEY || !key.iter().all(reusable) {
-        return None;
-    }
-    let varying: Vec<usize> = (0..f.args.len()).filter(|a| !key.contains(a)).collect();
-    let split = hoist(f, &varying);
-    let n = split.invariant.outputs.len();
-    (n > 0 && n <= super::memo::MAX_VALUES).then_some(MemoPlan {
-        key,
-        varying,
-        split,
-    })
-}
-
 impl FunctionTranslator<'_, '_> {
-    /// `f` split by `plan`: looks its part up under the key and computes it only on a miss,
-    /// then the rest. Leaves the rest's values in `self.values` for the outputs.
-    fn translate_memoized(
-        &mut self,
-        plan: &MemoPlan,
-        load: &dyn Fn(&mut FunctionBuilder, usize) -> Value,
-    ) {
-        let slot = |b: &mut FunctionBuilder, n: usize| {
-            b.create_sized_stack_slot(StackSlotData::new(
-                StackSlotKind::ExplicitSlot,
-                (n * 8) as u32,
-                3,
-            ))
-        };
-        let key = slot(self.b, plan.key.len());
-        let vals = slot(self.b, super::memo::MAX_VALUES);
-        for (j, &a) in plan.key.iter().enumerate() {
-            let v = load(self.b, a);
-            self.b.ins().stack_store(self.ptr, v, key, (j * 8) as i32);
-        }
-        let id = self
-            .b
-            .ins()
-            .iconst(types::I64, super::memo::fresh_id() as i64);
-        let key_addr = self.b.ins().stack_addr(self.ptr, key, 0);
-        let vals_addr = self.b.ins().stack_addr(self.ptr, vals, 0);
-        let len = self.b.ins().iconst(self.ptr, plan.key.len() as i64);
-        let call = self
-            .b
-            .ins()
-            .call(self.imports.memo_get, &[id, key_addr, len]);
-        let found = self.b.inst_results(call)[0];
-        // The part's values are read at `at`: where the store keeps them on a hit, the slot the
-        // miss path filled otherwise.
-        let miss = self.b.create_block();
-        let join = self.b.create_block();
-        let at = self.b.append_block_param(join, self.ptr);
-        self.b.ins().brif(found, join, &[found.into()], miss, &[]);
-        self.b.switch_to_block(miss);
-        self.b.seal_block(miss);
-        self.values.clear();
-        self.translate_body(&plan.split.invariant, &mut |b, n| load(b, n));
-        for (k, (_, v)) in plan.split.invariant.outputs.iter().enumerate() {
-            let val = self.v(*v);
-            self.b
-                .ins()
-                .stack_store(self.ptr, val, vals, (k * 8) as i32);
-        }
-        self.b
-            .ins()
-            .call(self.imports.memo_put, &[id, key_addr, len, vals_addr]);
-        self.b.ins().jump(join, &[vals_addr.into()]);
-        self.b.switch_to_block(join);
-        self.b.seal_block(join);
-        self.values.clear();
-        let nv = plan.varying.len();
-        let varying = &plan.varying;
-        self.translate_body(&plan.split.body, &mut |b, n| {
-            if n < nv {
-                load(b, varying[n])
-            } else {
-                b.ins().load(
-                    types::F64,
-                    MemFlagsData::trusted(),
-                    at,
-                    ((n - nv) * 8) as i32,
-                )
-            }
-        });
-    }
-
     /// An `expm` entry: a call of `snnc_expm` with `[at, t, M..]` in a stack slot.
     fn translate_expm(&mut self, at: u32, args: &[IrValue]) -> Value {
         let mut vals = vec![self.b.ins().f64const(f64::from(at))];

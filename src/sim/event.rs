@@ -624,7 +624,7 @@ impl Run<'_, '_> {
         };
         let n = self.pops[pop].n;
         let prop = self.e.kernels[self.e.program.populations[pop].model.index()]
-            .propagate_at
+            .propagate
             .as_ref()
             .expect("checked: exact model");
         self.tmp.resize(n, 0.0);
@@ -737,7 +737,7 @@ impl Run<'_, '_> {
         let kern = &self.e.kernels[self.e.program.populations[pop].model.index()];
         let s = &self.pops[pop];
         let (n, k, ne) = (s.n, s.k, s.ne);
-        let prop = kern.propagate_at.as_ref().expect("checked: exact model");
+        let prop = kern.propagate.as_ref().expect("checked: exact model");
         let CrossingScratch {
             base,
             pargs,

@@ -84,9 +84,6 @@ pub struct ModelKernels {
     pub refractory: Option<Compiled>,
     /// Exact flow (linear models only).
     pub propagate: Option<Compiled>,
-    /// The same propagator, compiled for calls whose times rarely repeat (the crossing
-    /// search's evaluations, trace samples): it never looks for reusable values.
-    pub propagate_at: Option<Compiled>,
     /// `(x, p, t, bar_x) -> (bar_x0.., bar_t)`: the transpose of the flow (EventProp).
     pub propagate_adjoint: Option<Compiled>,
     pub eigenvalues: Option<Compiled>,
@@ -156,15 +153,6 @@ impl ModelKernels {
         let input_adjoints = m.input_adjoints.iter().map(|_| next()).collect();
         let jump_tangents = m.base.jumps.iter().map(|_| next()).collect();
         let mut opt = optional.map(|f| f.map(|_| next()));
-        let propagate_at = match (&m.propagate, backend) {
-            (None, _) => None,
-            (Some(f), Backend::Interp) => Some(Box::new(Interp { f: f.clone() }) as Compiled),
-            (Some(f), Backend::Jit) => crate::jit::Jit::new()?
-                .without_reuse()
-                .compile(&[f])?
-                .pop()
-                .map(|f| Box::new(f) as Compiled),
-        };
         Ok(ModelKernels {
             n: m.n(),
             n_params: m.params.len(),
@@ -175,7 +163,6 @@ impl ModelKernels {
             jumps,
             refractory: opt[0].take(),
             propagate: opt[1].take(),
-            propagate_at,
             propagate_adjoint: opt[2].take(),
             eigenvalues: opt[3].take(),
             propagate_tangent: opt[4].take(),
