@@ -565,21 +565,36 @@ fn equal_candidate<S: Signal>(
     Some(Deferred::Candidate(Candidate { t, general: false }))
 }
 
-/// Makes sure h >= 0 at the reported time (rounding may put the closed form's root a few floats
+/// Makes sure h >= 0 at the reported time (rounding may put the closed form's root a little
 /// early): steps forward from `t` until it is; `None` (use the general method) if that fails.
+///
+/// A step is the Newton step to the root of h's tangent (h < 0 and h' > 0 there, so it goes
+/// forward) plus two ulps of `t`. Times are measured from the neuron's last event, so a
+/// crossing right after a strong input has a tiny `t`, whose ulps move h by far less than the
+/// rounding error of h itself (about 1e-15 of the threshold): ulp steps alone would not get
+/// there. The Newton step is the size of that rounding error divided by the slope, so the
+/// reported time stays within rounding of the exact root, and a step never jumps over a
+/// second root unless two roots are that close, which the closed forms leave to the general
+/// method (their discriminant test). A candidate that would need a step longer than 1e-9 of
+/// the horizon is not a rounding matter: the general method decides.
 fn closed_form_check<S: Signal>(
     f: &mut Finder<'_, '_, S>,
     mut t: f64,
     horizon: f64,
 ) -> Option<Crossing> {
-    for _ in 0..64 {
-        if f.y(0, t) >= 0.0 {
+    for _ in 0..16 {
+        let (h, slope) = f.y_dy(0, t);
+        if h >= 0.0 {
             return Some(Crossing {
                 time: Some(t),
                 evaluations: f.evaluations,
             });
         }
-        t = (t + 2.0 * f64::EPSILON * t.abs().max(f64::MIN_POSITIVE)).min(horizon);
+        let newton = if slope > 0.0 { -h / slope } else { 0.0 };
+        if newton > 1e-9 * horizon {
+            return None;
+        }
+        t = (t + newton + 2.0 * f64::EPSILON * t.abs().max(f64::MIN_POSITIVE)).min(horizon);
     }
     None
 }
