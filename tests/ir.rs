@@ -609,6 +609,75 @@ fn matrix_exponential_derivatives_match_finite_differences() {
 /// With tau_mem = tau_syn the crossing comes from the Lambert W closed form (a handful of
 /// signal evaluations instead of root isolation), and agrees with a bisection of the exact
 /// trajectory down to adjacent floats.
+/// A crossing right after a strong input: the neuron starts just below threshold with a steep
+/// rise, so the root is microseconds or less after its last event. The ulps of so small a time
+/// move h by far less than h's rounding error; the closed forms' check must still confirm its
+/// root cheaply (a Newton step, not the general method) and report it within rounding of a
+/// bisection to adjacent floats. Both closed forms (tau_mem = 2 tau_syn, tau_mem = tau_syn).
+#[test]
+fn crossings_just_after_an_input_are_confirmed_by_the_closed_forms() {
+    let m = lif();
+    let prop = m.propagate.as_ref().unwrap();
+    let thr = &m.base.threshold;
+    let mut rng = Rng(47);
+    let (mut found, mut cheap) = (0, 0);
+    for case in 0..2000 {
+        let tau_syn = rng.range(0.002, 0.01);
+        let tau_mem = if case % 2 == 0 {
+            2.0 * tau_syn
+        } else {
+            tau_syn
+        };
+        let p = lif_params(tau_mem, tau_syn, 1.0, 0.0);
+        // v a hair below threshold, a large current: h' = (i - v) / tau_mem.
+        let below = 10f64.powf(rng.range(-12.0, -6.0));
+        let x = [1.0 - below, rng.range(5.0, 50.0)];
+        let h = |t: f64| eval(thr, &args(&eval(prop, &args(&x, &p, &[t])), &p, &[]))[0];
+        let lambdas = eval(m.eigenvalues.as_ref().unwrap(), &args(&x, &p, &[]));
+        let mut scratch = Vec::new();
+        let mut signal = |t: f64, out: &mut [f64]| {
+            let xt = eval(prop, &args(&x, &p, &[t]));
+            snnc::ir::interp::eval_into(&m.lie, &args(&xt, &p, &[]), &mut scratch);
+            for (o, (_, v)) in out.iter_mut().zip(&m.lie.outputs) {
+                *o = scratch[v.index()];
+            }
+        };
+        let c = next_crossing(&mut signal, &lambdas, 0.05);
+        let t = c
+            .time
+            .expect("a rising neuron just below threshold crosses");
+        if t == 0.0 {
+            continue; // h rounded to >= 0 already
+        }
+        found += 1;
+        if c.evaluations <= 4 {
+            cheap += 1;
+        }
+        assert!(h(t) >= 0.0, "reported {t} has h < 0");
+        // Reference: bisection on [0, t] to adjacent floats (h(0) < 0 <= h(t)).
+        let (mut lo, mut hi) = (0.0, t);
+        while hi - lo > 2.0 * f64::EPSILON * hi {
+            let mid = 0.5 * (lo + hi);
+            if h(mid) >= 0.0 {
+                hi = mid;
+            } else {
+                lo = mid;
+            }
+        }
+        // Within rounding: h's error (~1e-15 of the threshold) over the slope.
+        let slope = (x[1] - x[0]) / tau_mem;
+        assert!(
+            (t - hi).abs() <= 1e-14 / slope + 4.0 * f64::EPSILON * hi,
+            "crossing {t} vs bisection {hi} (x {x:?}, p {p:?})"
+        );
+    }
+    assert!(found > 1000, "{found}");
+    assert!(
+        cheap * 100 >= found * 99,
+        "closed form confirmed for only {cheap} of {found}"
+    );
+}
+
 #[test]
 fn equal_time_constants_use_the_lambert_w_closed_form() {
     let m = lif();

@@ -346,11 +346,16 @@ fn prepare(scratch: &mut Scratch, lambdas: &[f64]) {
         lie,
         ..
     } = scratch;
-    if sets
-        .get(*current)
-        .is_none_or(|p| p.given.as_slice() != lambdas)
-    {
-        match sets.iter().position(|p| p.given.as_slice() == lambdas) {
+    // Bitwise and inlined: this runs before every search.
+    let same = |given: &[f64]| {
+        given.len() == lambdas.len()
+            && given
+                .iter()
+                .zip(lambdas)
+                .all(|(g, l)| g.to_bits() == l.to_bits())
+    };
+    if sets.get(*current).is_none_or(|p| !same(&p.given)) {
+        match sets.iter().position(|p| same(&p.given)) {
             Some(k) => *current = k,
             None => {
                 if sets.len() < PREPARED {
