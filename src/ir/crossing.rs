@@ -633,6 +633,14 @@ fn bounded_below_threshold<S: Signal>(
             evaluations: f.evaluations,
         });
     }
+    // Every derivative exactly zero (a neuron at rest): h^(k)(0) = 0 for k = 1..=N leaves the
+    // annihilating equation, whose roots include 0, only the constant h(0) < 0. No crossing.
+    if f.lie[1..].iter().all(|d| *d == 0.0) {
+        return Bound::Below(Crossing {
+            time: None,
+            evaluations: f.evaluations,
+        });
+    }
     let mut c = [0.0f64; 6];
     for (j, cj) in c[..n].iter_mut().enumerate() {
         *cj = (0..n).map(|m| f.modes.inv[j][m] * f.lie[m]).sum();
