@@ -606,9 +606,36 @@ fn matrix_exponential_derivatives_match_finite_differences() {
     }
 }
 
-/// With tau_mem = tau_syn the crossing comes from the Lambert W closed form (a handful of
-/// signal evaluations instead of root isolation), and agrees with a bisection of the exact
-/// trajectory down to adjacent floats.
+/// The next crossing of the LIF test model `m` from state `x` with parameters `p` (horizon
+/// 50 ms), found by `next_crossing` on the interpreted Lie derivatives along the propagator.
+fn lif_crossing(m: &ModelIr, x: &[f64], p: &[f64]) -> snnc::ir::crossing::Crossing {
+    let prop = m.propagate.as_ref().unwrap();
+    let lambdas = eval(m.eigenvalues.as_ref().unwrap(), &args(x, p, &[]));
+    let mut scratch = Vec::new();
+    let mut signal = |t: f64, out: &mut [f64]| {
+        let xt = eval(prop, &args(x, p, &[t]));
+        snnc::ir::interp::eval_into(&m.lie, &args(&xt, p, &[]), &mut scratch);
+        for (o, (_, v)) in out.iter_mut().zip(&m.lie.outputs) {
+            *o = scratch[v.index()];
+        }
+    };
+    next_crossing(&mut signal, &lambdas, 0.05)
+}
+
+/// The first time with `h >= 0` in `(lo, hi]`, given `h(lo) < 0 <= h(hi)`, by bisection down to
+/// adjacent floats.
+fn bisect(h: impl Fn(f64) -> f64, mut lo: f64, mut hi: f64) -> f64 {
+    while hi - lo > 2.0 * f64::EPSILON * hi {
+        let mid = 0.5 * (lo + hi);
+        if h(mid) >= 0.0 {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    hi
+}
+
 /// A crossing right after a strong input: the neuron starts just below threshold with a steep
 /// rise, so the root is microseconds or less after its last event. The ulps of so small a time
 /// move h by far less than h's rounding error; the closed forms' check must still confirm its
@@ -633,16 +660,7 @@ fn crossings_just_after_an_input_are_confirmed_by_the_closed_forms() {
         let below = 10f64.powf(rng.range(-12.0, -6.0));
         let x = [1.0 - below, rng.range(5.0, 50.0)];
         let h = |t: f64| eval(thr, &args(&eval(prop, &args(&x, &p, &[t])), &p, &[]))[0];
-        let lambdas = eval(m.eigenvalues.as_ref().unwrap(), &args(&x, &p, &[]));
-        let mut scratch = Vec::new();
-        let mut signal = |t: f64, out: &mut [f64]| {
-            let xt = eval(prop, &args(&x, &p, &[t]));
-            snnc::ir::interp::eval_into(&m.lie, &args(&xt, &p, &[]), &mut scratch);
-            for (o, (_, v)) in out.iter_mut().zip(&m.lie.outputs) {
-                *o = scratch[v.index()];
-            }
-        };
-        let c = next_crossing(&mut signal, &lambdas, 0.05);
+        let c = lif_crossing(&m, &x, &p);
         let t = c
             .time
             .expect("a rising neuron just below threshold crosses");
@@ -654,16 +672,8 @@ fn crossings_just_after_an_input_are_confirmed_by_the_closed_forms() {
             cheap += 1;
         }
         assert!(h(t) >= 0.0, "reported {t} has h < 0");
-        // Reference: bisection on [0, t] to adjacent floats (h(0) < 0 <= h(t)).
-        let (mut lo, mut hi) = (0.0, t);
-        while hi - lo > 2.0 * f64::EPSILON * hi {
-            let mid = 0.5 * (lo + hi);
-            if h(mid) >= 0.0 {
-                hi = mid;
-            } else {
-                lo = mid;
-            }
-        }
+        // Reference: bisection on [0, t] (h(0) < 0 <= h(t)).
+        let hi = bisect(h, 0.0, t);
         // Within rounding: h's error (~1e-15 of the threshold) over the slope.
         let slope = (x[1] - x[0]) / tau_mem;
         assert!(
@@ -678,6 +688,9 @@ fn crossings_just_after_an_input_are_confirmed_by_the_closed_forms() {
     );
 }
 
+/// With tau_mem = tau_syn the crossing comes from the Lambert W closed form (a handful of
+/// signal evaluations instead of root isolation), and agrees with a bisection of the exact
+/// trajectory down to adjacent floats.
 #[test]
 fn equal_time_constants_use_the_lambert_w_closed_form() {
     let m = lif();
@@ -690,16 +703,7 @@ fn equal_time_constants_use_the_lambert_w_closed_form() {
         let p = lif_params(tau, tau, 1.0, rng.range(-0.5, 0.5));
         let x = [rng.range(-1.0, 0.9), rng.range(-2.0, 8.0)];
         let h = |t: f64| eval(thr, &args(&eval(prop, &args(&x, &p, &[t])), &p, &[]))[0];
-        let lambdas = eval(m.eigenvalues.as_ref().unwrap(), &args(&x, &p, &[]));
-        let mut scratch = Vec::new();
-        let mut signal = |t: f64, out: &mut [f64]| {
-            let xt = eval(prop, &args(&x, &p, &[t]));
-            snnc::ir::interp::eval_into(&m.lie, &args(&xt, &p, &[]), &mut scratch);
-            for (o, (_, v)) in out.iter_mut().zip(&m.lie.outputs) {
-                *o = scratch[v.index()];
-            }
-        };
-        let found = next_crossing(&mut signal, &lambdas, 0.05);
+        let found = lif_crossing(&m, &x, &p);
         let Some(t) = found.time else { continue };
         if t == 0.0 {
             continue;
@@ -713,18 +717,11 @@ fn equal_time_constants_use_the_lambert_w_closed_form() {
         let k = (1..=grid)
             .find(|k| h(0.05 * *k as f64 / grid as f64) >= 0.0)
             .expect("the finder's crossing is on the grid's span");
-        let (mut lo, mut hi) = (
+        let hi = bisect(
+            h,
             0.05 * (k - 1) as f64 / grid as f64,
             0.05 * k as f64 / grid as f64,
         );
-        while hi - lo > 2.0 * f64::EPSILON * hi {
-            let mid = 0.5 * (lo + hi);
-            if h(mid) >= 0.0 {
-                hi = mid;
-            } else {
-                lo = mid;
-            }
-        }
         assert!(
             (t - hi).abs() <= 1e-12 * hi,
             "Lambert W crossing {t} vs bisection {hi} (x {x:?}, p {p:?})"
