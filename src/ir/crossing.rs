@@ -336,7 +336,8 @@ fn general_stage<S: Signal>(
 }
 
 /// Orders the eigenvalues and sizes the buffers for a search. Successive searches mostly have
-/// the same eigenvalues (one population), so the buffers are only written when they change.
+/// the same eigenvalues (one population), so the buffers are only written for a set of
+/// eigenvalues that is not among the last few prepared (see [`Scratch`]).
 fn prepare(scratch: &mut Scratch, lambdas: &[f64]) {
     let Scratch {
         sets,
