@@ -124,18 +124,31 @@ fn population_kernels_match_the_interpreter() {
             });
             let mut out = vec![0.0; f.outputs.len() * count];
             kernel.run(&args, &mut out, count);
+            // The same outputs neuron-major into one buffer, except the last output, which goes
+            // into every other slot of a second buffer (any offsets and strides).
+            let no = f.outputs.len();
+            let (mut rows, mut last) = (vec![0.0; count * no], vec![0.0; 2 * count]);
+            let mut layout: Vec<(usize, usize, usize)> = (0..no - 1).map(|o| (0, o, no)).collect();
+            layout.push((1, 1, 2));
+            kernel.run_into(&args, &mut [&mut rows, &mut last], &layout, count);
             for i in 0..count {
                 let mut a: Vec<f64> = x[i * n..(i + 1) * n].to_vec();
                 a.extend(p.iter().map(|col| col[i]));
                 a.push(dt[0]);
                 let want = eval(f, &a);
                 for (o, w) in want.iter().enumerate() {
-                    let got = out[o * count + i];
-                    assert!(
-                        got.to_bits() == w.to_bits() || (got.is_nan() && w.is_nan()),
-                        "{}: neuron {i} output {o}: {got} vs {w}",
-                        m.name
-                    );
+                    let strided = if o + 1 < no {
+                        rows[i * no + o]
+                    } else {
+                        last[1 + 2 * i]
+                    };
+                    for got in [out[o * count + i], strided] {
+                        assert!(
+                            got.to_bits() == w.to_bits() || (got.is_nan() && w.is_nan()),
+                            "{}: neuron {i} output {o}: {got} vs {w}",
+                            m.name
+                        );
+                    }
                 }
             }
         }

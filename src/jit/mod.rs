@@ -109,7 +109,31 @@ impl PopulationFn {
     /// # Panics
     /// If the number of arguments is wrong or an access would leave its buffer.
     pub fn run(&self, args: &[Strided<'_>], out: &mut [f64], count: usize) {
+        assert!(
+            out.len() >= self.n_outputs * count,
+            "output buffer too small"
+        );
+        let layout: Vec<(usize, usize, usize)> =
+            (0..self.n_outputs).map(|o| (0, o * count, 1)).collect();
+        self.run_into(args, &mut [out], &layout, count);
+    }
+
+    /// Runs the kernel on `count` elements; output `o` of element `i` goes to
+    /// `bufs[b][offset + i * stride]` with `(b, offset, stride) = layout[o]` (for example
+    /// states neuron-major into one buffer and spike flags into another). Outputs that share a
+    /// location are written in output order.
+    ///
+    /// # Panics
+    /// If the number of arguments or outputs is wrong or an access would leave its buffer.
+    pub fn run_into(
+        &self,
+        args: &[Strided<'_>],
+        bufs: &mut [&mut [f64]],
+        layout: &[(usize, usize, usize)],
+        count: usize,
+    ) {
         assert!(args.len() == self.n_args, "wrong number of arguments");
+        assert!(layout.len() == self.n_outputs, "wrong number of outputs");
         let fits = |len: usize, offset: usize, stride: usize| {
             count == 0 || offset + (count - 1) * stride < len
         };
@@ -118,7 +142,9 @@ impl PopulationFn {
             "argument buffer too small"
         );
         assert!(
-            out.len() >= self.n_outputs * count,
+            layout
+                .iter()
+                .all(|&(b, offset, stride)| b < bufs.len() && fits(bufs[b].len(), offset, stride)),
             "output buffer too small"
         );
         if count == 0 {
@@ -126,14 +152,16 @@ impl PopulationFn {
         }
         let arg_ptrs: Vec<*const f64> = args.iter().map(|a| a.data[a.offset..].as_ptr()).collect();
         let arg_strides: Vec<i64> = args.iter().map(|a| a.stride as i64).collect();
-        let base = out.as_mut_ptr();
-        // SAFETY: `o * count` stays inside `out`, checked above.
-        let out_ptrs: Vec<*mut f64> = (0..self.n_outputs)
-            .map(|o| unsafe { base.add(o * count) })
+        let bases: Vec<*mut f64> = bufs.iter_mut().map(|b| b.as_mut_ptr()).collect();
+        // SAFETY: `offset` lies inside buffer `b`, checked above (count > 0).
+        let out_ptrs: Vec<*mut f64> = layout
+            .iter()
+            .map(|&(b, offset, _)| unsafe { bases[b].add(offset) })
             .collect();
-        let out_strides: Vec<i64> = vec![1; self.n_outputs];
+        let out_strides: Vec<i64> = layout.iter().map(|&(_, _, s)| s as i64).collect();
         // SAFETY: every access `ptr + i * stride` for i < count was checked to lie inside its
-        // buffer above; the code memory lives as long as `self`.
+        // buffer above, and the buffers are borrowed exclusively for the call; the code memory
+        // lives as long as `self`.
         unsafe {
             (self.code)(
                 arg_ptrs.as_ptr(),

@@ -342,10 +342,6 @@ pub fn run_observed(
     let mut next: Vec<Vec<f64>> = cur.clone();
     let mut spikes: Vec<Vec<f64>> = pops.iter().map(|p| vec![0.0; p.size]).collect();
     let mut refr: Vec<Vec<bool>> = pops.iter().map(|p| vec![false; p.size]).collect();
-    let mut soa: Vec<Vec<f64>> = pops
-        .iter()
-        .map(|p| vec![0.0; (kernels[p.model.index()].n + 1) * p.size])
-        .collect();
     let mut active: Vec<(usize, f64)> = Vec::new();
     // Per-neuron invariants of the hoisted steps (parameters and dt never change in a run):
     // `inv[pop]` of the spiking step, `plain_inv[pop]` of the plain one, neuron by neuron.
@@ -408,17 +404,12 @@ pub fn run_observed(
                     offset: q,
                     stride: h.n_inv,
                 }));
-                let soa = &mut soa[pi];
-                h.body.run(&a, soa, size);
-                // Back from the kernel's output layout (one array per output) to neuron-major.
-                let (states, flags) = soa.split_at(n * size);
-                for (i, (row, spike)) in next.chunks_exact_mut(n).zip(spikes.iter_mut()).enumerate()
-                {
-                    for (s, v) in row.iter_mut().enumerate() {
-                        *v = states[s * size + i];
-                    }
-                    *spike = flags[i];
-                }
+                // States neuron-major into `next`, spike flags into `spikes`.
+                let layout: Vec<(usize, usize, usize)> = (0..n)
+                    .map(|s| (0, s, n))
+                    .chain(std::iter::once((1, 0, 1)))
+                    .collect();
+                h.body.run_into(&a, &mut [next, spikes], &layout, size);
             }
             for i in 0..pop.size {
                 if step_k.hoisted.is_some() && remaining[pi][i] == 0 {
@@ -488,10 +479,18 @@ pub fn run_observed(
             let n = kernels[model].n;
             let inc = &steps[model].increment[syn.receptor];
             let xs = &mut cur[post];
+            // A receptor usually moves one state: a target then costs one multiply-add.
+            // (Adding `w * 0.0` would change nothing: states are finite.)
+            let moved: Vec<(usize, f64)> = inc
+                .iter()
+                .copied()
+                .enumerate()
+                .filter(|(_, e)| *e != 0.0)
+                .collect();
             for &(i, a) in &active {
                 for (&j, &w) in syn.targets[i].iter().zip(syn.row(i)) {
                     let w = w * a;
-                    for (q, e) in inc.iter().enumerate() {
+                    for &(q, e) in &moved {
                         xs[j as usize * n + q] += w * e;
                     }
                 }
