@@ -199,6 +199,43 @@ fn snnc_run(dir: &Path, src: &str, out: &str, args: &[&str]) -> std::process::Ou
         .unwrap()
 }
 
+/// The saved spikes of the first test samples (`test_spikes_*.npy`), column by column.
+struct TestSpikes {
+    sample: Vec<f64>,
+    node: Vec<f64>,
+    neuron: Vec<f64>,
+    time: Vec<f64>,
+}
+
+impl TestSpikes {
+    fn read(dir: &Path) -> TestSpikes {
+        let col = |f: &str| floats(&dir.join(format!("test_spikes_{f}.npy")));
+        TestSpikes {
+            sample: col("sample"),
+            node: col("node"),
+            neuron: col("neuron"),
+            time: col("time"),
+        }
+    }
+
+    /// The indices of sample `k`'s spikes of node `code`.
+    fn of(&self, k: usize, code: f64) -> impl Iterator<Item = usize> + '_ {
+        (0..self.time.len()).filter(move |&s| self.sample[s] == k as f64 && self.node[s] == code)
+    }
+
+    /// Sample `k`'s first spike of each of the 3 outputs (node 1) equals its saved output time.
+    fn assert_first_outputs(&self, k: usize, output_times: &[f64]) {
+        for j in 0..3 {
+            let first = self
+                .of(k, 1.0)
+                .filter(|&s| self.neuron[s] == j as f64)
+                .map(|s| self.time[s])
+                .fold(f64::INFINITY, f64::min);
+            assert_eq!(first, output_times[k * 3 + j], "sample {k}, output {j}");
+        }
+    }
+}
+
 fn shape(path: &Path) -> Vec<usize> {
     parse_npy(&std::fs::read(path).unwrap()).unwrap().shape
 }
@@ -255,30 +292,18 @@ fn run_saves_predictions_points_and_test_spikes_consistent_with_its_metrics() {
     for f in ["sample", "node", "neuron"] {
         assert_eq!(shape(&res.join(format!("test_spikes_{f}.npy"))), n);
     }
-    let sample = floats(&res.join("test_spikes_sample.npy"));
-    let node = floats(&res.join("test_spikes_node.npy"));
-    let neuron = floats(&res.join("test_spikes_neuron.npy"));
-    let time = floats(&res.join("test_spikes_time.npy"));
+    let spikes = TestSpikes::read(&res);
     let channels = manifest["inputs"][0]["size"].as_u64().unwrap() as usize;
     let output_times = floats(&res.join("test_output_times.npy"));
-    let (sample, node) = (&sample, &node);
     for k in 0..5 {
-        let of =
-            |code: f64| (0..time.len()).filter(move |&s| sample[s] == k as f64 && node[s] == code);
-        assert_eq!(of(2.0).count(), channels, "sample {k}");
+        assert_eq!(spikes.of(k, 2.0).count(), channels, "sample {k}");
         assert!(
-            of(0.0).count() > 0,
+            spikes.of(k, 0.0).count() > 0,
             "sample {k}: the hidden layer is silent"
         );
-        for j in 0..3 {
-            let first = of(1.0)
-                .filter(|&s| neuron[s] == j as f64)
-                .map(|s| time[s])
-                .fold(f64::INFINITY, f64::min);
-            assert_eq!(first, output_times[k * 3 + j], "sample {k}, output {j}");
-        }
+        spikes.assert_first_outputs(k, &output_times);
     }
-    assert!(sample.iter().all(|s| (0.0..5.0).contains(s)));
+    assert!(spikes.sample.iter().all(|s| (0.0..5.0).contains(s)));
     // Every figure, as PNG and SVG.
     for name in [
         "plot_metrics",
@@ -301,7 +326,7 @@ fn run_saves_predictions_points_and_test_spikes_consistent_with_its_metrics() {
     );
     // Test raster: a dot per saved spike and a legend marker per node.
     let (text, circles, _) = check_svg(&res.join("plot_test_raster.svg"));
-    assert_eq!(circles, time.len() + 3);
+    assert_eq!(circles, spikes.time.len() + 3);
     assert!(text.contains(&format!("label {}", labels[0])));
     // Weights: one panel per projection, named by its array.
     let (text, _, _) = check_svg(&res.join("plot_weights.svg"));
@@ -389,36 +414,23 @@ train {{
         correct as f64 / 8.0,
         manifest["details"]["final_test_accuracy"].as_f64().unwrap()
     );
-    let sample = floats(&dir.join("test_spikes_sample.npy"));
-    let node = floats(&dir.join("test_spikes_node.npy"));
-    let neuron = floats(&dir.join("test_spikes_neuron.npy"));
-    let time = floats(&dir.join("test_spikes_time.npy"));
+    let spikes = TestSpikes::read(&dir);
     let output_times = floats(&dir.join("test_output_times.npy"));
     for k in 0..5 {
-        let of = |code: f64| {
-            let (sample, node) = (&sample, &node);
-            (0..time.len()).filter(move |&s| sample[s] == k as f64 && node[s] == code)
-        };
         // x, y, 1 - x, 1 - y and the bias spike.
-        assert_eq!(of(2.0).count(), 5, "sample {k}");
-        for s in of(0.0).chain(of(1.0)) {
-            let steps = time[s] / 0.5e-3;
+        assert_eq!(spikes.of(k, 2.0).count(), 5, "sample {k}");
+        for s in spikes.of(k, 0.0).chain(spikes.of(k, 1.0)) {
+            let steps = spikes.time[s] / 0.5e-3;
             assert!(
                 (steps - steps.round()).abs() < 1e-9 && steps >= 1.0,
                 "{}",
-                time[s]
+                spikes.time[s]
             );
         }
-        for j in 0..3 {
-            let first = of(1.0)
-                .filter(|&s| neuron[s] == j as f64)
-                .map(|s| time[s])
-                .fold(f64::INFINITY, f64::min);
-            assert_eq!(first, output_times[k * 3 + j], "sample {k}, output {j}");
-        }
+        spikes.assert_first_outputs(k, &output_times);
     }
-    assert!(node.contains(&0.0), "the hidden layer is silent");
-    assert!(node.contains(&1.0), "the outputs are silent");
+    assert!(spikes.node.contains(&0.0), "the hidden layer is silent");
+    assert!(spikes.node.contains(&1.0), "the outputs are silent");
     let written = plot_dir(&dir).unwrap();
     assert_eq!(written.len(), 10);
 }
