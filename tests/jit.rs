@@ -124,6 +124,39 @@ fn population_kernels_match_the_interpreter() {
             });
             let mut out = vec![0.0; f.outputs.len() * count];
             kernel.run(&args, &mut out, count);
+            // With the parameters and dt uniform (read once before the loop; here those of
+            // neuron 0 for every neuron), the outputs are the strided kernel's for the same
+            // broadcast arguments, bit for bit.
+            let uniform: Vec<bool> = (0..f.args.len()).map(|a| a >= n).collect();
+            let once = Jit::new()
+                .unwrap()
+                .compile_population_uniform(f, &uniform)
+                .unwrap();
+            let mut u_args = args.clone();
+            for a in &mut u_args[n..] {
+                a.stride = 0;
+            }
+            let (mut want, mut got) = (
+                vec![0.0; f.outputs.len() * count],
+                vec![0.0; f.outputs.len() * count],
+            );
+            kernel.run(&u_args, &mut want, count);
+            once.run(&u_args, &mut got, count);
+            assert!(
+                got.iter()
+                    .zip(&want)
+                    .all(|(a, b)| a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan())),
+                "{}: uniform kernel",
+                m.name
+            );
+            let strided_uniform = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let mut o = vec![0.0; f.outputs.len() * count];
+                once.run(&args, &mut o, count)
+            }));
+            assert!(
+                strided_uniform.is_err(),
+                "a uniform argument needs stride 0"
+            );
             // The same outputs neuron-major into one buffer, except the last output, which goes
             // into every other slot of a second buffer (any offsets and strides).
             let no = f.outputs.len();

@@ -99,6 +99,8 @@ pub struct PopulationFn {
     code: PopRawFn,
     n_args: usize,
     n_outputs: usize,
+    /// Arguments read once for all elements (they must come with stride 0).
+    uniform: Vec<bool>,
     _memory: Arc<CodeMemory>,
 }
 
@@ -133,6 +135,12 @@ impl PopulationFn {
         count: usize,
     ) {
         assert!(args.len() == self.n_args, "wrong number of arguments");
+        assert!(
+            args.iter()
+                .zip(&self.uniform)
+                .all(|(a, u)| !u || a.stride == 0),
+            "a uniform argument needs stride 0"
+        );
         assert!(layout.len() == self.n_outputs, "wrong number of outputs");
         let fits = |len: usize, offset: usize, stride: usize| {
             count == 0 || offset + (count - 1) * stride < len
@@ -222,14 +230,16 @@ impl Jit {
     }
 
     fn build(&mut self, f: &Function) -> Result<(), JitError> {
-        self.build_as(f, false)
+        self.build_as(f, None)
     }
 
     /// Builds `f` as a scalar function (`population == false`) or as a population kernel.
-    fn build_as(&mut self, f: &Function, population: bool) -> Result<(), JitError> {
+    /// Builds `f` as a scalar function, or with `population` (its uniform arguments) as a
+    /// population kernel.
+    fn build_as(&mut self, f: &Function, population: Option<&[bool]>) -> Result<(), JitError> {
         let ptr = self.module.target_config().pointer_type();
         self.module.clear_context(&mut self.ctx);
-        let n_params = if population { 5 } else { 2 };
+        let n_params = if population.is_some() { 5 } else { 2 };
         for _ in 0..n_params {
             self.ctx.func.signature.params.push(AbiParam::new(ptr));
         }
@@ -274,8 +284,8 @@ impl Jit {
         b.seal_block(block);
         let p = b.block_params(block).to_vec();
         let mut t = FunctionTranslator::new(&mut b, &imports, ptr);
-        if population {
-            t.translate_population(f, [p[0], p[1], p[2], p[3], p[4]]);
+        if let Some(uniform) = population {
+            t.translate_population(f, [p[0], p[1], p[2], p[3], p[4]], uniform);
         } else {
             t.translate_function(f, p[0], p[1]);
         }
@@ -319,7 +329,19 @@ impl Jit {
 
     /// Compiles `f` as a population kernel (the loop over elements is generated code).
     pub fn compile_population(&mut self, f: &Function) -> Result<PopulationFn, JitError> {
-        self.build_as(f, true)?;
+        self.compile_population_uniform(f, &vec![false; f.args.len()])
+    }
+
+    /// [`Jit::compile_population`] with the arguments marked in `uniform` the same for every
+    /// element: the kernel loads them once, before its loop (so they can stay in registers), and
+    /// must be given them with stride 0.
+    pub fn compile_population_uniform(
+        &mut self,
+        f: &Function,
+        uniform: &[bool],
+    ) -> Result<PopulationFn, JitError> {
+        assert_eq!(uniform.len(), f.args.len(), "one flag per argument");
+        self.build_as(f, Some(uniform))?;
         let id = self.define(&format!("snnc_pop_{}", f.name))?;
         let (memory, ptrs) = self.finish_batch(&[id])?;
         Ok(PopulationFn {
@@ -328,6 +350,7 @@ impl Jit {
             code: unsafe { std::mem::transmute::<*const u8, PopRawFn>(ptrs[0]) },
             n_args: f.args.len(),
             n_outputs: f.outputs.len(),
+            uniform: uniform.to_vec(),
             _memory: memory,
         })
     }

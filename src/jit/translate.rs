@@ -76,7 +76,8 @@ impl<'a, 'b> FunctionTranslator<'a, 'b> {
     /// A population kernel: `fn(arg_ptrs, arg_strides, out_ptrs, out_strides, count)` runs the
     /// function for elements `0..count`, argument `j` of element `i` read at
     /// `arg_ptrs[j] + i * arg_strides[j]` (stride 0 broadcasts) and outputs written likewise.
-    pub fn translate_population(&mut self, f: &Function, params: [Value; 5]) {
+    /// An argument marked `uniform` is read once, at `arg_ptrs[j]`, before the loop.
+    pub fn translate_population(&mut self, f: &Function, params: [Value; 5], uniform: &[bool]) {
         let [arg_ptrs, arg_strides, out_ptrs, out_strides, count] = params;
         let flags = MemFlagsData::trusted();
         let load_ptr = |b: &mut FunctionBuilder, base: Value, j: usize| {
@@ -91,6 +92,9 @@ impl<'a, 'b> FunctionTranslator<'a, 'b> {
         let o_ptr: Vec<Value> = (0..nout).map(|j| load_ptr(self.b, out_ptrs, j)).collect();
         let o_str: Vec<Value> = (0..nout)
             .map(|j| load_ptr(self.b, out_strides, j))
+            .collect();
+        let once: Vec<Option<Value>> = (0..nargs)
+            .map(|j| uniform[j].then(|| self.b.ins().load(types::F64, flags, a_ptr[j], 0)))
             .collect();
         let header = self.b.create_block();
         let body = self.b.create_block();
@@ -115,6 +119,9 @@ impl<'a, 'b> FunctionTranslator<'a, 'b> {
         };
         self.values.clear();
         self.translate_body(f, &mut |b, n| {
+            if let Some(v) = once[n] {
+                return v;
+            }
             let at = addr(b, a_ptr[n], a_str[n]);
             b.ins().load(types::F64, flags, at, 0)
         });
