@@ -696,18 +696,31 @@ simulation { mode discrete  dt 0.125 ms  scheme exact  t_max 40 ms }";
 }
 
 /// The JIT's discrete engine runs the hoisted step (parameter-only work once per neuron, the
-/// rest per step as a population kernel); the interpreter runs the step as written. Both give
-/// the same states and spikes bit for bit, with refractoriness, delays, recurrent projections,
-/// Poisson input and a matrix-exponential propagator.
+/// rest per step as a population kernel, which reads the parameter-only values once when all
+/// neurons share them); the interpreter runs the step as written. Both give the same states and
+/// spikes bit for bit, with refractoriness, delays, recurrent projections, Poisson input and a
+/// matrix-exponential propagator, with equal and with per-neuron parameters.
 #[test]
 fn hoisted_discrete_steps_equal_the_interpreted_step_bit_for_bit() {
-    for name in ["ei_network", "resonator"] {
+    for (name, heterogeneous) in [
+        ("ei_network", false),
+        ("ei_network", true),
+        ("resonator", false),
+    ] {
         let src = example(name)
             .replace("mode event", "mode discrete\n    dt 0.1 ms")
             .replace("t_max 1 s", "t_max 60 ms");
         let p = program(&src);
         let models = snnc::driver::lower(&p);
-        let net = Network::build(&p, 3);
+        let mut net = Network::build(&p, 3);
+        if heterogeneous {
+            // Every parameter of the first population a little different per neuron.
+            for values in &mut net.params[0] {
+                for (i, v) in values.iter_mut().enumerate() {
+                    *v *= 1.0 + 0.01 * (i % 7) as f64;
+                }
+            }
+        }
         let inputs = snnc::sim::inputs::generate(&p, 3, p.simulation.t_max);
         let run = |backend: Backend| {
             let kernels: Vec<ModelKernels> = models

@@ -37,6 +37,9 @@ pub struct HoistedStep {
     pub invariant: Compiled,
     pub n_inv: usize,
     pub body: crate::jit::PopulationFn,
+    /// `body` for a population whose neurons all have the same invariants (equal parameters):
+    /// it reads them once per call.
+    pub body_uniform: crate::jit::PopulationFn,
     pub plain_invariant: Compiled,
     pub n_plain_inv: usize,
     pub plain_body: Compiled,
@@ -156,6 +159,8 @@ fn hoisted_step(
     let hp = crate::ir::hoist::hoist(plain, &states);
     let mut compiled = crate::jit::Jit::new()?.compile(&[&h.invariant, &hp.invariant, &hp.body])?;
     let body = crate::jit::Jit::new()?.compile_population(&h.body)?;
+    let uniform: Vec<bool> = (0..h.body.args.len()).map(|a| a >= n).collect();
+    let body_uniform = crate::jit::Jit::new()?.compile_population_uniform(&h.body, &uniform)?;
     let plain_body = Box::new(compiled.pop().expect("three functions")) as Compiled;
     let plain_invariant = Box::new(compiled.pop().expect("three functions")) as Compiled;
     let invariant = Box::new(compiled.pop().expect("three functions")) as Compiled;
@@ -163,6 +168,7 @@ fn hoisted_step(
         invariant,
         n_inv: h.invariant.outputs.len(),
         body,
+        body_uniform,
         plain_invariant,
         n_plain_inv: hp.invariant.outputs.len(),
         plain_body,
@@ -330,6 +336,8 @@ pub fn run_observed(
         })
         .collect();
     let mut remaining: Vec<Vec<usize>> = pops.iter().map(|p| vec![0; p.size]).collect();
+    // The neurons with `remaining > 0` (hoisted steps only).
+    let mut refractory: Vec<Vec<usize>> = pops.iter().map(|_| Vec::new()).collect();
     let delays: Vec<usize> = net
         .projections
         .iter()
@@ -367,6 +375,21 @@ pub fn run_observed(
                 h.plain_invariant
                     .call(&a, &mut plain[i * h.n_plain_inv..(i + 1) * h.n_plain_inv]);
             }
+            // Equal parameters give equal invariants: then one copy serves every neuron
+            // (stride 0), and a step streams only the states through the cache.
+            let same = |v: &mut Vec<f64>, m: usize| {
+                if m > 0
+                    && v.chunks_exact(m).all(|r| {
+                        r.iter()
+                            .zip(&v[..m])
+                            .all(|(a, b)| a.to_bits() == b.to_bits())
+                    })
+                {
+                    v.truncate(m);
+                }
+            };
+            same(&mut inv, h.n_inv);
+            same(&mut plain, h.n_plain_inv);
             (inv, plain)
         })
         .unzip();
@@ -399,64 +422,97 @@ pub fn run_observed(
                         stride: n,
                     })
                     .collect();
+                // One row of invariants for the whole population (see above), or one each.
+                let inv_stride = if inv[pi].len() == h.n_inv { 0 } else { h.n_inv };
                 a.extend((0..h.n_inv).map(|q| crate::jit::Strided {
                     data: &inv[pi],
                     offset: q,
-                    stride: h.n_inv,
+                    stride: inv_stride,
                 }));
                 // States neuron-major into `next`, spike flags into `spikes`.
                 let layout: Vec<(usize, usize, usize)> = (0..n)
                     .map(|s| (0, s, n))
                     .chain(std::iter::once((1, 0, 1)))
                     .collect();
-                h.body.run_into(&a, &mut [next, spikes], &layout, size);
+                let kernel = if inv_stride == 0 {
+                    &h.body_uniform
+                } else {
+                    &h.body
+                };
+                kernel.run_into(&a, &mut [next, spikes], &layout, size);
             }
-            for i in 0..pop.size {
-                if step_k.hoisted.is_some() && remaining[pi][i] == 0 {
-                    if spikes[i] != 0.0 {
-                        remaining[pi][i] = ref_steps[pi][i];
-                    }
-                    continue;
-                }
-                args.clear();
-                args.extend_from_slice(&xk[i * n..(i + 1) * n]);
-                if remaining[pi][i] > 0 {
+            if let Some(h) = &step_k.hoisted {
+                // The kernel stepped every neuron with the spike test; the refractory ones
+                // (listed, usually few) take the plain step instead.
+                let list = &mut refractory[pi];
+                let mut kept = 0;
+                for r in 0..list.len() {
+                    let i = list[r];
                     remaining[pi][i] -= 1;
                     refr[i] = true;
                     spikes[i] = 0.0;
-                    match &step_k.hoisted {
-                        Some(h) => {
-                            let m = h.n_plain_inv;
-                            args.extend_from_slice(&plain_inv[pi][i * m..(i + 1) * m]);
-                            h.plain_body.call(&args, &mut out[..n]);
-                        }
-                        None => {
-                            args.extend((0..np).map(|q| net.params[pi][q][i]));
-                            args.push(dt);
-                            step_k.plain.call(&args, &mut out[..n]);
-                        }
-                    }
+                    let m = h.n_plain_inv;
+                    let row = if plain_inv[pi].len() == m { 0 } else { i };
+                    args.clear();
+                    args.extend_from_slice(&xk[i * n..(i + 1) * n]);
+                    args.extend_from_slice(&plain_inv[pi][row * m..(row + 1) * m]);
+                    h.plain_body.call(&args, &mut out[..n]);
                     next[i * n..(i + 1) * n].copy_from_slice(&out[..n]);
-                    continue;
+                    if remaining[pi][i] > 0 {
+                        list[kept] = i;
+                        kept += 1;
+                    }
                 }
-                args.extend((0..np).map(|q| net.params[pi][q][i]));
-                args.push(dt);
-                step_k.step.call(&args, out);
-                next[i * n..(i + 1) * n].copy_from_slice(&out[..n]);
-                spikes[i] = out[n];
-                if out[n] != 0.0 {
-                    remaining[pi][i] = ref_steps[pi][i];
+                list.truncate(kept);
+            } else {
+                for i in 0..pop.size {
+                    args.clear();
+                    args.extend_from_slice(&xk[i * n..(i + 1) * n]);
+                    if remaining[pi][i] > 0 {
+                        remaining[pi][i] -= 1;
+                        refr[i] = true;
+                        spikes[i] = 0.0;
+                        args.extend((0..np).map(|q| net.params[pi][q][i]));
+                        args.push(dt);
+                        step_k.plain.call(&args, &mut out[..n]);
+                        next[i * n..(i + 1) * n].copy_from_slice(&out[..n]);
+                        continue;
+                    }
+                    args.extend((0..np).map(|q| net.params[pi][q][i]));
+                    args.push(dt);
+                    step_k.step.call(&args, out);
+                    next[i * n..(i + 1) * n].copy_from_slice(&out[..n]);
+                    spikes[i] = out[n];
+                    if out[n] != 0.0 {
+                        remaining[pi][i] = ref_steps[pi][i];
+                    }
                 }
             }
             let list = &mut fired[pi][k % ring];
             list.clear();
-            list.extend(
-                spikes
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, v)| **v != 0.0)
-                    .map(|(i, v)| (i, *v)),
-            );
+            // Few neurons spike in a step: skip blocks of flags that are all zero (the bits
+            // without the sign, OR-ed: a test the compiler vectorises) before looking closer.
+            const BLOCK: usize = 16;
+            for (b, block) in spikes.chunks(BLOCK).enumerate() {
+                if block.iter().fold(0u64, |acc, v| acc | v.to_bits() << 1) == 0 {
+                    continue;
+                }
+                list.extend(
+                    block
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, v)| **v != 0.0)
+                        .map(|(i, v)| (b * BLOCK + i, *v)),
+                );
+            }
+            if step_k.hoisted.is_some() {
+                for &(i, _) in list.iter() {
+                    remaining[pi][i] = ref_steps[pi][i];
+                    if ref_steps[pi][i] > 0 {
+                        refractory[pi].push(i);
+                    }
+                }
+            }
         }
         std::mem::swap(&mut cur, &mut next);
         // Deliveries at the end of step k.
