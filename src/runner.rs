@@ -534,14 +534,12 @@ fn simulate_discrete(
             crate::sim::discrete::Observed::Start(x) => sample(x),
             crate::sim::discrete::Observed::Step { k, x, s, .. } => {
                 for (pi, pop_s) in s.iter().enumerate() {
-                    for (i, v) in pop_s.iter().enumerate() {
-                        if *v != 0.0 {
-                            spikes.push(crate::sim::event::SpikeRecord {
-                                node: Node::Pop(crate::sema::hir::PopId(pi as u32)),
-                                idx: i as u32,
-                                t: (k + 1) as f64 * dt,
-                            });
-                        }
+                    for (i, _) in crate::sim::discrete::nonzero(pop_s) {
+                        spikes.push(crate::sim::event::SpikeRecord {
+                            node: Node::Pop(crate::sema::hir::PopId(pi as u32)),
+                            idx: i as u32,
+                            t: (k + 1) as f64 * dt,
+                        });
                     }
                 }
                 sample(x);

@@ -12,6 +12,10 @@ use cranelift_codegen::ir::{
 use cranelift_frontend::FunctionBuilder;
 use std::collections::HashMap;
 
+/// A population kernel keeps a pointer per strided argument and output in its loop when it has
+/// at most this many of them (they then fit in the integer registers).
+const MAX_CARRIED: usize = 10;
+
 /// Imported runtime functions, by symbol name, as references inside the function being built.
 pub struct Imports {
     pub funcs: HashMap<&'static str, FuncRef>,
@@ -96,14 +100,46 @@ impl<'a, 'b> FunctionTranslator<'a, 'b> {
         let once: Vec<Option<Value>> = (0..nargs)
             .map(|j| uniform[j].then(|| self.b.ins().load(types::F64, flags, a_ptr[j], 0)))
             .collect();
+        // The strided arguments and the outputs: (base, stride), arguments first.
+        let mut streams: Vec<(Value, Value)> = (0..nargs)
+            .filter(|&j| !uniform[j])
+            .map(|j| (a_ptr[j], a_str[j]))
+            .collect();
+        streams.extend(o_ptr.iter().copied().zip(o_str.iter().copied()));
+        // With few streams each keeps its own pointer, moved on by its stride in bytes every
+        // element (an add instead of a multiply, shift and add per access); with many, the
+        // pointers would not fit in registers, and addresses are computed from the index.
+        let carry = streams.len() <= MAX_CARRIED;
+        let steps: Vec<Value> = if carry {
+            streams
+                .iter()
+                .map(|&(_, stride)| self.b.ins().ishl_imm_u(stride, 3))
+                .collect()
+        } else {
+            Vec::new()
+        };
         let header = self.b.create_block();
         let body = self.b.create_block();
         let exit = self.b.create_block();
         self.b.append_block_param(header, self.ptr);
+        if carry {
+            for _ in &streams {
+                self.b.append_block_param(header, self.ptr);
+            }
+        }
         let zero = self.b.ins().iconst(self.ptr, 0);
-        self.b.ins().jump(header, &[zero.into()]);
+        let mut start: Vec<cranelift_codegen::ir::BlockArg> = vec![zero.into()];
+        if carry {
+            start.extend(
+                streams
+                    .iter()
+                    .map(|&(base, _)| cranelift_codegen::ir::BlockArg::from(base)),
+            );
+        }
+        self.b.ins().jump(header, &start);
         self.b.switch_to_block(header);
         let i = self.b.block_params(header)[0];
+        let carried: Vec<Value> = self.b.block_params(header)[1..].to_vec();
         let more = self.b.ins().icmp(
             cranelift_codegen::ir::condcodes::IntCC::SignedLessThan,
             i,
@@ -112,26 +148,46 @@ impl<'a, 'b> FunctionTranslator<'a, 'b> {
         self.b.ins().brif(more, body, &[], exit, &[]);
         self.b.switch_to_block(body);
         self.b.seal_block(body);
-        let addr = |b: &mut FunctionBuilder, base: Value, stride: Value| {
+        // The address of stream `s` for element `i`.
+        let addr = |b: &mut FunctionBuilder, s: usize| {
+            if carry {
+                return carried[s];
+            }
+            let (base, stride) = streams[s];
             let elems = b.ins().imul(i, stride);
             let bytes = b.ins().ishl_imm_u(elems, 3);
             b.ins().iadd(base, bytes)
         };
+        // Stream index of argument `j` (uniform ones have none).
+        let mut stream_of = vec![usize::MAX; nargs];
+        let mut next_stream = 0;
+        for j in 0..nargs {
+            if !uniform[j] {
+                stream_of[j] = next_stream;
+                next_stream += 1;
+            }
+        }
         self.values.clear();
         self.translate_body(f, &mut |b, n| {
             if let Some(v) = once[n] {
                 return v;
             }
-            let at = addr(b, a_ptr[n], a_str[n]);
+            let at = addr(b, stream_of[n]);
             b.ins().load(types::F64, flags, at, 0)
         });
         for (k, (_, v)) in f.outputs.iter().enumerate() {
             let val = self.v(*v);
-            let at = addr(self.b, o_ptr[k], o_str[k]);
+            let at = addr(self.b, next_stream + k);
             self.b.ins().store(flags, val, at, 0);
         }
         let next = self.b.ins().iadd_imm_s(i, 1);
-        self.b.ins().jump(header, &[next.into()]);
+        let mut again: Vec<cranelift_codegen::ir::BlockArg> = vec![next.into()];
+        if carry {
+            for (p, step) in carried.iter().zip(&steps) {
+                again.push(self.b.ins().iadd(*p, *step).into());
+            }
+        }
+        self.b.ins().jump(header, &again);
         self.b.seal_block(header);
         self.b.switch_to_block(exit);
         self.b.seal_block(exit);

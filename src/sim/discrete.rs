@@ -175,6 +175,24 @@ fn hoisted_step(
     })
 }
 
+/// The nonzero spike flags of a step as (neuron, value), in neuron order. Few neurons spike in
+/// a step, so blocks of flags that are all zero are skipped first (their bits without the sign,
+/// OR-ed: a test the compiler vectorises).
+pub fn nonzero(flags: &[f64]) -> impl Iterator<Item = (usize, f64)> + '_ {
+    const BLOCK: usize = 16;
+    flags
+        .chunks(BLOCK)
+        .enumerate()
+        .filter(|(_, block)| block.iter().fold(0u64, |acc, v| acc | v.to_bits() << 1) != 0)
+        .flat_map(|(b, block)| {
+            block
+                .iter()
+                .enumerate()
+                .filter(|(_, v)| **v != 0.0)
+                .map(move |(i, v)| (b * BLOCK + i, *v))
+        })
+}
+
 /// The record of one time-discrete run.
 #[derive(Clone, Debug, Default)]
 pub struct DiscreteRun {
@@ -490,21 +508,7 @@ pub fn run_observed(
             }
             let list = &mut fired[pi][k % ring];
             list.clear();
-            // Few neurons spike in a step: skip blocks of flags that are all zero (the bits
-            // without the sign, OR-ed: a test the compiler vectorises) before looking closer.
-            const BLOCK: usize = 16;
-            for (b, block) in spikes.chunks(BLOCK).enumerate() {
-                if block.iter().fold(0u64, |acc, v| acc | v.to_bits() << 1) == 0 {
-                    continue;
-                }
-                list.extend(
-                    block
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, v)| **v != 0.0)
-                        .map(|(i, v)| (b * BLOCK + i, *v)),
-                );
-            }
+            list.extend(nonzero(spikes));
             if step_k.hoisted.is_some() {
                 for &(i, _) in list.iter() {
                     remaining[pi][i] = ref_steps[pi][i];
