@@ -381,8 +381,7 @@ fn random_networks_compile_to_valid_configurations_or_violate_a_limit() {
 #[test]
 fn cli_compile_and_verify() {
     let exe = env!("CARGO_BIN_EXE_snnc");
-    let dir = std::env::temp_dir().join(format!("snnc-bss2-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = common::TempDir::new("bss2-cli", true);
     let out = dir.join("config.json");
     let example = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/yinyang_bss2.snn");
     let run = |args: &[&str]| std::process::Command::new(exe).args(args).output().unwrap();

@@ -6,6 +6,8 @@
 //! weights, one weight of 130 realised as 63 + 63 + 4, one clipped weight and one rounding tie.
 //! `tests/bss2/valid_small.json` is its canonical text (rewrite it with `BLESS=1`).
 
+mod common;
+
 use serde_json::{Value, json};
 use snnc::bss2::verify::{self, Report};
 use std::collections::{BTreeMap, BTreeSet};
@@ -832,8 +834,7 @@ fn cli_exit_codes_and_output() {
         "{stdout}"
     );
 
-    let dir = std::env::temp_dir().join(format!("snnc-bss2-verify-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = common::TempDir::new("bss2-verify", true);
     let mut v = valid();
     conn(&mut v, EXC, 0, 0)["synapses"][0]["label"] = json!(40);
     let bad = dir.join("bad.json");

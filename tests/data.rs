@@ -13,7 +13,7 @@ use snnc::sim::kernels::Backend;
 use snnc::train::data::{Dataset, Sample};
 use snnc::train::files::{self, FileSpec};
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 const NETWORK: &str = "
 neuron LIF {
@@ -48,11 +48,8 @@ train {
 const YINYANG: &str =
     "input data = yinyang(train = 64, validation = 16, test = 16, seed = 3, t_late = 10 ms)\n";
 
-fn out_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("snnc-data-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+fn out_dir(name: &str) -> common::TempDir {
+    common::TempDir::new(&format!("data-{name}"), true)
 }
 
 fn opts(src: &str, out: &Path, base: &Path) -> RunOptions {

@@ -12,10 +12,8 @@ use snnc::runner::{RunOptions, simulate, train};
 use snnc::sim::kernels::Backend;
 use std::path::{Path, PathBuf};
 
-fn out_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("snnc-plot-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    d
+fn out_dir(name: &str) -> common::TempDir {
+    common::TempDir::new(&format!("plot-{name}"), false)
 }
 
 fn opts(src: &str, out: &Path) -> RunOptions {

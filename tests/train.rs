@@ -38,10 +38,8 @@ train {
 }
 ";
 
-fn out_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("snnc-test-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    d
+fn out_dir(name: &str) -> common::TempDir {
+    common::TempDir::new(&format!("test-{name}"), false)
 }
 
 fn run(out: &Path, threads: usize, epochs: usize, resume: bool) {

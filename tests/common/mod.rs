@@ -88,3 +88,40 @@ pub fn args(x: &[f64], p: &[f64], extra: &[f64]) -> Vec<f64> {
 pub fn rel_err(a: f64, b: f64) -> f64 {
     (a - b).abs() / a.abs().max(b.abs()).max(1e-300)
 }
+
+/// A folder under the system's temporary directory for one test, `snnc-<name>-<pid>`, emptied
+/// when made and removed when dropped, unless the test is failing (then it stays, to look at).
+pub struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    /// The folder, created (`create`) or left for the code under test to create.
+    pub fn new(name: &str, create: bool) -> TempDir {
+        let d = std::env::temp_dir().join(format!("snnc-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        if create {
+            std::fs::create_dir_all(&d).unwrap();
+        }
+        TempDir(d)
+    }
+}
+
+impl std::ops::Deref for TempDir {
+    type Target = std::path::Path;
+    fn deref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl AsRef<std::path::Path> for TempDir {
+    fn as_ref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
