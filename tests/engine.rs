@@ -766,3 +766,101 @@ fn hoisted_discrete_steps_equal_the_interpreted_step_bit_for_bit() {
         assert_eq!(jit.refractory, interp.refractory, "{name}");
     }
 }
+
+/// The hoisted discrete step and its list of refractory neurons against the interpreted step,
+/// bit for bit, with refractory periods that differ from neuron to neuron (0, less than a step,
+/// half a step, 20 steps, 3 steps), a population with none and a population of one neuron, and
+/// the other parameters equal (then the step's invariants are one row, the refractory period not
+/// being part of the step), varied, or equal but for one neuron.
+#[test]
+fn hoisted_discrete_steps_with_per_neuron_refractory_periods() {
+    let src = example("ei_network")
+        .replace("mode event", "mode discrete\n    dt 0.1 ms")
+        .replace("t_max 1 s", "t_max 80 ms")
+        .replace(
+            "param v_reset = -65 mV",
+            "param v_reset = -65 mV\n    param t_ref = 2 ms",
+        )
+        .replace("refractory 2 ms", "refractory t_ref")
+        .replace("population exc = 800 LIF", "population exc = 803 LIF")
+        .replace(
+            "population inh = 200 LIF { tau_mem = 10 ms }",
+            "population inh = 1 LIF { tau_mem = 10 ms }\npopulation z = 37 LIF { t_ref = 0 ms }\nproject drive -> z sparse(p = 0.5) receptor exc init constant(3 nA)",
+        )
+        .replace("constant(0.5 nA)", "constant(2.5 nA)");
+    let p = program(&src);
+    let models = snnc::driver::lower(&p);
+    for variant in ["refractory varied", "all varied", "equal but one"] {
+        let mut net = Network::build(&p, 3);
+        let np = net.params[0].len();
+        for (i, v) in net.params[0][np - 1].iter_mut().enumerate() {
+            *v = [0.0, 1e-5, 0.5e-4, 2e-3, 3e-4][i % 5];
+        }
+        if variant == "all varied" {
+            for values in &mut net.params[0][..np - 1] {
+                for (i, v) in values.iter_mut().enumerate() {
+                    *v *= 1.0 + 0.01 * (i % 7) as f64;
+                }
+            }
+        }
+        if variant == "equal but one" {
+            for values in &mut net.params[0][..np - 1] {
+                let v0 = values[0];
+                values.fill(v0);
+                values[802] = v0 * 1.001;
+            }
+        }
+        let inputs = snnc::sim::inputs::generate(&p, 3, p.simulation.t_max);
+        let run = |backend: Backend| {
+            let kernels: Vec<ModelKernels> = models
+                .iter()
+                .map(|m| ModelKernels::new(m, backend).unwrap())
+                .collect();
+            let steps: Vec<_> = models
+                .iter()
+                .enumerate()
+                .map(|(mi, m)| {
+                    let params = &p
+                        .populations
+                        .iter()
+                        .find(|q| q.model.index() == mi)
+                        .unwrap()
+                        .params;
+                    snnc::sim::discrete::step_kernels(
+                        m,
+                        snnc::sema::hir::Scheme::Exact,
+                        snnc::ir::SurrogateFn::SuperSpike { beta: 80.0 },
+                        backend,
+                        params,
+                    )
+                    .unwrap()
+                })
+                .collect();
+            snnc::sim::discrete::run(&p, &kernels, &steps, &net, &inputs, 1e-4)
+        };
+        let (jit, interp) = (run(Backend::Jit), run(Backend::Interp));
+        let spikes: f64 = jit.s.iter().flatten().flatten().sum();
+        let refractory = jit
+            .refractory
+            .iter()
+            .flatten()
+            .flatten()
+            .filter(|b| **b)
+            .count();
+        assert!(
+            spikes > 1000.0 && refractory > 1000,
+            "{variant}: {spikes} spikes, {refractory} refractory neuron-steps"
+        );
+        for (a, b) in jit
+            .x
+            .iter()
+            .flatten()
+            .flatten()
+            .zip(interp.x.iter().flatten().flatten())
+        {
+            assert_eq!(a.to_bits(), b.to_bits(), "{variant}");
+        }
+        assert_eq!(jit.s, interp.s, "{variant}");
+        assert_eq!(jit.refractory, interp.refractory, "{variant}");
+    }
+}

@@ -187,3 +187,26 @@ fn population_kernels_match_the_interpreter() {
         }
     }
 }
+
+/// A stride so large that `(count - 1) * stride` wraps around is refused, not followed out of
+/// the buffer.
+#[test]
+fn population_kernels_refuse_wrapping_strides() {
+    let m = &models(&example("yinyang"))[0];
+    let f = &m.step_rk4;
+    let kernel = Jit::new().unwrap().compile_population(f).unwrap();
+    let data = vec![0.0; 16];
+    let huge = (u64::MAX as u128 + 1).div_ceil(3) as usize; // 3 * huge wraps to 2
+    let args: Vec<snnc::jit::Strided<'_>> = (0..f.args.len())
+        .map(|_| snnc::jit::Strided {
+            data: &data,
+            offset: 0,
+            stride: huge,
+        })
+        .collect();
+    let mut out = vec![0.0; f.outputs.len() * 4];
+    let refused = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        kernel.run(&args, &mut out, 4)
+    }));
+    assert!(refused.is_err());
+}

@@ -142,8 +142,15 @@ impl PopulationFn {
             "a uniform argument needs stride 0"
         );
         assert!(layout.len() == self.n_outputs, "wrong number of outputs");
+        // Checked: a wrapped product would let a huge stride pass. With count >= 2 a passing
+        // stride is below the buffer's length, so `stride * 8` fits in an i64 (a slice of f64
+        // is at most isize::MAX bytes); with count = 1 only element 0 is touched.
         let fits = |len: usize, offset: usize, stride: usize| {
-            count == 0 || offset + (count - 1) * stride < len
+            count == 0
+                || (count - 1)
+                    .checked_mul(stride)
+                    .and_then(|span| span.checked_add(offset))
+                    .is_some_and(|last| last < len)
         };
         assert!(
             args.iter().all(|a| fits(a.data.len(), a.offset, a.stride)),
@@ -233,7 +240,6 @@ impl Jit {
         self.build_as(f, None)
     }
 
-    /// Builds `f` as a scalar function (`population == false`) or as a population kernel.
     /// Builds `f` as a scalar function, or with `population` (its uniform arguments) as a
     /// population kernel.
     fn build_as(&mut self, f: &Function, population: Option<&[bool]>) -> Result<(), JitError> {
