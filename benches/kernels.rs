@@ -106,13 +106,7 @@ fn main() {
         .map(|q| vec![[0.01, 0.005, 1.0, 0.0, -1000.0][q]; count])
         .collect();
     let dt = [1e-4];
-    let mut args: Vec<snnc::jit::Strided<'_>> = (0..n)
-        .map(|s| snnc::jit::Strided {
-            data: &x,
-            offset: s,
-            stride: n,
-        })
-        .collect();
+    let mut args = neuron_major(&x, n);
     args.extend(p.iter().map(|c| snnc::jit::Strided {
         data: c,
         offset: 0,
@@ -172,13 +166,7 @@ fn exact_step_kernel(m: &ModelIr) {
         .unwrap()
         .compile_population_uniform(&h.body, &uniform)
         .unwrap();
-    let mut args: Vec<snnc::jit::Strided<'_>> = (0..n)
-        .map(|s| snnc::jit::Strided {
-            data: &x,
-            offset: s,
-            stride: n,
-        })
-        .collect();
+    let mut args = neuron_major(&x, n);
     args.extend((0..inv.len()).map(|q| snnc::jit::Strided {
         data: &inv,
         offset: q,
@@ -217,4 +205,15 @@ fn exact_step_kernel(m: &ModelIr) {
         "exact step x10000 (the discrete engine's kernel): jit {t_jit:5.2} ns/neuron, interpreter {t_interp:6.1} ns/neuron, speed-up {:.0}x",
         t_interp / t_jit
     );
+}
+
+/// Population kernel arguments for `n` states stored neuron-major in `x`.
+fn neuron_major(x: &[f64], n: usize) -> Vec<snnc::jit::Strided<'_>> {
+    (0..n)
+        .map(|s| snnc::jit::Strided {
+            data: x,
+            offset: s,
+            stride: n,
+        })
+        .collect()
 }

@@ -711,7 +711,6 @@ fn hoisted_discrete_steps_equal_the_interpreted_step_bit_for_bit() {
             .replace("mode event", "mode discrete\n    dt 0.1 ms")
             .replace("t_max 1 s", "t_max 60 ms");
         let p = program(&src);
-        let models = snnc::driver::lower(&p);
         let mut net = Network::build(&p, 3);
         if heterogeneous {
             // Every parameter of the first population a little different per neuron.
@@ -721,49 +720,10 @@ fn hoisted_discrete_steps_equal_the_interpreted_step_bit_for_bit() {
                 }
             }
         }
-        let inputs = snnc::sim::inputs::generate(&p, 3, p.simulation.t_max);
-        let run = |backend: Backend| {
-            let kernels: Vec<ModelKernels> = models
-                .iter()
-                .map(|m| ModelKernels::new(m, backend).unwrap())
-                .collect();
-            let steps: Vec<_> = models
-                .iter()
-                .enumerate()
-                .map(|(mi, m)| {
-                    let params = &p
-                        .populations
-                        .iter()
-                        .find(|q| q.model.index() == mi)
-                        .unwrap()
-                        .params;
-                    snnc::sim::discrete::step_kernels(
-                        m,
-                        snnc::sema::hir::Scheme::Exact,
-                        snnc::ir::SurrogateFn::SuperSpike { beta: 80.0 },
-                        backend,
-                        params,
-                    )
-                    .unwrap()
-                })
-                .collect();
-            assert_eq!(steps[0].hoisted.is_some(), backend == Backend::Jit);
-            snnc::sim::discrete::run(&p, &kernels, &steps, &net, &inputs, 1e-4)
-        };
-        let (jit, interp) = (run(Backend::Jit), run(Backend::Interp));
+        let (jit, interp) = discrete_jit_and_interp(&p, &net);
         let spikes: f64 = jit.s.iter().flatten().flatten().sum();
         assert!(spikes > 10.0, "{name}: only {spikes} spikes");
-        for (a, b) in jit
-            .x
-            .iter()
-            .flatten()
-            .flatten()
-            .zip(interp.x.iter().flatten().flatten())
-        {
-            assert_eq!(a.to_bits(), b.to_bits(), "{name}");
-        }
-        assert_eq!(jit.s, interp.s, "{name}");
-        assert_eq!(jit.refractory, interp.refractory, "{name}");
+        assert_same_run(&jit, &interp, name);
     }
 }
 
@@ -789,7 +749,6 @@ fn hoisted_discrete_steps_with_per_neuron_refractory_periods() {
         )
         .replace("constant(0.5 nA)", "constant(2.5 nA)");
     let p = program(&src);
-    let models = snnc::driver::lower(&p);
     for variant in ["refractory varied", "all varied", "equal but one"] {
         let mut net = Network::build(&p, 3);
         let np = net.params[0].len();
@@ -810,35 +769,7 @@ fn hoisted_discrete_steps_with_per_neuron_refractory_periods() {
                 values[802] = v0 * 1.001;
             }
         }
-        let inputs = snnc::sim::inputs::generate(&p, 3, p.simulation.t_max);
-        let run = |backend: Backend| {
-            let kernels: Vec<ModelKernels> = models
-                .iter()
-                .map(|m| ModelKernels::new(m, backend).unwrap())
-                .collect();
-            let steps: Vec<_> = models
-                .iter()
-                .enumerate()
-                .map(|(mi, m)| {
-                    let params = &p
-                        .populations
-                        .iter()
-                        .find(|q| q.model.index() == mi)
-                        .unwrap()
-                        .params;
-                    snnc::sim::discrete::step_kernels(
-                        m,
-                        snnc::sema::hir::Scheme::Exact,
-                        snnc::ir::SurrogateFn::SuperSpike { beta: 80.0 },
-                        backend,
-                        params,
-                    )
-                    .unwrap()
-                })
-                .collect();
-            snnc::sim::discrete::run(&p, &kernels, &steps, &net, &inputs, 1e-4)
-        };
-        let (jit, interp) = (run(Backend::Jit), run(Backend::Interp));
+        let (jit, interp) = discrete_jit_and_interp(&p, &net);
         let spikes: f64 = jit.s.iter().flatten().flatten().sum();
         let refractory = jit
             .refractory
@@ -851,16 +782,66 @@ fn hoisted_discrete_steps_with_per_neuron_refractory_periods() {
             spikes > 1000.0 && refractory > 1000,
             "{variant}: {spikes} spikes, {refractory} refractory neuron-steps"
         );
-        for (a, b) in jit
-            .x
-            .iter()
-            .flatten()
-            .flatten()
-            .zip(interp.x.iter().flatten().flatten())
-        {
-            assert_eq!(a.to_bits(), b.to_bits(), "{variant}");
-        }
-        assert_eq!(jit.s, interp.s, "{variant}");
-        assert_eq!(jit.refractory, interp.refractory, "{variant}");
+        assert_same_run(&jit, &interp, variant);
     }
+}
+
+/// Runs the time-discrete engine (exact scheme) on the JIT, which takes the hoisted step, and on
+/// the interpreter, which takes the step as written.
+fn discrete_jit_and_interp(
+    p: &Program,
+    net: &Network,
+) -> (
+    snnc::sim::discrete::DiscreteRun,
+    snnc::sim::discrete::DiscreteRun,
+) {
+    let models = snnc::driver::lower(p);
+    let inputs = snnc::sim::inputs::generate(p, 3, p.simulation.t_max);
+    let run = |backend: Backend| {
+        let kernels: Vec<ModelKernels> = models
+            .iter()
+            .map(|m| ModelKernels::new(m, backend).unwrap())
+            .collect();
+        let steps: Vec<_> = models
+            .iter()
+            .enumerate()
+            .map(|(mi, m)| {
+                let params = &p
+                    .populations
+                    .iter()
+                    .find(|q| q.model.index() == mi)
+                    .unwrap()
+                    .params;
+                snnc::sim::discrete::step_kernels(
+                    m,
+                    snnc::sema::hir::Scheme::Exact,
+                    snnc::ir::SurrogateFn::SuperSpike { beta: 80.0 },
+                    backend,
+                    params,
+                )
+                .unwrap()
+            })
+            .collect();
+        assert_eq!(steps[0].hoisted.is_some(), backend == Backend::Jit);
+        snnc::sim::discrete::run(p, &kernels, &steps, net, &inputs, 1e-4)
+    };
+    (run(Backend::Jit), run(Backend::Interp))
+}
+
+/// States, spikes and refractory flags of two discrete runs are the same bits.
+fn assert_same_run(
+    a: &snnc::sim::discrete::DiscreteRun,
+    b: &snnc::sim::discrete::DiscreteRun,
+    label: &str,
+) {
+    for (x, y) in
+        a.x.iter()
+            .flatten()
+            .flatten()
+            .zip(b.x.iter().flatten().flatten())
+    {
+        assert_eq!(x.to_bits(), y.to_bits(), "{label}");
+    }
+    assert_eq!(a.s, b.s, "{label}");
+    assert_eq!(a.refractory, b.refractory, "{label}");
 }
