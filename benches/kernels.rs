@@ -161,10 +161,13 @@ fn exact_step_kernel(m: &ModelIr) {
     let inv = snnc::ir::interp::eval(&h.invariant, &a);
     let count = 10_000;
     let x: Vec<f64> = (0..count * n).map(|i| (i % 13) as f64 * 0.07).collect();
-    let uniform: Vec<bool> = (0..h.body.args.len()).map(|j| j >= n).collect();
+    // As the engine compiles it: the states one row, the invariants read once.
+    let mut shape = snnc::jit::KernelShape::strided(h.body.args.len());
+    shape.row = n;
+    shape.uniform[n..].iter_mut().for_each(|u| *u = true);
     let kernel = Jit::new()
         .unwrap()
-        .compile_population_uniform(&h.body, &uniform)
+        .compile_population_shaped(&h.body, &shape)
         .unwrap();
     let mut args = neuron_major(&x, n);
     args.extend((0..inv.len()).map(|q| snnc::jit::Strided {
@@ -173,11 +176,26 @@ fn exact_step_kernel(m: &ModelIr) {
         stride: 0,
     }));
     let no = h.body.outputs.len();
-    let mut out = vec![0.0; no * count];
+    // Outputs as the engine writes them: the states neuron-major, then the spike flags.
+    let layout: Vec<(usize, usize, usize)> = (0..no)
+        .map(|o| {
+            if o < n {
+                (0, o, n)
+            } else {
+                (1, (o - n) * count, 1)
+            }
+        })
+        .collect();
+    let (mut states, mut flags) = (vec![0.0; n * count], vec![0.0; (no - n) * count]);
     let reps = 200;
     let start = Instant::now();
     for _ in 0..reps {
-        kernel.run(black_box(&args), &mut out, count);
+        kernel.run_into(
+            black_box(&args),
+            &mut [&mut states, &mut flags],
+            &layout,
+            count,
+        );
     }
     let t_jit = start.elapsed().as_nanos() as f64 / (reps * count) as f64;
     let interp = Interp::new(h.body.clone());
@@ -188,7 +206,12 @@ fn exact_step_kernel(m: &ModelIr) {
         b[..n].copy_from_slice(&x[i * n..(i + 1) * n]);
         interp.call(&b, &mut o);
         for (q, v) in o.iter().enumerate() {
-            assert_eq!(v.to_bits(), out[q * count + i].to_bits(), "same bits");
+            let got = if q < n {
+                states[i * n + q]
+            } else {
+                flags[(q - n) * count + i]
+            };
+            assert_eq!(v.to_bits(), got.to_bits(), "same bits");
         }
     }
     let reps_i = 5;

@@ -149,6 +149,53 @@ fn population_kernels_match_the_interpreter() {
                 "{}: uniform kernel",
                 m.name
             );
+            // The states as one row in and out (neuron-major, one pointer each), the rest
+            // uniform, and with the states per neuron and the rest strided: the same bits as the
+            // strided kernel writing to the same places.
+            let no = f.outputs.len();
+            let row = n.min(no);
+            let mut layout: Vec<(usize, usize, usize)> = (0..no).map(|o| (0, o, no)).collect();
+            if no > row {
+                layout[row..]
+                    .iter_mut()
+                    .for_each(|l| *l = (1, l.1 - row, no - row));
+            }
+            for (uniform_rest, call_args) in [(true, &u_args), (false, &args)] {
+                let mut shape = snnc::jit::KernelShape::strided(f.args.len());
+                shape.row = row;
+                if uniform_rest {
+                    shape.uniform[n..].iter_mut().for_each(|u| *u = true);
+                }
+                let rows = Jit::new()
+                    .unwrap()
+                    .compile_population_shaped(f, &shape)
+                    .unwrap();
+                let run = |k: &snnc::jit::PopulationFn| {
+                    let (mut a, mut b) = (vec![0.0; count * no], vec![0.0; count * no]);
+                    k.run_into(call_args, &mut [&mut a, &mut b], &layout, count);
+                    (a, b)
+                };
+                let (want, got) = (run(&kernel), run(&rows));
+                assert!(
+                    want.0
+                        .iter()
+                        .chain(&want.1)
+                        .zip(got.0.iter().chain(&got.1))
+                        .all(|(a, b)| a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan())),
+                    "{}: row kernel",
+                    m.name
+                );
+                // A row whose outputs are not consecutive is refused.
+                if row >= 2 {
+                    let mut bad = layout.clone();
+                    bad.swap(0, 1);
+                    let refused = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        let (mut a, mut b) = (vec![0.0; count * no], vec![0.0; count * no]);
+                        rows.run_into(call_args, &mut [&mut a, &mut b], &bad, count)
+                    }));
+                    assert!(refused.is_err(), "{}: misplaced row", m.name);
+                }
+            }
             let strided_uniform = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 let mut o = vec![0.0; f.outputs.len() * count];
                 once.run(&args, &mut o, count)

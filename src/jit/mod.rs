@@ -99,9 +99,31 @@ pub struct PopulationFn {
     code: PopRawFn,
     n_args: usize,
     n_outputs: usize,
-    /// Arguments read once for all elements (they must come with stride 0).
-    uniform: Vec<bool>,
+    /// How the kernel was compiled to read and write (checked at every call).
+    shape: KernelShape,
     _memory: Arc<CodeMemory>,
+}
+
+/// How a population kernel reads its arguments and writes its outputs, fixed when it is
+/// compiled.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct KernelShape {
+    /// Arguments that are the same for every element: read once, before the loop (stride 0).
+    pub uniform: Vec<bool>,
+    /// The first `row` arguments, and likewise the first `row` outputs, are consecutive values
+    /// of one buffer for each element (a neuron's states, neuron-major: offsets `o, o + 1, ..`
+    /// with one stride), so one pointer serves each row.
+    pub row: usize,
+}
+
+impl KernelShape {
+    /// Every argument strided on its own.
+    pub fn strided(n_args: usize) -> KernelShape {
+        KernelShape {
+            uniform: vec![false; n_args],
+            row: 0,
+        }
+    }
 }
 
 impl PopulationFn {
@@ -137,11 +159,30 @@ impl PopulationFn {
         assert!(args.len() == self.n_args, "wrong number of arguments");
         assert!(
             args.iter()
-                .zip(&self.uniform)
+                .zip(&self.shape.uniform)
                 .all(|(a, u)| !u || a.stride == 0),
             "a uniform argument needs stride 0"
         );
         assert!(layout.len() == self.n_outputs, "wrong number of outputs");
+        // A row's members are reached from its first one: they must be where it says.
+        let row = self.shape.row;
+        assert!(
+            args[..row].iter().enumerate().all(|(m, a)| {
+                std::ptr::eq(a.data.as_ptr(), args[0].data.as_ptr())
+                    && a.offset == args[0].offset + m
+                    && a.stride == args[0].stride
+            }),
+            "the row's arguments must be consecutive in one buffer with one stride"
+        );
+        assert!(
+            layout[..row]
+                .iter()
+                .enumerate()
+                .all(|(m, &(b, offset, stride))| {
+                    (b, offset, stride) == (layout[0].0, layout[0].1 + m, layout[0].2)
+                }),
+            "the row's outputs must be consecutive in one buffer with one stride"
+        );
         // Checked: a wrapped product would let a huge stride pass. With count >= 2 a passing
         // stride is below the buffer's length, so `stride * 8` fits in an i64 (a slice of f64
         // is at most isize::MAX bytes); with count = 1 only element 0 is touched.
@@ -240,9 +281,9 @@ impl Jit {
         self.build_as(f, None)
     }
 
-    /// Builds `f` as a scalar function, or with `population` (its uniform arguments) as a
-    /// population kernel.
-    fn build_as(&mut self, f: &Function, population: Option<&[bool]>) -> Result<(), JitError> {
+    /// Builds `f` as a scalar function, or with `population` (its shape) as a population
+    /// kernel.
+    fn build_as(&mut self, f: &Function, population: Option<&KernelShape>) -> Result<(), JitError> {
         let ptr = self.module.target_config().pointer_type();
         self.module.clear_context(&mut self.ctx);
         let n_params = if population.is_some() { 5 } else { 2 };
@@ -291,7 +332,12 @@ impl Jit {
         let p = b.block_params(block).to_vec();
         let mut t = FunctionTranslator::new(&mut b, &imports, ptr);
         if let Some(uniform) = population {
-            t.translate_population(f, [p[0], p[1], p[2], p[3], p[4]], uniform);
+            t.translate_population(
+                f,
+                [p[0], p[1], p[2], p[3], p[4]],
+                &uniform.uniform,
+                uniform.row,
+            );
         } else {
             t.translate_function(f, p[0], p[1]);
         }
@@ -335,7 +381,7 @@ impl Jit {
 
     /// Compiles `f` as a population kernel (the loop over elements is generated code).
     pub fn compile_population(&mut self, f: &Function) -> Result<PopulationFn, JitError> {
-        self.compile_population_uniform(f, &vec![false; f.args.len()])
+        self.compile_population_shaped(f, &KernelShape::strided(f.args.len()))
     }
 
     /// [`Jit::compile_population`] with the arguments marked in `uniform` the same for every
@@ -346,8 +392,30 @@ impl Jit {
         f: &Function,
         uniform: &[bool],
     ) -> Result<PopulationFn, JitError> {
-        assert_eq!(uniform.len(), f.args.len(), "one flag per argument");
-        self.build_as(f, Some(uniform))?;
+        let shape = KernelShape {
+            uniform: uniform.to_vec(),
+            row: 0,
+        };
+        self.compile_population_shaped(f, &shape)
+    }
+
+    /// [`Jit::compile_population`] for the layout `shape` describes.
+    ///
+    /// # Panics
+    /// If `shape` has not one flag per argument, or its row is longer than the arguments or
+    /// outputs or holds a uniform argument.
+    pub fn compile_population_shaped(
+        &mut self,
+        f: &Function,
+        shape: &KernelShape,
+    ) -> Result<PopulationFn, JitError> {
+        assert_eq!(shape.uniform.len(), f.args.len(), "one flag per argument");
+        assert!(
+            shape.row <= f.args.len().min(f.outputs.len())
+                && !shape.uniform[..shape.row].contains(&true),
+            "a row of strided arguments and outputs"
+        );
+        self.build_as(f, Some(shape))?;
         let id = self.define(&format!("snnc_pop_{}", f.name))?;
         let (memory, ptrs) = self.finish_batch(&[id])?;
         Ok(PopulationFn {
@@ -356,7 +424,7 @@ impl Jit {
             code: unsafe { std::mem::transmute::<*const u8, PopRawFn>(ptrs[0]) },
             n_args: f.args.len(),
             n_outputs: f.outputs.len(),
-            uniform: uniform.to_vec(),
+            shape: shape.clone(),
             _memory: memory,
         })
     }

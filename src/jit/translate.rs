@@ -80,8 +80,17 @@ impl<'a, 'b> FunctionTranslator<'a, 'b> {
     /// A population kernel: `fn(arg_ptrs, arg_strides, out_ptrs, out_strides, count)` runs the
     /// function for elements `0..count`, argument `j` of element `i` read at
     /// `arg_ptrs[j] + i * arg_strides[j]` (stride 0 broadcasts) and outputs written likewise.
-    /// An argument marked `uniform` is read once, at `arg_ptrs[j]`, before the loop.
-    pub fn translate_population(&mut self, f: &Function, params: [Value; 5], uniform: &[bool]) {
+    /// An argument marked `uniform` is read once, at `arg_ptrs[j]`, before the loop. The first
+    /// `row` arguments, and likewise the first `row` outputs, are one element's consecutive
+    /// values (a neuron's states, neuron-major): they are reached from the first one's pointer
+    /// and stride (the others' are not read), so one pointer serves the whole row.
+    pub fn translate_population(
+        &mut self,
+        f: &Function,
+        params: [Value; 5],
+        uniform: &[bool],
+        row: usize,
+    ) {
         let [arg_ptrs, arg_strides, out_ptrs, out_strides, count] = params;
         let flags = MemFlagsData::trusted();
         let load_ptr = |b: &mut FunctionBuilder, base: Value, j: usize| {
@@ -90,22 +99,33 @@ impl<'a, 'b> FunctionTranslator<'a, 'b> {
         let nargs = f.args.len();
         let nout = f.outputs.len();
         let a_ptr: Vec<Value> = (0..nargs).map(|j| load_ptr(self.b, arg_ptrs, j)).collect();
-        let a_str: Vec<Value> = (0..nargs)
-            .map(|j| load_ptr(self.b, arg_strides, j))
-            .collect();
-        let o_ptr: Vec<Value> = (0..nout).map(|j| load_ptr(self.b, out_ptrs, j)).collect();
-        let o_str: Vec<Value> = (0..nout)
-            .map(|j| load_ptr(self.b, out_strides, j))
-            .collect();
         let once: Vec<Option<Value>> = (0..nargs)
             .map(|j| uniform[j].then(|| self.b.ins().load(types::F64, flags, a_ptr[j], 0)))
             .collect();
-        // The strided arguments and the outputs: (base, stride), arguments first.
-        let mut streams: Vec<(Value, Value)> = (0..nargs)
-            .filter(|&j| !uniform[j])
-            .map(|j| (a_ptr[j], a_str[j]))
-            .collect();
-        streams.extend(o_ptr.iter().copied().zip(o_str.iter().copied()));
+        // The streams (base, stride): the strided arguments, then the outputs, where a row
+        // counts once. `at[..]` places each argument, then each output, in a stream with a
+        // byte offset.
+        let mut streams: Vec<(Value, Value)> = Vec::new();
+        let mut at: Vec<(usize, i32)> = Vec::with_capacity(nargs + nout);
+        for (is_arg, strides, len) in [(true, arg_strides, nargs), (false, out_strides, nout)] {
+            let first = at.len();
+            for j in 0..len {
+                if is_arg && uniform[j] {
+                    at.push((usize::MAX, 0));
+                } else if j > 0 && j < row {
+                    at.push((at[first].0, (j * 8) as i32));
+                } else {
+                    let base = if is_arg {
+                        a_ptr[j]
+                    } else {
+                        load_ptr(self.b, out_ptrs, j)
+                    };
+                    let stride = load_ptr(self.b, strides, j);
+                    at.push((streams.len(), 0));
+                    streams.push((base, stride));
+                }
+            }
+        }
         // With few streams each keeps its own pointer, moved on by its stride in bytes every
         // element (an add instead of a multiply, shift and add per access); with many, the
         // pointers would not fit in registers, and addresses are computed from the index.
@@ -158,27 +178,20 @@ impl<'a, 'b> FunctionTranslator<'a, 'b> {
             let bytes = b.ins().ishl_imm_u(elems, 3);
             b.ins().iadd(base, bytes)
         };
-        // Stream index of argument `j` (uniform ones have none).
-        let mut stream_of = vec![usize::MAX; nargs];
-        let mut next_stream = 0;
-        for j in 0..nargs {
-            if !uniform[j] {
-                stream_of[j] = next_stream;
-                next_stream += 1;
-            }
-        }
         self.values.clear();
         self.translate_body(f, &mut |b, n| {
             if let Some(v) = once[n] {
                 return v;
             }
-            let at = addr(b, stream_of[n]);
-            b.ins().load(types::F64, flags, at, 0)
+            let (s, offset) = at[n];
+            let base = addr(b, s);
+            b.ins().load(types::F64, flags, base, offset)
         });
         for (k, (_, v)) in f.outputs.iter().enumerate() {
             let val = self.v(*v);
-            let at = addr(self.b, next_stream + k);
-            self.b.ins().store(flags, val, at, 0);
+            let (s, offset) = at[nargs + k];
+            let base = addr(self.b, s);
+            self.b.ins().store(flags, val, base, offset);
         }
         let next = self.b.ins().iadd_imm_s(i, 1);
         let mut again: Vec<cranelift_codegen::ir::BlockArg> = vec![next.into()];

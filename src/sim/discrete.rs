@@ -158,9 +158,14 @@ fn hoisted_step(
     let h = crate::ir::hoist::hoist(f, &states);
     let hp = crate::ir::hoist::hoist(plain, &states);
     let mut compiled = crate::jit::Jit::new()?.compile(&[&h.invariant, &hp.invariant, &hp.body])?;
-    let body = crate::jit::Jit::new()?.compile_population(&h.body)?;
-    let uniform: Vec<bool> = (0..h.body.args.len()).map(|a| a >= n).collect();
-    let body_uniform = crate::jit::Jit::new()?.compile_population_uniform(&h.body, &uniform)?;
+    // The states are one row (neuron-major) in and out; the invariants per neuron, or once.
+    let mut shape = crate::jit::KernelShape::strided(h.body.args.len());
+    shape.row = n;
+    let body = crate::jit::Jit::new()?.compile_population_shaped(&h.body, &shape)?;
+    for u in &mut shape.uniform[n..] {
+        *u = true;
+    }
+    let body_uniform = crate::jit::Jit::new()?.compile_population_shaped(&h.body, &shape)?;
     let plain_body = Box::new(compiled.pop().expect("three functions")) as Compiled;
     let plain_invariant = Box::new(compiled.pop().expect("three functions")) as Compiled;
     let invariant = Box::new(compiled.pop().expect("three functions")) as Compiled;
