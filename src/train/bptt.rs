@@ -149,6 +149,10 @@ pub fn backward(
         }
     };
     add_direct(&mut lam, r.steps);
+    // Buffers reused from step to step: the jump adjoints of one projection, its active
+    // presynaptic neurons, one neuron's new adjoint, and every population's next one.
+    let (mut b, mut active, mut out): (Vec<f64>, Vec<(usize, f64)>, Vec<f64>) = Default::default();
+    let mut next = lam.clone();
     for k in (0..r.steps).rev() {
         // Jumps at the end of step k: x_{k+1} = y_k + sum w a e.
         for (pk, syn) in net.projections.iter().enumerate() {
@@ -162,9 +166,10 @@ pub fn backward(
             let n = kernels[model].n;
             let inc = &steps[model].increment[syn.receptor];
             // B_j = lam_j . e (the adjoint of the jump amount at target j).
-            let b: Vec<f64> = (0..syn.n_post)
-                .map(|j| (0..n).map(|q| lam[post][j * n + q] * inc[q]).sum())
-                .collect();
+            b.clear();
+            b.extend(
+                (0..syn.n_post).map(|j| (0..n).map(|q| lam[post][j * n + q] * inc[q]).sum::<f64>()),
+            );
             match syn.pre {
                 Node::Input(_) => {
                     // Input spikes carry no gradient of their own; weights do (handled below).
@@ -180,17 +185,18 @@ pub fn backward(
                     }
                 }
             }
-            let active: Vec<(usize, f64)> = match syn.pre {
-                Node::Pop(q) => (0..syn.n_pre)
-                    .filter(|i| r.s[q.index()][src][*i] != 0.0)
-                    .map(|i| (i, r.s[q.index()][src][i]))
-                    .collect(),
-                Node::Input(id) => r.inputs[id.index()][src]
-                    .iter()
-                    .map(|c| (*c as usize, 1.0))
-                    .collect(),
-            };
-            for (i, a) in active {
+            active.clear();
+            match syn.pre {
+                Node::Pop(q) => active.extend(
+                    (0..syn.n_pre)
+                        .filter(|i| r.s[q.index()][src][*i] != 0.0)
+                        .map(|i| (i, r.s[q.index()][src][i])),
+                ),
+                Node::Input(id) => {
+                    active.extend(r.inputs[id.index()][src].iter().map(|c| (*c as usize, 1.0)))
+                }
+            }
+            for &(i, a) in &active {
                 let at = syn.offsets[i];
                 for (slot, &j) in syn.targets[i].iter().enumerate() {
                     grads[pk][at + slot] += a * b[j as usize];
@@ -201,8 +207,8 @@ pub fn backward(
         for (pi, pop) in pops.iter().enumerate() {
             let model = pop.model.index();
             let (n, np) = (kernels[model].n, kernels[model].n_params);
-            let mut out = vec![0.0; n];
-            let mut new = vec![0.0; pop.size * n];
+            out.resize(n, 0.0);
+            let new = &mut next[pi];
             for i in 0..pop.size {
                 args.clear();
                 args.extend_from_slice(&r.x[pi][k][i * n..(i + 1) * n]);
@@ -217,7 +223,7 @@ pub fn backward(
                 }
                 new[i * n..(i + 1) * n].copy_from_slice(&out);
             }
-            lam[pi] = new;
+            std::mem::swap(&mut lam[pi], &mut next[pi]);
         }
         add_direct(&mut lam, k);
     }
