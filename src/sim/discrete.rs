@@ -25,6 +25,8 @@ pub struct StepKernels {
     /// `dt` alone is computed once per neuron and run, the rest at every step as a population
     /// kernel (one call per population and step, the loop over neurons in generated code).
     pub hoisted: Option<HoistedStep>,
+    /// The adjoint split the same way (JIT backend only), for the BPTT backward pass.
+    pub hoisted_adjoint: Option<HoistedAdjoint>,
     /// `increment[r]`: the state change per unit weight of receptor `r` (jumps must be additive).
     pub increment: Vec<Vec<f64>>,
     /// The state the spike condition compares (the membrane).
@@ -43,6 +45,39 @@ pub struct HoistedStep {
     pub plain_invariant: Compiled,
     pub n_plain_inv: usize,
     pub plain_body: Compiled,
+}
+
+/// The adjoint of the spiking step, hoisted like the step: `invariant(x, p, dt, lam, ds)`
+/// once per neuron (it reads only `p` and `dt`), `body(x, lam, ds, inv)` for the whole
+/// population at every step of the backward pass, bit for bit the unsplit adjoint.
+pub struct HoistedAdjoint {
+    pub invariant: Compiled,
+    pub n_inv: usize,
+    pub body: crate::jit::PopulationFn,
+    /// `body` reading the invariants once (equal parameters).
+    pub body_uniform: crate::jit::PopulationFn,
+}
+
+/// Hoists the spiking step's adjoint `adj(x, p, dt, lam, ds)` with `n` states and `k`
+/// parameters (the states, the costates and the spike's adjoint vary).
+fn hoisted_adjoint(
+    adj: &Function,
+    n: usize,
+    k: usize,
+) -> Result<HoistedAdjoint, crate::jit::JitError> {
+    let varying: Vec<usize> = (0..n).chain(n + k + 1..n + k + 2 + n).collect();
+    let h = crate::ir::hoist::hoist(adj, &varying);
+    let invariant = crate::jit::Jit::new()?
+        .compile(&[&h.invariant])?
+        .pop()
+        .expect("one function");
+    let (body, body_uniform) = row_kernels(&h.body, n, varying.len())?;
+    Ok(HoistedAdjoint {
+        invariant: Box::new(invariant),
+        n_inv: h.invariant.outputs.len(),
+        body,
+        body_uniform,
+    })
 }
 
 /// Why a model cannot run time-discretely.
@@ -114,6 +149,12 @@ pub fn step_kernels(
         Backend::Jit => Some(hoisted_step(&f, step, n).map_err(|e| DiscreteError(e.to_string()))?),
         Backend::Interp => None,
     };
+    let hoisted_adjoint = match backend {
+        Backend::Jit => Some(
+            hoisted_adjoint(&adj, n, m.params.len()).map_err(|e| DiscreteError(e.to_string()))?,
+        ),
+        Backend::Interp => None,
+    };
     let compiled = match backend {
         Backend::Interp => None,
         Backend::Jit => Some(
@@ -143,6 +184,7 @@ pub fn step_kernels(
         plain,
         plain_adjoint,
         hoisted,
+        hoisted_adjoint,
         increment,
         membrane,
     })
@@ -159,13 +201,7 @@ fn hoisted_step(
     let hp = crate::ir::hoist::hoist(plain, &states);
     let mut compiled = crate::jit::Jit::new()?.compile(&[&h.invariant, &hp.invariant, &hp.body])?;
     // The states are one row (neuron-major) in and out; the invariants per neuron, or once.
-    let mut shape = crate::jit::KernelShape::strided(h.body.args.len());
-    shape.row = n;
-    let body = crate::jit::Jit::new()?.compile_population_shaped(&h.body, &shape)?;
-    for u in &mut shape.uniform[n..] {
-        *u = true;
-    }
-    let body_uniform = crate::jit::Jit::new()?.compile_population_shaped(&h.body, &shape)?;
+    let (body, body_uniform) = row_kernels(&h.body, n, n)?;
     let plain_body = Box::new(compiled.pop().expect("three functions")) as Compiled;
     let plain_invariant = Box::new(compiled.pop().expect("three functions")) as Compiled;
     let invariant = Box::new(compiled.pop().expect("three functions")) as Compiled;
@@ -178,6 +214,38 @@ fn hoisted_step(
         n_plain_inv: hp.invariant.outputs.len(),
         plain_body,
     })
+}
+
+/// Keeps only the first row of `v` (rows of `m` values, one per neuron) when all rows are the
+/// same bits: one copy then serves every neuron (a uniform kernel argument).
+pub fn one_row_if_equal(v: &mut Vec<f64>, m: usize) {
+    if m > 0
+        && v.chunks_exact(m).all(|r| {
+            r.iter()
+                .zip(&v[..m])
+                .all(|(a, b)| a.to_bits() == b.to_bits())
+        })
+    {
+        v.truncate(m);
+    }
+}
+
+/// A hoisted function's body as population kernels whose first `n` arguments and outputs are
+/// a neuron's row, with the invariants (the arguments from `first_invariant` on) strided per
+/// neuron, and with them uniform.
+fn row_kernels(
+    body: &Function,
+    n: usize,
+    first_invariant: usize,
+) -> Result<(crate::jit::PopulationFn, crate::jit::PopulationFn), crate::jit::JitError> {
+    let mut shape = crate::jit::KernelShape::strided(body.args.len());
+    shape.row = n;
+    let strided = crate::jit::Jit::new()?.compile_population_shaped(body, &shape)?;
+    for u in &mut shape.uniform[first_invariant..] {
+        *u = true;
+    }
+    let uniform = crate::jit::Jit::new()?.compile_population_shaped(body, &shape)?;
+    Ok((strided, uniform))
 }
 
 /// The nonzero spike flags of a step as (neuron, value), in neuron order. Few neurons spike in
@@ -400,19 +468,8 @@ pub fn run_observed(
             }
             // Equal parameters give equal invariants: then one copy serves every neuron
             // (stride 0), and a step streams only the states through the cache.
-            let same = |v: &mut Vec<f64>, m: usize| {
-                if m > 0
-                    && v.chunks_exact(m).all(|r| {
-                        r.iter()
-                            .zip(&v[..m])
-                            .all(|(a, b)| a.to_bits() == b.to_bits())
-                    })
-                {
-                    v.truncate(m);
-                }
-            };
-            same(&mut inv, h.n_inv);
-            same(&mut plain, h.n_plain_inv);
+            one_row_if_equal(&mut inv, h.n_inv);
+            one_row_if_equal(&mut plain, h.n_plain_inv);
             (inv, plain)
         })
         .unzip();

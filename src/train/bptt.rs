@@ -9,6 +9,7 @@
 //! regulariser `rate_reg [strength, target]` adds strength * (count - target)^2 per neuron of
 //! every non-output population.
 
+use crate::jit::Strided;
 use crate::sema::hir::{Loss, Node, Program, Training};
 use crate::sim::discrete::{DiscreteRun, StepKernels};
 use crate::sim::kernels::ModelKernels;
@@ -153,6 +154,29 @@ pub fn backward(
     // presynaptic neurons, one neuron's new adjoint, and every population's next one.
     let (mut b, mut active, mut out): (Vec<f64>, Vec<(usize, f64)>, Vec<f64>) = Default::default();
     let mut next = lam.clone();
+    // The hoisted adjoint's parameter-only values per population (one row when all neurons
+    // share them), computed once for the whole pass.
+    let adjoint_inv: Vec<Option<Vec<f64>>> = pops
+        .iter()
+        .enumerate()
+        .map(|(pi, pop)| {
+            let model = pop.model.index();
+            let h = steps[model].hoisted_adjoint.as_ref()?;
+            let (n, np) = (kernels[model].n, kernels[model].n_params);
+            let mut a = vec![0.0; 2 * n + np + 2];
+            let mut inv = vec![0.0; pop.size * h.n_inv];
+            for i in 0..pop.size {
+                for q in 0..np {
+                    a[n + q] = net.params[pi][q][i];
+                }
+                a[n + np] = dt;
+                h.invariant
+                    .call(&a, &mut inv[i * h.n_inv..(i + 1) * h.n_inv]);
+            }
+            crate::sim::discrete::one_row_if_equal(&mut inv, h.n_inv);
+            Some(inv)
+        })
+        .collect();
     for k in (0..r.steps).rev() {
         // Jumps at the end of step k: x_{k+1} = y_k + sum w a e.
         for (pk, syn) in net.projections.iter().enumerate() {
@@ -209,6 +233,47 @@ pub fn backward(
             let (n, np) = (kernels[model].n, kernels[model].n_params);
             out.resize(n, 0.0);
             let new = &mut next[pi];
+            if let (Some(h), Some(inv)) = (&steps[model].hoisted_adjoint, &adjoint_inv[pi]) {
+                // The whole population in one call; refractory neurons are redone below with
+                // the plain step's adjoint, as in the loop after this.
+                let uniform = inv.len() == h.n_inv;
+                let mut a: Vec<Strided<'_>> = (0..n)
+                    .map(|q| Strided {
+                        data: &r.x[pi][k],
+                        offset: q,
+                        stride: n,
+                    })
+                    .collect();
+                a.extend((0..n).map(|q| Strided {
+                    data: &lam[pi],
+                    offset: q,
+                    stride: n,
+                }));
+                a.push(Strided {
+                    data: &ds[pi][k],
+                    offset: 0,
+                    stride: 1,
+                });
+                a.extend((0..h.n_inv).map(|q| Strided {
+                    data: inv,
+                    offset: q,
+                    stride: if uniform { 0 } else { h.n_inv },
+                }));
+                let layout: Vec<(usize, usize, usize)> = (0..n).map(|q| (0, q, n)).collect();
+                let kernel = if uniform { &h.body_uniform } else { &h.body };
+                kernel.run_into(&a, &mut [&mut new[..]], &layout, pop.size);
+                for i in (0..pop.size).filter(|&i| r.refractory[pi][k][i]) {
+                    args.clear();
+                    args.extend_from_slice(&r.x[pi][k][i * n..(i + 1) * n]);
+                    args.extend((0..np).map(|q| net.params[pi][q][i]));
+                    args.push(dt);
+                    args.extend_from_slice(&lam[pi][i * n..(i + 1) * n]);
+                    steps[model].plain_adjoint.call(&args, &mut out);
+                    new[i * n..(i + 1) * n].copy_from_slice(&out);
+                }
+                std::mem::swap(&mut lam[pi], &mut next[pi]);
+                continue;
+            }
             for i in 0..pop.size {
                 args.clear();
                 args.extend_from_slice(&r.x[pi][k][i * n..(i + 1) * n]);
