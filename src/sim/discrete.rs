@@ -216,9 +216,36 @@ fn hoisted_step(
     })
 }
 
+/// The parameter-only values (`m` per neuron) of a hoisted function for `size` neurons:
+/// `invariant` takes the unsplit function's arguments, `n` states (not read), the neuron's
+/// parameters (`params[q][neuron]`), `dt`, and `extra` more (not read). One row when all
+/// neurons' rows are the same bits (equal parameters): one copy then serves every neuron, and a
+/// step streams only the states through the cache.
+pub fn invariant_rows(
+    invariant: &dyn super::kernels::Eval,
+    (m, size): (usize, usize),
+    n: usize,
+    params: &[Vec<f64>],
+    dt: f64,
+    extra: usize,
+) -> Vec<f64> {
+    let np = params.len();
+    let mut rows = vec![0.0; size * m];
+    let mut a = vec![0.0; n + np + 1 + extra];
+    for i in 0..size {
+        for (q, values) in params.iter().enumerate() {
+            a[n + q] = values[i];
+        }
+        a[n + np] = dt;
+        invariant.call(&a, &mut rows[i * m..(i + 1) * m]);
+    }
+    one_row_if_equal(&mut rows, m);
+    rows
+}
+
 /// Keeps only the first row of `v` (rows of `m` values, one per neuron) when all rows are the
 /// same bits: one copy then serves every neuron (a uniform kernel argument).
-pub fn one_row_if_equal(v: &mut Vec<f64>, m: usize) {
+fn one_row_if_equal(v: &mut Vec<f64>, m: usize) {
     if m > 0
         && v.chunks_exact(m).all(|r| {
             r.iter()
@@ -451,26 +478,19 @@ pub fn run_observed(
             let Some(h) = &steps[pop.model.index()].hoisted else {
                 return (Vec::new(), Vec::new());
             };
-            let kern = &kernels[pop.model.index()];
-            let (n, np) = (kern.n, kern.n_params);
-            let mut inv = vec![0.0; pop.size * h.n_inv];
-            let mut plain = vec![0.0; pop.size * h.n_plain_inv];
-            let mut a = vec![0.0; n + np + 1];
-            for i in 0..pop.size {
-                for q in 0..np {
-                    a[n + q] = net.params[pi][q][i];
-                }
-                a[n + np] = dt;
-                h.invariant
-                    .call(&a, &mut inv[i * h.n_inv..(i + 1) * h.n_inv]);
-                h.plain_invariant
-                    .call(&a, &mut plain[i * h.n_plain_inv..(i + 1) * h.n_plain_inv]);
-            }
-            // Equal parameters give equal invariants: then one copy serves every neuron
-            // (stride 0), and a step streams only the states through the cache.
-            one_row_if_equal(&mut inv, h.n_inv);
-            one_row_if_equal(&mut plain, h.n_plain_inv);
-            (inv, plain)
+            let n = kernels[pop.model.index()].n;
+            let params = &net.params[pi];
+            (
+                invariant_rows(&*h.invariant, (h.n_inv, pop.size), n, params, dt, 0),
+                invariant_rows(
+                    &*h.plain_invariant,
+                    (h.n_plain_inv, pop.size),
+                    n,
+                    params,
+                    dt,
+                    0,
+                ),
+            )
         })
         .unzip();
     for k in 0..n_steps {

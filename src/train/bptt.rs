@@ -162,19 +162,16 @@ pub fn backward(
         .map(|(pi, pop)| {
             let model = pop.model.index();
             let h = steps[model].hoisted_adjoint.as_ref()?;
-            let (n, np) = (kernels[model].n, kernels[model].n_params);
-            let mut a = vec![0.0; 2 * n + np + 2];
-            let mut inv = vec![0.0; pop.size * h.n_inv];
-            for i in 0..pop.size {
-                for q in 0..np {
-                    a[n + q] = net.params[pi][q][i];
-                }
-                a[n + np] = dt;
-                h.invariant
-                    .call(&a, &mut inv[i * h.n_inv..(i + 1) * h.n_inv]);
-            }
-            crate::sim::discrete::one_row_if_equal(&mut inv, h.n_inv);
-            Some(inv)
+            let n = kernels[model].n;
+            // After dt the adjoint takes the costates and the spike's adjoint (not read).
+            Some(crate::sim::discrete::invariant_rows(
+                &*h.invariant,
+                (h.n_inv, pop.size),
+                n,
+                &net.params[pi],
+                dt,
+                n + 1,
+            ))
         })
         .collect();
     for k in (0..r.steps).rev() {
