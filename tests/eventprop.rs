@@ -180,10 +180,8 @@ train {{ output out  loss max_membrane_ce  gradient surrogate(superspike, beta =
     );
 }
 
-/// Leaky integrators (the closed-form exact step).
-#[test]
-fn bptt_matches_finite_differences_through_the_readout() {
-    let li = "
+/// A leaky-integrator readout: it never spikes, so its membrane is what the loss reads.
+const LI: &str = "
 neuron LI {
     param tau_mem = 10 ms
     param tau_syn = 5 ms
@@ -194,7 +192,11 @@ neuron LI {
     receptor syn(w) { i += w }
     spike when v >= 1e9
 }";
-    check_bptt_readout(li, "LI");
+
+/// Leaky integrators (the closed-form exact step).
+#[test]
+fn bptt_matches_finite_differences_through_the_readout() {
+    check_bptt_readout(LI, "LI");
 }
 
 /// Resonate-and-fire readouts (cyclic coupling: the exact step is a matrix exponential, and
@@ -291,8 +293,9 @@ train {{ output out  loss first_spike_ce(tau = 1 ms, alpha = 0.01, beta = 2.0)  
 /// loss and gradients are the same bits.
 #[test]
 fn bptt_on_the_jit_equals_the_interpreter_bit_for_bit() {
-    let src = "
-neuron LIF {
+    let src = format!(
+        "
+neuron LIF {{
     param tau_mem = 10 ms
     param tau_syn = 5 ms
     param v_th = 1.0
@@ -300,31 +303,23 @@ neuron LIF {
     state i = 0.0
     d/dt v = (i - v) / tau_mem
     d/dt i = -i / tau_syn
-    receptor syn(w) { i += w }
+    receptor syn(w) {{ i += w }}
     spike when v >= v_th
-    on spike { v = 0.0 }
+    on spike {{ v = 0.0 }}
     refractory 1 ms
-}
-neuron LI {
-    param tau_mem = 10 ms
-    param tau_syn = 5 ms
-    state v = 0.0
-    state i = 0.0
-    d/dt v = (i - v) / tau_mem
-    d/dt i = -i / tau_syn
-    receptor syn(w) { i += w }
-    spike when v >= 1e9
-}
+}}
+{LI}
 input data = yinyang(train = 6, validation = 0, test = 1, seed = 3, t_late = 15 ms)
 population hidden = 30 LIF
 population out = 3 LI
 project data -> hidden dense init normal(1.5, 1.0)
 project hidden -> hidden dense init normal(0.0, 0.3)
 project hidden -> out dense init normal(0.0, 0.5)
-simulation { mode discrete  dt 0.5 ms  scheme exact  t_max 30 ms }
-train { output out  loss max_membrane_ce  gradient surrogate(superspike, beta = 80)  epochs 1 }
-";
-    let program = program(src);
+simulation {{ mode discrete  dt 0.5 ms  scheme exact  t_max 30 ms }}
+train {{ output out  loss max_membrane_ce  gradient surrogate(superspike, beta = 80)  epochs 1 }}
+"
+    );
+    let program = program(&src);
     let models = snnc::driver::lower(&program);
     for heterogeneous in [false, true] {
         let mut net = Network::build(&program, 5);
