@@ -97,7 +97,9 @@ fn check_gradients_with(
         .iter()
         .map(|m| ModelKernels::new(m, backend).unwrap())
         .collect();
-    let trainer = Trainer::with_models(&program, &kernels, 1, &models, backend).unwrap();
+    // The event engine's EventProp: the modal fast path has its own checks (tests/modal.rs).
+    let mut trainer = Trainer::with_models(&program, &kernels, 1, &models, backend).unwrap();
+    trainer.modal = false;
     let net = Network::build(&program, seed);
     // Counts only weights with a clearly nonzero gradient, so a silent network cannot pass.
     let mut checked = 0;
@@ -259,14 +261,19 @@ train {{ output out  loss first_spike_ce(tau = 1 ms, alpha = 0.01, beta = 2.0)  
             .map(|m| ModelKernels::new(m, Backend::Jit).unwrap())
             .collect();
         let net = Network::build(&program, 2);
-        let eventprop = Trainer::with_models(&program, &kernels, 1, &models, Backend::Jit).unwrap();
+        // Both on the event engine: the modal fast path would serve them alike.
+        let mut eventprop =
+            Trainer::with_models(&program, &kernels, 1, &models, Backend::Jit).unwrap();
+        eventprop.modal = false;
         let samples: Vec<Sample> = eventprop.train.clone();
         let reference: Vec<Vec<Vec<f64>>> = samples
             .iter()
             .map(|s| eventprop.loss_and_gradient(&net, s).1)
             .collect();
         program.training.as_mut().unwrap().gradient = snnc::sema::hir::Gradient::Analytic;
-        let analytic = Trainer::with_models(&program, &kernels, 1, &models, Backend::Jit).unwrap();
+        let mut analytic =
+            Trainer::with_models(&program, &kernels, 1, &models, Backend::Jit).unwrap();
+        analytic.modal = false;
         let mut compared = 0;
         for (s, want) in samples.iter().zip(&reference) {
             let got = analytic.loss_and_gradient(&net, s).1;

@@ -37,6 +37,10 @@ pub struct ModelIr {
     pub dynamics: Dynamics,
     /// The threshold function is affine in the state (needed by the exact crossing finder).
     pub threshold_affine: bool,
+    /// Per receptor: the jump is affine in the state and the weight jointly (x+ = M x + w d + c
+    /// with M, d, c depending on the parameters only). The modal fast path also needs M = I and
+    /// c = 0, which it checks numerically.
+    pub jumps_affine: Vec<bool>,
     pub propagate: Option<Function>,
     pub eigenvalues: Option<Function>,
     pub lie: Function,
@@ -136,6 +140,12 @@ pub fn derive(model: &NeuronModel) -> ModelIr {
         Dynamics::Nonlinear { .. } => (None, None),
     };
     let threshold_affine = is_affine(&base.threshold, n);
+    let k = params.len();
+    let jumps_affine = base
+        .jumps
+        .iter()
+        .map(|j| is_affine_in(j, &[(0..n).collect::<Vec<_>>(), vec![n + k]].concat()))
+        .collect();
     let placeholder = Function {
         name: String::new(),
         args: vec![],
@@ -149,6 +159,7 @@ pub fn derive(model: &NeuronModel) -> ModelIr {
         base,
         dynamics,
         threshold_affine,
+        jumps_affine,
         propagate,
         eigenvalues,
         lie: placeholder.clone(),
@@ -188,6 +199,23 @@ fn is_affine(f: &Function, n: usize) -> bool {
     let probe = b.finish("probe", vec![]);
     let xs: Vec<u32> = (0..n as u32).collect();
     grad.iter().all(|g| !probe.depends_on(*g, &xs))
+}
+
+/// Whether every output of `f` is affine in the arguments `wrt` jointly: no entry of the
+/// Jacobian by them depends on them (structurally, in the IR).
+fn is_affine_in(f: &Function, wrt: &[usize]) -> bool {
+    let mut b = Builder::new(&f.args);
+    let args: Vec<Value> = (0..f.args.len()).map(|i| b.arg(i)).collect();
+    let out = b.inline(f, &args);
+    let wrt_v: Vec<Value> = wrt.iter().map(|i| args[*i]).collect();
+    let mut grads = Vec::new();
+    for o in 0..out.len() {
+        let one = b.c(1.0);
+        grads.extend(ad::vjp(&mut b, &out[o..o + 1], &[one], &wrt_v));
+    }
+    let probe = b.finish("probe", vec![]);
+    let ws: Vec<u32> = wrt.iter().map(|i| *i as u32).collect();
+    grads.iter().all(|g| !probe.depends_on(*g, &ws))
 }
 
 fn rename(f: &Function, name: &str, last_arg: &str) -> Function {

@@ -100,6 +100,8 @@ pub struct ModelKernels {
     /// `(x-, p, dx) -> dt*`: the spike-time sensitivity by the implicit function theorem.
     pub spike_time_tangent: Compiled,
     pub threshold_affine: bool,
+    /// Per receptor: the jump is affine in state and weight (`ModelIr::jumps_affine`).
+    pub jumps_affine: Vec<bool>,
 }
 
 impl ModelKernels {
@@ -175,6 +177,7 @@ impl ModelKernels {
             spike_adjoint,
             input_adjoints,
             threshold_affine: m.threshold_affine,
+            jumps_affine: m.jumps_affine.clone(),
         })
     }
 

@@ -120,6 +120,9 @@ pub struct Trainer<'a> {
     /// Analytic first-spike gradients: the populations in layer order.
     analytic: Option<Vec<usize>>,
     chip: Option<Chip<'a>>,
+    /// Use the modal fast path (`sim::modal`) for the samples it can run (the default); the
+    /// event engine otherwise.
+    pub modal: bool,
     /// The last configured chip, whose kernels the next configuration reuses.
     last_chip: std::sync::Mutex<Option<crate::bss2::mock::Mock>>,
 }
@@ -245,6 +248,7 @@ impl<'a> Trainer<'a> {
             discrete,
             analytic,
             chip: None,
+            modal: true,
             last_chip: std::sync::Mutex::new(None),
         })
     }
@@ -316,6 +320,22 @@ impl<'a> Trainer<'a> {
         }
     }
 
+    /// The modal fast path for `net`, where it applies (exact gradients in software on a
+    /// feed-forward network it can run).
+    fn plan<'n>(&'n self, net: &'n Network) -> Option<crate::sim::modal::Plan<'n>> {
+        if !self.modal || self.discrete.is_some() || self.chip.is_some() {
+            return None;
+        }
+        let engine = self.engine(net);
+        crate::sim::modal::Plan::new(
+            self.program,
+            self.kernels,
+            net,
+            engine.t_max,
+            engine.max_spikes,
+        )
+    }
+
     /// The input spike trains of one sample (data input encoded, other inputs generated).
     pub fn sample_inputs(&self, s: &Sample) -> InputSpikes {
         self.inputs(s)
@@ -363,6 +383,7 @@ impl<'a> Trainer<'a> {
         s: &Sample,
         with_grad: bool,
         chip: Option<&crate::bss2::mock::Mock>,
+        plan: Option<&crate::sim::modal::Plan>,
         trial: u64,
     ) -> SampleResult {
         if let Some((steps, dt)) = &self.discrete {
@@ -418,9 +439,20 @@ impl<'a> Trainer<'a> {
                 })
                 .collect()
         });
-        let mut engine = self.engine(net);
-        engine.forced = observed.as_deref();
-        let outcome = engine.run(&inputs, with_grad);
+        let fast = match (plan, &observed) {
+            (Some(p), None) => p.run(&inputs).map(|r| (p, r)),
+            _ => None,
+        };
+        let slow;
+        let outcome = match &fast {
+            Some((_, r)) => &r.outcome,
+            None => {
+                let mut engine = self.engine(net);
+                engine.forced = observed.as_deref();
+                slow = engine.run(&inputs, with_grad);
+                &slow
+            }
+        };
         let firsts = outcome.first_spikes(out_pop, size);
         let times: Vec<f64> = firsts.iter().map(|(t, _)| *t).collect();
         let (value, dl) = loss::first_spike_loss(
@@ -439,21 +471,19 @@ impl<'a> Trainer<'a> {
                     dl_dt[*id as usize] = *g;
                 }
             }
+            if let Some((p, r)) = &fast {
+                let g = p.backward(r, &dl_dt);
+                near_grazing = g.near_grazing;
+                return g.weights;
+            }
             if let Some(order) = &self.analytic {
-                return analytic::backward(
-                    self.program,
-                    self.kernels,
-                    net,
-                    &outcome,
-                    &dl_dt,
-                    order,
-                );
+                return analytic::backward(self.program, self.kernels, net, outcome, &dl_dt, order);
             }
             let g = eventprop::backward(
                 self.program,
                 self.kernels,
                 net,
-                &outcome,
+                outcome,
                 &dl_dt,
                 self.program.simulation.t_max,
             );
@@ -474,13 +504,14 @@ impl<'a> Trainer<'a> {
 
     /// Loss of one sample and its exact gradient by every weight (EventProp).
     pub fn loss_and_gradient(&self, net: &Network, s: &Sample) -> (f64, Vec<Vec<f64>>) {
-        let r = self.sample(net, s, true, None, 0);
+        let r = self.sample(net, s, true, None, self.plan(net).as_ref(), 0);
         (r.loss, r.grads.expect("computed with gradients"))
     }
 
     /// Loss of one sample (forward only).
     pub fn loss(&self, net: &Network, s: &Sample) -> f64 {
-        self.sample(net, s, false, None, 0).loss
+        self.sample(net, s, false, None, self.plan(net).as_ref(), 0)
+            .loss
     }
 
     /// Runs `f` over `samples` on `self.threads` threads; results in sample order. On the
@@ -494,6 +525,8 @@ impl<'a> Trainer<'a> {
     ) -> Result<Vec<SampleResult>, TrainError> {
         let chip = self.configure(net)?;
         let chip = chip.as_ref();
+        let plan = self.plan(net);
+        let plan = plan.as_ref();
         let chunk = samples.len().div_ceil(self.threads).max(1);
         Ok(std::thread::scope(|scope| {
             let handles: Vec<_> = samples
@@ -505,7 +538,7 @@ impl<'a> Trainer<'a> {
                             .enumerate()
                             .map(|(k, s)| {
                                 let trial = trials.wrapping_add((c * chunk + k) as u64);
-                                self.sample(net, s, with_grad, chip, trial)
+                                self.sample(net, s, with_grad, chip, plan, trial)
                             })
                             .collect::<Vec<_>>()
                     })

@@ -1,0 +1,648 @@
+//! Feed-forward networks of linear neurons, simulated layer by layer in modal coordinates: the
+//! fast path of the exact engine for training (forward pass and first-spike gradients).
+//!
+//! A linear model x' = A x + b whose eigenvalues lambda_m are distinct and non-zero moves
+//! freely as x(t) = x_inf + sum_m v_m C_m e^{lambda_m t}, with right eigenvectors v_m, the fixed
+//! point x_inf = -A^{-1} b and coefficients C_m taken at the absolute time origin (not at the
+//! neuron's last event), which stay constant between events. An additive input jump x += w d at
+//! time s adds w (u_m . d) e^{-lambda_m s} to C_m (u_m: the left eigenvectors), and the
+//! threshold is h(t) = h_inf + sum_m (g . v_m) C_m e^{lambda_m t}. So the exponentials of an
+//! arrival time are computed once for all of its targets, a neuron is a few numbers, and the
+//! neurons of a layer are tested together between arrivals: each term of h is monotone in t,
+//! so on an interval h <= h_inf + sum_m max(term at the start, term at the end), and only the
+//! neurons for which that bound reaches zero go through the crossing finder (`ir::crossing`,
+//! the engine's, fed with Lie derivatives computed from the coefficients).
+//!
+//! Layers run in order (every projection runs forward, `train::analytic::layer_order`): all
+//! arrivals of a layer are known once the layers before it are done. Arrivals at equal times are
+//! all applied before the search from that time, as in the event engine, whose deliveries come
+//! before crossings at equal times. A spike resets the neuron through the model's own reset
+//! function, applied to the state rebuilt from the coefficients.
+//!
+//! [`Plan::backward`] gives the first-spike gradients by the implicit function theorem, which
+//! for these networks (each neuron spikes at most once) equal EventProp's:
+//! dt_j = -(dh(t_j)/dtheta) / h'(t_j), where dh(t_j)/dw and dh(t_j)/ds for each arrival before
+//! the spike come in closed form from the same coefficients and exponentials.
+//!
+//! What it does not do: recurrent projections, refractoriness, receptor jumps that are not
+//! additive (x += w d), equal or zero eigenvalues, parameters that differ within a population,
+//! horizons beyond 300 time constants (the absolute-time exponentials would overflow), and a
+//! neuron's second spike. [`Plan::new`] returns `None` for a network it cannot run and
+//! [`Plan::run`] returns `None` for a sample in which a neuron spikes twice; the caller then
+//! uses the event engine. Spike times agree with the engine's to rounding (the arithmetic
+//! differs), not bit for bit; `tests/modal.rs` holds the two together.
+
+use super::event::{InputSpikes, Outcome, SpikeRecord};
+use super::kernels::ModelKernels;
+use super::network::{Network, Synapses};
+use crate::ir::crossing::{Scratch, next_crossing_in};
+use crate::sema::hir::{InputId, Node, PopId, Program};
+
+/// Largest |lambda| t_max for which e^{-lambda t} stays far from overflow.
+const MAX_EXPONENT: f64 = 300.0;
+
+/// Most states a model may have here (per-neuron buffers live on the stack).
+const MAX_STATES: usize = 8;
+
+/// What one population's model looks like in modal coordinates (its parameters are the same
+/// for every neuron).
+#[derive(Clone, Debug)]
+struct Modes {
+    n: usize,
+    /// The eigenvalues, mode m belonging to state m (the diagonal of A).
+    lambda: Vec<f64>,
+    /// The kernel's eigenvalue list for the crossing finder (with 0 for the constant part).
+    finder_lambdas: Vec<f64>,
+    /// Right eigenvectors: `v[s * n + m]` is state s of mode m.
+    v: Vec<f64>,
+    /// Left eigenvectors: `u[m * n + s]`.
+    u: Vec<f64>,
+    x_inf: Vec<f64>,
+    /// g . v_m per mode, and h at the fixed point.
+    g: Vec<f64>,
+    h_inf: f64,
+    /// Per receptor, per mode: u_m . d_r, the coefficient a unit weight adds at time 0.
+    d: Vec<Vec<f64>>,
+    /// Every neuron's coefficients at time 0.
+    c0: Vec<f64>,
+    params: Vec<f64>,
+}
+
+/// The fast path for one network instance (weights as they are now).
+pub struct Plan<'a> {
+    program: &'a Program,
+    kernels: &'a [ModelKernels],
+    net: &'a Network,
+    t_max: f64,
+    order: Vec<usize>,
+    modes: Vec<Modes>,
+    /// Per population: the projections into it.
+    into: Vec<Vec<usize>>,
+}
+
+/// One arrival at a layer: time, projection, presynaptic index, source spike id.
+#[derive(Clone, Copy, Debug)]
+struct Arrival {
+    t: f64,
+    proj: u32,
+    pre: u32,
+    source: u32,
+}
+
+/// A neuron's spike, with what the gradient needs.
+#[derive(Clone, Copy, Debug)]
+struct Fired {
+    t: f64,
+    id: u32,
+    /// How many of the layer's arrivals (in order) came before the spike.
+    applied: u32,
+    /// h'(t) just before the spike.
+    slope: f64,
+}
+
+#[derive(Clone, Debug, Default)]
+struct Layer {
+    arrivals: Vec<Arrival>,
+    /// e^{-lambda_m t} of every arrival, `n` per arrival.
+    q: Vec<f64>,
+    fired: Vec<Option<Fired>>,
+}
+
+/// One sample's forward run: the spikes (as the engine reports them, without event log) and
+/// what [`Plan::backward`] needs.
+pub struct Run {
+    pub outcome: Outcome,
+    layers: Vec<Layer>,
+}
+
+/// Gradients by every weight (same layout as the weights), and how many spikes had a nearly
+/// flat threshold crossing.
+pub struct Gradients {
+    pub weights: Vec<Vec<f64>>,
+    pub near_grazing: u32,
+}
+
+impl Modes {
+    fn new(kern: &ModelKernels, params: &[f64], t_max: f64) -> Option<Modes> {
+        let (n, k) = (kern.n, kern.n_params);
+        let eig = kern.eigenvalues.as_ref()?;
+        if n > MAX_STATES {
+            return None;
+        }
+        if kern.propagate.is_none() || !kern.threshold_affine || kern.refractory.is_some() {
+            return None;
+        }
+        let mut args = vec![0.0; n + k + 1];
+        args[n..n + k].copy_from_slice(params);
+        let mut finder_lambdas = vec![0.0; eig.n_outputs()];
+        eig.call(&args[..n + k], &mut finder_lambdas);
+        let lambda = finder_lambdas.get(..n)?.to_vec();
+        let scale = lambda.iter().fold(0.0f64, |a, l| a.max(l.abs()));
+        for (m, &l) in lambda.iter().enumerate() {
+            let distinct = lambda[..m]
+                .iter()
+                .all(|&o| (l - o).abs() > 1e-6 * l.abs().max(o.abs()));
+            if !(l.abs() > 1e-9 * scale && l.abs() * t_max <= MAX_EXPONENT && distinct) {
+                return None;
+            }
+        }
+        // A and b from the right-hand side, which is affine in the state.
+        let mut b = vec![0.0; n];
+        kern.rhs.call(&args[..n + k], &mut b);
+        let mut a = vec![0.0; n * n];
+        let mut col = vec![0.0; n];
+        for s in 0..n {
+            args[s] = 1.0;
+            kern.rhs.call(&args[..n + k], &mut col);
+            args[s] = 0.0;
+            for r in 0..n {
+                a[r * n + s] = if r == s { lambda[s] } else { col[r] - b[r] };
+            }
+        }
+        // States in an order that makes A lower triangular.
+        let mut order = Vec::with_capacity(n);
+        while order.len() < n {
+            let next = (0..n).find(|&s| {
+                !order.contains(&s)
+                    && (0..n).all(|j| j == s || a[s * n + j] == 0.0 || order.contains(&j))
+            })?;
+            order.push(next);
+        }
+        // Right eigenvectors by substitution down the triangular order.
+        let mut v = vec![0.0; n * n];
+        for m in 0..n {
+            let pm = order.iter().position(|&s| s == m)?;
+            v[m * n + m] = 1.0;
+            for &s in &order[pm + 1..] {
+                let sum: f64 = (0..n)
+                    .filter(|&j| j != s)
+                    .map(|j| a[s * n + j] * v[j * n + m])
+                    .sum();
+                v[s * n + m] = sum / (lambda[m] - lambda[s]);
+            }
+        }
+        let u = invert(&v, n)?;
+        // Each v_m must be an eigenvector to rounding.
+        for m in 0..n {
+            for r in 0..n {
+                let av: f64 = (0..n).map(|j| a[r * n + j] * v[j * n + m]).sum();
+                let norm: f64 = (0..n).map(|j| (a[r * n + j] * v[j * n + m]).abs()).sum();
+                if (av - lambda[m] * v[r * n + m]).abs()
+                    > 1e-9 * norm.max(lambda[m].abs() * v[r * n + m].abs())
+                {
+                    return None;
+                }
+            }
+        }
+        let modal = |x: &[f64], m: usize| -> f64 { (0..n).map(|s| u[m * n + s] * x[s]).sum() };
+        // x_inf = -A^{-1} b = -sum_m v_m (u_m . b) / lambda_m.
+        let ub: Vec<f64> = (0..n).map(|m| modal(&b, m) / lambda[m]).collect();
+        let x_inf: Vec<f64> = (0..n)
+            .map(|s| -(0..n).map(|m| v[s * n + m] * ub[m]).sum::<f64>())
+            .collect();
+        // The threshold h(x) = g . x + h0.
+        let mut h = [0.0];
+        kern.threshold.call(&args[..n + k], &mut h);
+        let h0 = h[0];
+        let mut gx = vec![0.0; n];
+        for s in 0..n {
+            args[s] = 1.0;
+            kern.threshold.call(&args[..n + k], &mut h);
+            args[s] = 0.0;
+            gx[s] = h[0] - h0;
+        }
+        let g: Vec<f64> = (0..n)
+            .map(|m| (0..n).map(|s| gx[s] * v[s * n + m]).sum())
+            .collect();
+        let h_inf = h0 + (0..n).map(|s| gx[s] * x_inf[s]).sum::<f64>();
+        // Receptor jumps must be x += w d: affine (checked in the IR), identity in x, no offset.
+        let mut d = Vec::with_capacity(kern.jumps.len());
+        let mut out = vec![0.0; n];
+        for (r, jump) in kern.jumps.iter().enumerate() {
+            if !kern.jumps_affine.get(r).copied().unwrap_or(false) {
+                return None;
+            }
+            args[n + k] = 0.0;
+            jump.call(&args, &mut out);
+            if out.iter().any(|c| *c != 0.0) {
+                return None;
+            }
+            for s in 0..n {
+                args[s] = 1.0;
+                jump.call(&args, &mut out);
+                args[s] = 0.0;
+                if (0..n).any(|q| out[q] != if q == s { 1.0 } else { 0.0 }) {
+                    return None;
+                }
+            }
+            args[n + k] = 1.0;
+            jump.call(&args, &mut out);
+            args[n + k] = 0.0;
+            d.push((0..n).map(|m| modal(&out, m)).collect());
+        }
+        let mut x0 = vec![0.0; n];
+        kern.init.call(params, &mut x0);
+        let rel: Vec<f64> = x0.iter().zip(&x_inf).map(|(x, xi)| x - xi).collect();
+        let c0 = (0..n).map(|m| modal(&rel, m)).collect();
+        Some(Modes {
+            n,
+            lambda,
+            finder_lambdas,
+            v,
+            u,
+            x_inf,
+            g,
+            h_inf,
+            d,
+            c0,
+            params: params.to_vec(),
+        })
+    }
+
+    /// Lie derivatives `[h, h', h'', ..]` at `t0 + tau` of a neuron whose terms at `t0` are
+    /// `e[m] = C_m e^{lambda_m t0}`.
+    fn lie(&self, e: &[f64], tau: f64, out: &mut [f64]) {
+        let n = self.n;
+        let mut terms = [0.0; MAX_STATES];
+        for m in 0..n {
+            let em = if tau == 0.0 {
+                e[m]
+            } else {
+                e[m] * (self.lambda[m] * tau).exp()
+            };
+            terms[m] = self.g[m] * em;
+        }
+        for (k, o) in out.iter_mut().enumerate() {
+            let mut s = 0.0;
+            for m in 0..n {
+                s += terms[m] * self.lambda[m].powi(k as i32);
+            }
+            *o = if k == 0 { self.h_inf + s } else { s };
+        }
+    }
+}
+
+/// The inverse of the `n` x `n` matrix `m` (row-major), by Gauss-Jordan elimination with
+/// partial pivoting; `None` if it is singular.
+fn invert(m: &[f64], n: usize) -> Option<Vec<f64>> {
+    let mut a = m.to_vec();
+    let mut inv = vec![0.0; n * n];
+    for i in 0..n {
+        inv[i * n + i] = 1.0;
+    }
+    for c in 0..n {
+        let p = (c..n).max_by(|&x, &y| a[x * n + c].abs().total_cmp(&a[y * n + c].abs()))?;
+        if a[p * n + c] == 0.0 {
+            return None;
+        }
+        for j in 0..n {
+            a.swap(c * n + j, p * n + j);
+            inv.swap(c * n + j, p * n + j);
+        }
+        let piv = a[c * n + c];
+        for j in 0..n {
+            a[c * n + j] /= piv;
+            inv[c * n + j] /= piv;
+        }
+        for r in 0..n {
+            if r != c {
+                let f = a[r * n + c];
+                if f != 0.0 {
+                    for j in 0..n {
+                        a[r * n + j] -= f * a[c * n + j];
+                        inv[r * n + j] -= f * inv[c * n + j];
+                    }
+                }
+            }
+        }
+    }
+    Some(inv)
+}
+
+/// The position in `w` of the synapse from `pre` to `j`, fast for full rows.
+fn synapse(syn: &Synapses, pre: usize, j: usize) -> Option<usize> {
+    if syn.targets[pre].len() == syn.n_post {
+        Some(syn.offsets[pre] + j)
+    } else {
+        syn.index(pre, j)
+    }
+}
+
+impl<'a> Plan<'a> {
+    /// The fast path for `net`, or `None` if some part of the network is outside its scope
+    /// (see the module comment). `max_spikes` is the engine's per-neuron spike limit.
+    pub fn new(
+        program: &'a Program,
+        kernels: &'a [ModelKernels],
+        net: &'a Network,
+        t_max: f64,
+        max_spikes: Option<usize>,
+    ) -> Option<Plan<'a>> {
+        if max_spikes == Some(0) || !(t_max.is_finite() && t_max > 0.0) {
+            return None;
+        }
+        let order = crate::train::analytic::layer_order(program)?;
+        let mut modes = Vec::with_capacity(program.populations.len());
+        for (pi, pop) in program.populations.iter().enumerate() {
+            let ps = &net.params[pi];
+            if ps
+                .iter()
+                .any(|q| q.iter().any(|v| v.to_bits() != q[0].to_bits()))
+            {
+                return None;
+            }
+            let params: Vec<f64> = ps
+                .iter()
+                .map(|q| q.first().copied().unwrap_or(0.0))
+                .collect();
+            modes.push(Modes::new(&kernels[pop.model.index()], &params, t_max)?);
+        }
+        let mut into = vec![Vec::new(); program.populations.len()];
+        for (k, syn) in net.projections.iter().enumerate() {
+            if let Node::Pop(p) = syn.pre
+                && p.index() == syn.post
+            {
+                return None;
+            }
+            into[syn.post].push(k);
+        }
+        Some(Plan {
+            program,
+            kernels,
+            net,
+            t_max,
+            order,
+            modes,
+            into,
+        })
+    }
+
+    /// Simulates one sample; `None` if a neuron would spike twice (use the event engine).
+    pub fn run(&self, inputs: &InputSpikes) -> Option<Run> {
+        let npops = self.program.populations.len();
+        let mut outcome = Outcome {
+            limit_hits: vec![0; npops],
+            ..Outcome::default()
+        };
+        // Spikes of every node as (time, index, id): inputs first, as the engine numbers them.
+        let mut input_spikes: Vec<Vec<(f64, u32, u32)>> = Vec::with_capacity(inputs.len());
+        for (input, spikes) in inputs.iter().enumerate() {
+            let mut list = Vec::with_capacity(spikes.len());
+            for &(t, idx) in spikes {
+                if t <= self.t_max {
+                    let id = outcome.spikes.len() as u32;
+                    outcome.spikes.push(SpikeRecord {
+                        node: Node::Input(InputId(input as u32)),
+                        idx,
+                        t,
+                    });
+                    list.push((t, idx, id));
+                }
+            }
+            input_spikes.push(list);
+        }
+        let mut pop_spikes: Vec<Vec<(f64, u32, u32)>> = vec![Vec::new(); npops];
+        let mut layers: Vec<Layer> = vec![Layer::default(); npops];
+        let mut scratch = Scratch::default();
+        for &pop in &self.order {
+            let mut layer = Layer::default();
+            for &k in &self.into[pop] {
+                let syn = &self.net.projections[k];
+                let source = match syn.pre {
+                    Node::Input(i) => &input_spikes[i.index()],
+                    Node::Pop(p) => &pop_spikes[p.index()],
+                };
+                for &(t, idx, id) in source {
+                    let ta = t + syn.delay;
+                    if ta <= self.t_max && !syn.targets[idx as usize].is_empty() {
+                        layer.arrivals.push(Arrival {
+                            t: ta,
+                            proj: k as u32,
+                            pre: idx,
+                            source: id,
+                        });
+                    }
+                }
+            }
+            layer.arrivals.sort_by(|a, b| {
+                a.t.total_cmp(&b.t)
+                    .then(a.proj.cmp(&b.proj))
+                    .then(a.pre.cmp(&b.pre))
+                    .then(a.source.cmp(&b.source))
+            });
+            self.run_layer(pop, &mut layer, &mut scratch)?;
+            let mut fired: Vec<(f64, u32)> = layer
+                .fired
+                .iter()
+                .enumerate()
+                .filter_map(|(j, f)| f.map(|f| (f.t, j as u32)))
+                .collect();
+            fired.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+            for (t, j) in fired {
+                let id = outcome.spikes.len() as u32;
+                outcome.spikes.push(SpikeRecord {
+                    node: Node::Pop(PopId(pop as u32)),
+                    idx: j,
+                    t,
+                });
+                if let Some(f) = layer.fired[j as usize].as_mut() {
+                    f.id = id;
+                }
+                pop_spikes[pop].push((t, j, id));
+            }
+            layers[pop] = layer;
+        }
+        Some(Run { outcome, layers })
+    }
+
+    /// Runs one population over its sorted arrivals; `None` if a neuron spikes twice.
+    fn run_layer(&self, pop: usize, layer: &mut Layer, scratch: &mut Scratch) -> Option<()> {
+        let md = &self.modes[pop];
+        let n = md.n;
+        let size = self.program.populations[pop].size;
+        let mut c: Vec<f64> = (0..n * size).map(|v| md.c0[v / size]).collect();
+        layer.fired = vec![None; size];
+        layer.q = vec![0.0; layer.arrivals.len() * n];
+        let (mut p0, mut p1) = (vec![1.0; n], vec![0.0; n]);
+        let (mut gp0, mut gp1) = (md.g.clone(), vec![0.0; n]);
+        let mut dq = vec![0.0; n];
+        let mut t0 = 0.0;
+        let mut next = 0;
+        loop {
+            let closing = next == layer.arrivals.len();
+            let t1 = if closing {
+                self.t_max
+            } else {
+                layer.arrivals[next].t
+            };
+            for m in 0..n {
+                p1[m] = (md.lambda[m] * t1).exp();
+                gp1[m] = md.g[m] * p1[m];
+            }
+            for j in 0..size {
+                let mut bound = md.h_inf;
+                for m in 0..n {
+                    let cm = c[m * size + j];
+                    bound += (cm * gp0[m]).max(cm * gp1[m]);
+                }
+                // A NaN bound searches too.
+                if bound >= 0.0 || bound.is_nan() {
+                    self.search(pop, j, &mut c, layer, (t0, t1), &p0, closing, next, scratch)?;
+                }
+            }
+            if closing {
+                return Some(());
+            }
+            // Apply every arrival at t1.
+            while next < layer.arrivals.len() && layer.arrivals[next].t == t1 {
+                let a = layer.arrivals[next];
+                let syn = &self.net.projections[a.proj as usize];
+                for m in 0..n {
+                    let q = 1.0 / p1[m];
+                    layer.q[next * n + m] = q;
+                    dq[m] = md.d[syn.receptor][m] * q;
+                }
+                let pre = a.pre as usize;
+                for (&j, &w) in syn.targets[pre].iter().zip(syn.row(pre)) {
+                    for m in 0..n {
+                        c[m * size + j as usize] += w * dq[m];
+                    }
+                }
+                next += 1;
+            }
+            t0 = t1;
+            std::mem::swap(&mut p0, &mut p1);
+            std::mem::swap(&mut gp0, &mut gp1);
+        }
+    }
+
+    /// The crossings of neuron `j` in `[t0, t1)` (or `[t0, t1]` when `closing`), with the
+    /// resets they cause; `None` at a second spike.
+    #[allow(clippy::too_many_arguments)]
+    fn search(
+        &self,
+        pop: usize,
+        j: usize,
+        c: &mut [f64],
+        layer: &mut Layer,
+        (t0, t1): (f64, f64),
+        p0: &[f64],
+        closing: bool,
+        applied: usize,
+        scratch: &mut Scratch,
+    ) -> Option<()> {
+        let md = &self.modes[pop];
+        let n = md.n;
+        let size = c.len() / n;
+        let kern = &self.kernels[self.program.populations[pop].model.index()];
+        let mut start = t0;
+        let mut e = [0.0; MAX_STATES];
+        loop {
+            for m in 0..n {
+                let pm = if start == t0 {
+                    p0[m]
+                } else {
+                    (md.lambda[m] * start).exp()
+                };
+                e[m] = c[m * size + j] * pm;
+            }
+            let horizon = t1 - start;
+            let mut signal = |tau: f64, out: &mut [f64]| md.lie(&e[..n], tau, out);
+            let found = next_crossing_in(scratch, &mut signal, &md.finder_lambdas, horizon);
+            let tau = match found.time {
+                Some(tau) if tau < horizon || (closing && tau <= horizon) => tau,
+                _ => return Some(()),
+            };
+            if layer.fired[j].is_some() {
+                return None;
+            }
+            let t = start + tau;
+            let mut lie = [0.0; 2];
+            md.lie(&e[..n], tau, &mut lie);
+            layer.fired[j] = Some(Fired {
+                t,
+                id: 0,
+                applied: applied as u32,
+                slope: lie[1],
+            });
+            // Reset: rebuild the state at t, apply the model's reset, back to coefficients.
+            let mut args = vec![0.0; n + md.params.len()];
+            let pt: Vec<f64> = (0..n).map(|m| (md.lambda[m] * t).exp()).collect();
+            for s in 0..n {
+                args[s] = md.x_inf[s]
+                    + (0..n)
+                        .map(|m| md.v[s * n + m] * c[m * size + j] * pt[m])
+                        .sum::<f64>();
+            }
+            args[n..].copy_from_slice(&md.params);
+            let mut x = vec![0.0; n];
+            kern.reset.call(&args, &mut x);
+            for s in 0..n {
+                x[s] -= md.x_inf[s];
+            }
+            for m in 0..n {
+                let um: f64 = (0..n).map(|s| md.u[m * n + s] * x[s]).sum();
+                c[m * size + j] = um / pt[m];
+            }
+            start = t;
+        }
+    }
+
+    /// First-spike gradients of one run by every weight; `dl_dt[id]` is the loss's derivative
+    /// by the time of spike `id`.
+    pub fn backward(&self, run: &Run, dl_dt: &[f64]) -> Gradients {
+        let mut grads = Gradients {
+            weights: self
+                .net
+                .projections
+                .iter()
+                .map(|s| vec![0.0; s.w.len()])
+                .collect(),
+            near_grazing: 0,
+        };
+        let mut lt = dl_dt.to_vec();
+        lt.resize(run.outcome.spikes.len(), 0.0);
+        let mut k = Vec::new();
+        for &pop in self.order.iter().rev() {
+            let md = &self.modes[pop];
+            let n = md.n;
+            let layer = &run.layers[pop];
+            for (j, f) in layer.fired.iter().enumerate() {
+                let Some(f) = f else { continue };
+                if f.slope.abs() < 1e-9 {
+                    grads.near_grazing += 1;
+                }
+                let delta = lt[f.id as usize];
+                if delta == 0.0 {
+                    continue;
+                }
+                let factor = -delta / f.slope;
+                // k[r][m] = (g . v_m) e^{lambda_m t_j} (u_m . d_r): dh(t_j)/dw per unit
+                // e^{-lambda_m s} of the arrival.
+                k.clear();
+                for dr in &md.d {
+                    for m in 0..n {
+                        k.push(md.g[m] * (md.lambda[m] * f.t).exp() * dr[m]);
+                    }
+                }
+                for (e, a) in layer.arrivals[..f.applied as usize].iter().enumerate() {
+                    let syn = &self.net.projections[a.proj as usize];
+                    let Some(idx) = synapse(syn, a.pre as usize, j) else {
+                        continue;
+                    };
+                    let kr = &k[syn.receptor * n..(syn.receptor + 1) * n];
+                    let q = &layer.q[e * n..(e + 1) * n];
+                    let (mut dw, mut ds) = (0.0, 0.0);
+                    for m in 0..n {
+                        let term = kr[m] * q[m];
+                        dw += term;
+                        ds -= md.lambda[m] * term;
+                    }
+                    grads.weights[a.proj as usize][idx] += factor * dw;
+                    lt[a.source as usize] += factor * ds * syn.w[idx];
+                }
+            }
+        }
+        grads
+    }
+}

@@ -1,0 +1,442 @@
+#![allow(clippy::needless_range_loop)]
+//! The modal fast path (`sim::modal`) against the event engine and its EventProp: the same
+//! spikes to rounding and the same gradients, on feed-forward networks of several models
+//! (closed-form and general crossing search, leak, two receptors with their own time
+//! constants, physical units), dense and sparse projections, delays and exact ties; and the
+//! networks and samples it must leave to the engine.
+
+mod common;
+
+use common::*;
+use snnc::sim::event::{EventEngine, InputSpikes, Outcome};
+use snnc::sim::kernels::{Backend, ModelKernels};
+use snnc::sim::modal::Plan;
+use snnc::sim::network::Network;
+use snnc::train::Trainer;
+
+/// tau_mem = 2 tau_syn: the crossing finder's quadratic closed form.
+const TTFS: &str = "
+neuron N {
+    param tau_mem = 10 ms
+    param tau_syn = 5 ms
+    param v_th = 1.0
+    param v_reset = -1000.0
+    state v = 0.0
+    state i = 0.0
+    d/dt v = (i - v) / tau_mem
+    d/dt i = -i / tau_syn
+    receptor syn(w) { i += w }
+    spike when v >= v_th
+    on spike { v = v_reset }
+}";
+
+/// Another ratio of time constants (the general search) and a leak potential off zero.
+const LEAKY: &str = "
+neuron N {
+    param tau_mem = 10 ms
+    param tau_syn = 3 ms
+    param v_th = 1.0
+    param v_leak = 0.2
+    param v_reset = -1000.0
+    state v = v_leak
+    state i = 0.0
+    d/dt v = (v_leak - v + i) / tau_mem
+    d/dt i = -i / tau_syn
+    receptor syn(w) { i += w }
+    spike when v >= v_th
+    on spike { v = v_reset }
+}";
+
+/// Excitatory and inhibitory currents with their own time constants (three modes), and units.
+const TWO_RECEPTORS: &str = "
+neuron N {
+    param tau_mem = 12 ms
+    param tau_exc = 4 ms
+    param tau_inh = 7 ms
+    param c_mem = 200 pF
+    param e_leak = -65 mV
+    param v_th = -60 mV
+    state v = e_leak
+    state ie = 0 nA
+    state ii = 0 nA
+    d/dt v = (e_leak - v) / tau_mem + (ie - ii) / c_mem
+    d/dt ie = -ie / tau_exc
+    d/dt ii = -ii / tau_inh
+    receptor exc(w) { ie += w * 1 nA }
+    receptor inh(w) { ii += w * 1 nA }
+    spike when v >= v_th
+    on spike { v = e_leak - 100 mV }
+}";
+
+fn source(model: &str, body: &str) -> String {
+    format!(
+        "{model}
+input data = yinyang(train = 12, validation = 0, test = 1, seed = 5, t_early = 0 ms, t_late = 10 ms)
+{body}
+simulation {{ mode event  t_max 30 ms }}
+train {{ output out  loss first_spike_ce(tau = 1 ms, alpha = 0.01, beta = 2.0)  gradient eventprop  epochs 1 }}"
+    )
+}
+
+const LAYERS: &str = "
+population hidden = 14 N
+population hidden2 = 9 N
+population out = 3 N
+project data -> hidden dense init normal(3.0, 1.6)
+project hidden -> hidden2 sparse(p = 0.6) init normal(1.5, 0.8) delay 0.5 ms
+project data -> hidden2 dense init normal(0.3, 0.3)
+project hidden2 -> out dense init normal(1.5, 0.8)";
+
+const LAYERS_TWO_RECEPTORS: &str = "
+population hidden = 14 N
+population out = 3 N
+project data -> hidden dense receptor exc init normal(0.35, 0.15)
+project data -> hidden sparse(p = 0.5) receptor inh init normal(0.1, 0.05)
+project hidden -> out dense receptor exc init normal(0.12, 0.05) delay 1 ms
+project hidden -> out dense receptor inh init normal(0.03, 0.02)";
+
+struct Setup {
+    program: snnc::sema::hir::Program,
+    kernels: Vec<ModelKernels>,
+    models: Vec<snnc::ir::derive::ModelIr>,
+}
+
+fn setup(src: &str) -> Setup {
+    let program = program(src);
+    let models = snnc::driver::lower(&program);
+    let kernels = models
+        .iter()
+        .map(|m| ModelKernels::new(m, Backend::Jit).unwrap())
+        .collect();
+    Setup {
+        program,
+        kernels,
+        models,
+    }
+}
+
+fn engine<'a>(s: &'a Setup, net: &'a Network) -> EventEngine<'a> {
+    EventEngine {
+        program: &s.program,
+        kernels: &s.kernels,
+        network: net,
+        t_max: s.program.simulation.t_max,
+        max_spikes: None,
+        forced: None,
+    }
+}
+
+/// Every neuron's spike times in both outcomes agree to `rel` (the same neurons spike, as
+/// often); returns how many neuron spikes were compared.
+fn assert_same_spikes(s: &Setup, fast: &Outcome, slow: &Outcome, rel: f64) -> usize {
+    let mut compared = 0;
+    for (pop, p) in s.program.populations.iter().enumerate() {
+        for i in 0..p.size {
+            let times = |o: &Outcome| -> Vec<f64> {
+                o.spikes
+                    .iter()
+                    .filter(|r| {
+                        r.node == snnc::sema::hir::Node::Pop(snnc::sema::hir::PopId(pop as u32))
+                            && r.idx as usize == i
+                    })
+                    .map(|r| r.t)
+                    .collect()
+            };
+            let (a, b) = (times(fast), times(slow));
+            assert_eq!(a.len(), b.len(), "{} neuron {i}: {a:?} vs {b:?}", p.name);
+            for (x, y) in a.iter().zip(&b) {
+                assert!(
+                    (x - y).abs() <= rel * y.abs() + 1e-18,
+                    "{} neuron {i}: modal {x} vs engine {y}",
+                    p.name
+                );
+                compared += 1;
+            }
+        }
+    }
+    compared
+}
+
+/// Forward spikes and gradients of the fast path against the engine with EventProp.
+fn check_against_engine(src: &str, seeds: &[u64]) {
+    let s = setup(src);
+    let mut fast_trainer =
+        Trainer::with_models(&s.program, &s.kernels, 1, &s.models, Backend::Jit).unwrap();
+    fast_trainer.modal = true;
+    let mut slow_trainer =
+        Trainer::with_models(&s.program, &s.kernels, 1, &s.models, Backend::Jit).unwrap();
+    slow_trainer.modal = false;
+    let (mut spikes, mut grads, mut runs) = (0, 0, 0);
+    for &seed in seeds {
+        let net = Network::build(&s.program, seed);
+        let plan = Plan::new(
+            &s.program,
+            &s.kernels,
+            &net,
+            s.program.simulation.t_max,
+            None,
+        )
+        .expect("the fast path runs these networks");
+        for sample in &fast_trainer.train {
+            let inputs = fast_trainer.sample_inputs(sample);
+            let slow = engine(&s, &net).run(&inputs, false);
+            let Some(run) = plan.run(&inputs) else {
+                continue;
+            };
+            runs += 1;
+            spikes += assert_same_spikes(&s, &run.outcome, &slow, 1e-12);
+            let (lf, gf) = fast_trainer.loss_and_gradient(&net, sample);
+            let (ls, gs) = slow_trainer.loss_and_gradient(&net, sample);
+            assert!((lf - ls).abs() <= 1e-11 * ls.abs(), "loss {lf} vs {ls}");
+            for (k, (a, b)) in gf.iter().zip(&gs).enumerate() {
+                for (idx, (x, y)) in a.iter().zip(b).enumerate() {
+                    assert!(
+                        (x - y).abs() <= 1e-9 * x.abs().max(y.abs()) + 1e-14,
+                        "projection {k} weight {idx}: modal {x} vs eventprop {y}"
+                    );
+                    if y.abs() > 1e-6 {
+                        grads += 1;
+                    }
+                }
+            }
+        }
+    }
+    let samples = seeds.len() * fast_trainer.train.len();
+    assert!(
+        runs * 4 >= samples * 3,
+        "the fast path ran only {runs} of {samples} samples"
+    );
+    assert!(spikes > 10 * runs, "only {spikes} spikes in {runs} runs");
+    assert!(
+        grads > 10 * runs,
+        "only {grads} nonzero gradients in {runs} runs"
+    );
+}
+
+#[test]
+fn closed_form_crossings_match_the_engine_and_eventprop() {
+    check_against_engine(&source(TTFS, LAYERS), &[1, 2, 3]);
+}
+
+#[test]
+fn general_crossings_with_leak_match_the_engine_and_eventprop() {
+    check_against_engine(&source(LEAKY, LAYERS), &[1, 2, 3]);
+}
+
+#[test]
+fn two_receptors_with_units_match_the_engine_and_eventprop() {
+    check_against_engine(&source(TWO_RECEPTORS, LAYERS_TWO_RECEPTORS), &[1, 2, 3]);
+}
+
+/// Exact ties: input channels at one time, and hidden neurons with equal weights, which spike
+/// at exactly the same time and reach the output together. Arrivals at one time are applied
+/// together before the search, as the engine does; only together do they reach the threshold.
+#[test]
+fn simultaneous_spikes_are_applied_together() {
+    let src = source(
+        TTFS,
+        "
+population hidden = 10 N
+population out = 3 N
+project data -> hidden dense init constant(0.9)
+project hidden -> out dense init normal(0.6, 0.1)",
+    );
+    let s = setup(&src);
+    let net = Network::build(&s.program, 7);
+    let plan = Plan::new(
+        &s.program,
+        &s.kernels,
+        &net,
+        s.program.simulation.t_max,
+        None,
+    )
+    .unwrap();
+    let data = s.program.training.as_ref().unwrap().data.index();
+    for (k, times) in [
+        [2e-3, 2e-3, 2e-3, 2e-3, 2e-3],
+        [0.0, 0.0, 1e-3, 1e-3, 1e-3],
+        [0.0, 4e-3, 4e-3, 4e-3, 9e-3],
+    ]
+    .iter()
+    .enumerate()
+    {
+        let mut inputs: InputSpikes = vec![Vec::new(); s.program.inputs.len()];
+        inputs[data] = times
+            .iter()
+            .enumerate()
+            .map(|(c, t)| (*t, c as u32))
+            .collect();
+        inputs[data].sort_by(|a, b| a.0.total_cmp(&b.0));
+        let run = plan.run(&inputs).expect("each neuron spikes at most once");
+        let slow = engine(&s, &net).run(&inputs, false);
+        let compared = assert_same_spikes(&s, &run.outcome, &slow, 1e-12);
+        let hidden: Vec<f64> = run
+            .outcome
+            .spikes
+            .iter()
+            .filter(|r| r.node == snnc::sema::hir::Node::Pop(snnc::sema::hir::PopId(0)))
+            .map(|r| r.t)
+            .collect();
+        assert_eq!(hidden.len(), 10, "case {k}: every hidden neuron spikes");
+        assert!(
+            hidden.iter().all(|t| *t == hidden[0]),
+            "case {k}: {hidden:?}"
+        );
+        assert!(compared > 10, "case {k}: only {compared} spikes");
+    }
+    // One channel alone stays below threshold; five at once cross it.
+    let mut inputs: InputSpikes = vec![Vec::new(); s.program.inputs.len()];
+    inputs[data] = vec![(3e-3, 0)];
+    let alone = plan.run(&inputs).unwrap();
+    assert_eq!(alone.outcome.spikes.len(), 1, "only the input spike");
+}
+
+/// What the fast path must not run: recurrent projections, equal time constants, refractory
+/// periods, parameters that differ within a population. A neuron that would spike twice makes
+/// the sample fall back to the engine, with the engine's results bit for bit.
+#[test]
+fn what_the_fast_path_leaves_to_the_engine() {
+    let recurrent = source(
+        TTFS,
+        "population hidden = 5 N
+population out = 3 N
+project data -> hidden dense init normal(3.0, 1.6)
+project hidden -> hidden dense init normal(0.1, 0.1)
+project hidden -> out dense init normal(1.5, 0.8)",
+    );
+    let equal_tau = source(
+        &TTFS.replace("tau_syn = 5 ms", "tau_syn = 10 ms"),
+        "population hidden = 5 N\npopulation out = 3 N
+project data -> hidden dense init normal(3.0, 1.6)
+project hidden -> out dense init normal(1.5, 0.8)",
+    );
+    let refractory = source(
+        &TTFS.replace(
+            "on spike { v = v_reset }",
+            "on spike { v = v_reset }\n    refractory 2 ms",
+        ),
+        "population hidden = 5 N\npopulation out = 3 N
+project data -> hidden dense init normal(3.0, 1.6)
+project hidden -> out dense init normal(1.5, 0.8)",
+    );
+    for (name, src) in [
+        ("recurrent", recurrent),
+        ("equal time constants", equal_tau),
+        ("refractory", refractory),
+        ("per-neuron parameters", String::new()),
+    ] {
+        let src = if src.is_empty() {
+            source(TTFS, LAYERS)
+        } else {
+            src
+        };
+        let s = setup(&src);
+        let mut net = Network::build(&s.program, 1);
+        if name == "per-neuron parameters" {
+            net.params[1][0][3] *= 1.1;
+        }
+        assert!(
+            Plan::new(
+                &s.program,
+                &s.kernels,
+                &net,
+                s.program.simulation.t_max,
+                None
+            )
+            .is_none(),
+            "{name}: the fast path must decline"
+        );
+    }
+    // A shallow reset under strong input: neurons spike again.
+    let src = source(
+        &TTFS.replace("v_reset = -1000.0", "v_reset = 0.0"),
+        "population hidden = 8 N\npopulation out = 3 N
+project data -> hidden dense init normal(6.0, 1.0)
+project hidden -> out dense init normal(1.5, 0.8)",
+    );
+    let s = setup(&src);
+    let net = Network::build(&s.program, 1);
+    let plan = Plan::new(
+        &s.program,
+        &s.kernels,
+        &net,
+        s.program.simulation.t_max,
+        None,
+    )
+    .unwrap();
+    let mut fast =
+        Trainer::with_models(&s.program, &s.kernels, 1, &s.models, Backend::Jit).unwrap();
+    fast.modal = true;
+    let mut slow =
+        Trainer::with_models(&s.program, &s.kernels, 1, &s.models, Backend::Jit).unwrap();
+    slow.modal = false;
+    let mut declined = 0;
+    for sample in &fast.train {
+        if plan.run(&fast.sample_inputs(sample)).is_some() {
+            continue;
+        }
+        declined += 1;
+        let (lf, gf) = fast.loss_and_gradient(&net, sample);
+        let (ls, gs) = slow.loss_and_gradient(&net, sample);
+        assert_eq!(lf.to_bits(), ls.to_bits());
+        assert_eq!(gf, gs);
+    }
+    assert!(declined > 0, "no sample had a second spike");
+}
+
+/// Voltage jumps: a spike can happen at the very time of an arrival. An excitatory and an
+/// inhibitory arrival at one time cancel before any search (no spike), as in the engine; the
+/// excitatory one alone fires at exactly its arrival time.
+#[test]
+fn arrivals_at_one_time_act_together_before_any_spike() {
+    let jump = "
+neuron J {
+    param tau = 10 ms
+    param v_th = 1.0
+    state v = 0.0
+    d/dt v = -v / tau
+    receptor syn(w) { v += w }
+    spike when v >= v_th
+    on spike { v = -1000.0 }
+}";
+    let src = source(
+        jump,
+        "population hidden = 2 J\npopulation out = 3 J
+project data -> hidden dense init constant(0.0)
+project hidden -> out dense init constant(0.6)",
+    );
+    let s = setup(&src);
+    let mut net = Network::build(&s.program, 1);
+    // Channel 0 kicks both hidden neurons by 1.5, channel 1 by -1.0.
+    net.projections[0].w[..2].copy_from_slice(&[1.5, 1.5]);
+    net.projections[0].w[2..4].copy_from_slice(&[-1.0, -1.0]);
+    let plan = Plan::new(
+        &s.program,
+        &s.kernels,
+        &net,
+        s.program.simulation.t_max,
+        None,
+    )
+    .unwrap();
+    let data = s.program.training.as_ref().unwrap().data.index();
+    for (ch1, hidden_spikes) in [(2e-3, 0), (3e-3, 2)] {
+        let mut inputs: InputSpikes = vec![Vec::new(); s.program.inputs.len()];
+        inputs[data] = vec![(2e-3, 0), (ch1, 1)];
+        let run = plan.run(&inputs).unwrap();
+        let slow = engine(&s, &net).run(&inputs, false);
+        assert_same_spikes(&s, &run.outcome, &slow, 0.0);
+        let hidden: Vec<f64> = run
+            .outcome
+            .spikes
+            .iter()
+            .filter(|r| r.node == snnc::sema::hir::Node::Pop(snnc::sema::hir::PopId(0)))
+            .map(|r| r.t)
+            .collect();
+        assert_eq!(
+            hidden.len(),
+            hidden_spikes,
+            "channel 1 at {ch1}: {hidden:?}"
+        );
+        assert!(hidden.iter().all(|t| *t == 2e-3), "{hidden:?}");
+    }
+}
