@@ -212,7 +212,18 @@ pub fn next_crossing_in(
     lambdas: &[f64],
     horizon: f64,
 ) -> Crossing {
-    let mut stage = next_crossing_deferred(scratch, signal, lambdas, horizon);
+    let stage = next_crossing_deferred(scratch, signal, lambdas, horizon);
+    complete(scratch, signal, lambdas, horizon, stage)
+}
+
+/// Takes a search from any stage to its result (what [`next_crossing_in`] returns).
+pub fn complete(
+    scratch: &mut Scratch,
+    signal: &mut impl Signal,
+    lambdas: &[f64],
+    horizon: f64,
+    mut stage: Deferred,
+) -> Crossing {
     loop {
         match stage {
             Deferred::Done(found) => return found,
@@ -447,15 +458,7 @@ fn ratio_two_candidate<S: Signal>(
     lambdas: &[f64],
     horizon: f64,
 ) -> Option<Deferred> {
-    let [z, l1, l2] = lambdas else { return None };
-    let (a, b) = if l1.abs() <= l2.abs() {
-        (*l1, *l2)
-    } else {
-        (*l2, *l1)
-    };
-    if *z != 0.0 || a == 0.0 || (b - 2.0 * a).abs() > 4.0 * f64::EPSILON * b.abs() {
-        return None;
-    }
+    let (a, b) = ratio_two_exponents(lambdas)?;
     f.evaluations += 1;
     f.signal.lie_at(0.0, f.lie);
     let (l0, d1, d2) = (f.lie[0], f.lie[1], f.lie[2]);
@@ -468,6 +471,24 @@ fn ratio_two_candidate<S: Signal>(
     let c1 = (b * d1 - d2) / (a * (b - a));
     let c2 = (d2 - a * d1) / (b * (b - a));
     let c0 = l0 - c1 - c2;
+    let found = ratio_two_roots([c0, c1, c2], a, horizon)?;
+    Some(match found {
+        Some(t) => {
+            debug_assert_eq!(f.evaluations, CANDIDATE_EVALUATIONS);
+            Deferred::Candidate(Candidate { t, general: false })
+        }
+        None => Deferred::Done(Crossing {
+            time: None,
+            evaluations: f.evaluations,
+        }),
+    })
+}
+
+/// The roots part of the ratio-two closed form: for h(t) = c0 + c1 e^{a t} + c2 e^{2 a t} with
+/// h(0) < 0, the first root in `[0, horizon]` as a candidate (still to be checked), `Some(None)`
+/// if there is none, or `None` near a double root, where rounding decides and the general
+/// method must (also for callers that know the coefficients, as `sim::modal` does).
+pub fn ratio_two_roots([c0, c1, c2]: [f64; 3], a: f64, horizon: f64) -> Option<Option<f64>> {
     let scale = c0.abs() + c1.abs() + c2.abs();
     let disc = c1 * c1 - 4.0 * c2 * c0;
     // Near a double root (a grazing touch) rounding decides; let the general method decide.
@@ -475,29 +496,38 @@ fn ratio_two_candidate<S: Signal>(
         return None;
     }
     if disc < 0.0 {
-        return Some(Deferred::Done(Crossing {
-            time: None,
-            evaluations: f.evaluations,
-        }));
+        return Some(None);
     }
     let q = -0.5 * (c1 + c1.signum() * disc.sqrt());
-    let mut best: Option<f64> = None;
-    for e in [q / c2, c0 / q] {
+    // t = ln(e) / a grows with e for a > 0 and shrinks for a < 0: try the root that gives the
+    // earlier time first (one logarithm in the common case).
+    let (e1, e2) = (q / c2, c0 / q);
+    let (first, second) = if (e1 > e2) == (a < 0.0) {
+        (e1, e2)
+    } else {
+        (e2, e1)
+    };
+    for e in [first, second] {
         if e > 0.0 {
             let t = e.ln() / a;
-            if (0.0..=horizon).contains(&t) && best.is_none_or(|b| t < b) {
-                best = Some(t);
+            if (0.0..=horizon).contains(&t) {
+                return Some(Some(t));
             }
         }
     }
-    let Some(t) = best else {
-        return Some(Deferred::Done(Crossing {
-            time: None,
-            evaluations: f.evaluations,
-        }));
+    Some(None)
+}
+
+/// Whether ordered eigenvalues (as `derive::eigenvalues` lists them, 0 first) are 0, a and
+/// 2a (to rounding): (a, b = 2a).
+pub fn ratio_two_exponents(lambdas: &[f64]) -> Option<(f64, f64)> {
+    let [z, l1, l2] = lambdas else { return None };
+    let (a, b) = if l1.abs() <= l2.abs() {
+        (*l1, *l2)
+    } else {
+        (*l2, *l1)
     };
-    debug_assert_eq!(f.evaluations, CANDIDATE_EVALUATIONS);
-    Some(Deferred::Candidate(Candidate { t, general: false }))
+    (*z == 0.0 && a != 0.0 && (b - 2.0 * a).abs() <= 4.0 * f64::EPSILON * b.abs()).then_some((a, b))
 }
 
 /// Closed form for h(t) = c0 + (c1 + c2 t) e^{a t} (eigenvalues 0, a and a again, as for

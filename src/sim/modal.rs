@@ -35,14 +35,34 @@
 use super::event::{InputSpikes, Outcome, SpikeRecord};
 use super::kernels::ModelKernels;
 use super::network::{Network, Synapses};
-use crate::ir::crossing::{Scratch, next_crossing_in};
+use crate::ir::crossing::{
+    Candidate, Deferred, Scratch, complete, next_crossing_in, ratio_two_roots,
+};
 use crate::sema::hir::{InputId, Node, PopId, Program};
 
 /// Largest |lambda| t_max for which e^{-lambda t} stays far from overflow.
 const MAX_EXPONENT: f64 = 300.0;
 
-/// Most states a model may have here (per-neuron buffers live on the stack).
-const MAX_STATES: usize = 8;
+/// The bounds rule a neuron out only when they stay below zero by this much relative to the
+/// size of their terms (far more than their rounding errors).
+const SLACK: f64 = 1e-12;
+
+/// Whether a bound stays below zero by more than the slack (false for NaN).
+fn clearly_below(bound: f64, size: f64) -> bool {
+    bound + SLACK * size < 0.0
+}
+
+/// The larger of two numbers, NaN if `a` is NaN (one instruction, unlike `f64::max`).
+#[inline(always)]
+fn larger(a: f64, b: f64) -> f64 {
+    if b > a { b } else { a }
+}
+
+/// Pieces an interval is cut into when its bound does not rule a neuron out.
+const PIECES: usize = 8;
+
+/// Most states a model may have here (the loops are compiled for each count up to it).
+const MAX_STATES: usize = 4;
 
 /// What one population's model looks like in modal coordinates (its parameters are the same
 /// for every neuron).
@@ -65,6 +85,9 @@ struct Modes {
     d: Vec<Vec<f64>>,
     /// Every neuron's coefficients at time 0.
     c0: Vec<f64>,
+    /// For two modes with eigenvalues a and 2a (tau_mem = 2 tau_syn): (mode of a, mode of 2a,
+    /// a). The crossing is then a quadratic in e^{a t}, solved from the coefficients directly.
+    ratio_two: Option<(usize, usize, f64)>,
     params: Vec<f64>,
 }
 
@@ -106,6 +129,25 @@ struct Layer {
     /// e^{-lambda_m t} of every arrival, `n` per arrival.
     q: Vec<f64>,
     fired: Vec<Option<Fired>>,
+    /// e^{lambda_m t} at each fired neuron's spike, `n` per neuron.
+    p_fired: Vec<f64>,
+}
+
+/// Buffers of one run.
+#[derive(Default)]
+struct Work {
+    finder: Scratch,
+    args: Vec<f64>,
+    x: Vec<f64>,
+    /// The neurons a bound could not rule out on the current interval.
+    candidates: Vec<u32>,
+    /// A layer's spikes as (time, neuron), to be numbered in order.
+    fired: Vec<(f64, u32)>,
+}
+
+thread_local! {
+    /// Each thread's buffers, kept from run to run (the finder keeps its prepared eigenvalues).
+    static WORK: std::cell::RefCell<Work> = std::cell::RefCell::default();
 }
 
 /// One sample's forward run: the spikes (as the engine reports them, without event log) and
@@ -244,7 +286,13 @@ impl Modes {
         kern.init.call(params, &mut x0);
         let rel: Vec<f64> = x0.iter().zip(&x_inf).map(|(x, xi)| x - xi).collect();
         let c0 = (0..n).map(|m| modal(&rel, m)).collect();
+        let ratio_two = match lambda[..] {
+            [l0, l1] => crate::ir::crossing::ratio_two_exponents(&[0.0, l0, l1])
+                .map(|(a, _)| if a == l0 { (0, 1, a) } else { (1, 0, a) }),
+            _ => None,
+        };
         Some(Modes {
+            ratio_two,
             n,
             lambda,
             finder_lambdas,
@@ -275,7 +323,8 @@ impl Modes {
         for (k, o) in out.iter_mut().enumerate() {
             let mut s = 0.0;
             for m in 0..n {
-                s += terms[m] * self.lambda[m].powi(k as i32);
+                s += terms[m];
+                terms[m] *= self.lambda[m];
             }
             *o = if k == 0 { self.h_inf + s } else { s };
         }
@@ -380,9 +429,12 @@ impl<'a> Plan<'a> {
     /// Simulates one sample; `None` if a neuron would spike twice (use the event engine).
     pub fn run(&self, inputs: &InputSpikes) -> Option<Run> {
         let npops = self.program.populations.len();
+        let neurons: usize = self.program.populations.iter().map(|p| p.size).sum();
+        let given: usize = inputs.iter().map(Vec::len).sum();
         let mut outcome = Outcome {
+            spikes: Vec::with_capacity(given + neurons),
             limit_hits: vec![0; npops],
-            ..Outcome::default()
+            log: None,
         };
         // Spikes of every node as (time, index, id): inputs first, as the engine numbers them.
         let mut input_spikes: Vec<Vec<(f64, u32, u32)>> = Vec::with_capacity(inputs.len());
@@ -401,11 +453,24 @@ impl<'a> Plan<'a> {
             }
             input_spikes.push(list);
         }
-        let mut pop_spikes: Vec<Vec<(f64, u32, u32)>> = vec![Vec::new(); npops];
+        let mut pop_spikes: Vec<Vec<(f64, u32, u32)>> = self
+            .program
+            .populations
+            .iter()
+            .map(|p| Vec::with_capacity(p.size))
+            .collect();
         let mut layers: Vec<Layer> = vec![Layer::default(); npops];
-        let mut scratch = Scratch::default();
+        let mut work = WORK.with(|w| w.take());
         for &pop in &self.order {
             let mut layer = Layer::default();
+            let incoming: usize = self.into[pop]
+                .iter()
+                .map(|&k| match self.net.projections[k].pre {
+                    Node::Input(i) => input_spikes[i.index()].len(),
+                    Node::Pop(p) => pop_spikes[p.index()].len(),
+                })
+                .sum();
+            layer.arrivals.reserve_exact(incoming);
             for &k in &self.into[pop] {
                 let syn = &self.net.projections[k];
                 let source = match syn.pre {
@@ -424,21 +489,29 @@ impl<'a> Plan<'a> {
                     }
                 }
             }
-            layer.arrivals.sort_by(|a, b| {
+            // The keys are unique, so an unstable sort gives one order.
+            layer.arrivals.sort_unstable_by(|a, b| {
                 a.t.total_cmp(&b.t)
                     .then(a.proj.cmp(&b.proj))
                     .then(a.pre.cmp(&b.pre))
                     .then(a.source.cmp(&b.source))
             });
-            self.run_layer(pop, &mut layer, &mut scratch)?;
-            let mut fired: Vec<(f64, u32)> = layer
-                .fired
-                .iter()
-                .enumerate()
-                .filter_map(|(j, f)| f.map(|f| (f.t, j as u32)))
-                .collect();
-            fired.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-            for (t, j) in fired {
+            let ran = self.run_layer(pop, &mut layer, &mut work);
+            if ran.is_none() {
+                WORK.with(|w| w.replace(work));
+                return None;
+            }
+            let fired = &mut work.fired;
+            fired.clear();
+            fired.extend(
+                layer
+                    .fired
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(j, f)| f.map(|f| (f.t, j as u32))),
+            );
+            fired.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+            for &(t, j) in fired.iter() {
                 let id = outcome.spikes.len() as u32;
                 outcome.spikes.push(SpikeRecord {
                     node: Node::Pop(PopId(pop as u32)),
@@ -452,22 +525,41 @@ impl<'a> Plan<'a> {
             }
             layers[pop] = layer;
         }
+        WORK.with(|w| w.replace(work));
         Some(Run { outcome, layers })
     }
 
     /// Runs one population over its sorted arrivals; `None` if a neuron spikes twice.
-    fn run_layer(&self, pop: usize, layer: &mut Layer, scratch: &mut Scratch) -> Option<()> {
+    fn run_layer(&self, pop: usize, layer: &mut Layer, work: &mut Work) -> Option<()> {
+        match self.modes[pop].n {
+            1 => self.run_layer_n::<1>(pop, layer, work),
+            2 => self.run_layer_n::<2>(pop, layer, work),
+            3 => self.run_layer_n::<3>(pop, layer, work),
+            4 => self.run_layer_n::<4>(pop, layer, work),
+            n => unreachable!("Plan::new admits at most {MAX_STATES} states, not {n}"),
+        }
+    }
+
+    /// [`Plan::run_layer`] for a model of `N` states (the loops unrolled by the compiler).
+    fn run_layer_n<const N: usize>(
+        &self,
+        pop: usize,
+        layer: &mut Layer,
+        work: &mut Work,
+    ) -> Option<()> {
         let md = &self.modes[pop];
-        let n = md.n;
         let size = self.program.populations[pop].size;
-        let mut c: Vec<f64> = (0..n * size).map(|v| md.c0[v / size]).collect();
+        let lambda: [f64; N] = std::array::from_fn(|m| md.lambda[m]);
+        let g: [f64; N] = std::array::from_fn(|m| md.g[m]);
+        let mut c: Vec<[f64; N]> = vec![std::array::from_fn(|m| md.c0[m]); size];
         layer.fired = vec![None; size];
-        layer.q = vec![0.0; layer.arrivals.len() * n];
-        let (mut p0, mut p1) = (vec![1.0; n], vec![0.0; n]);
-        let (mut gp0, mut gp1) = (md.g.clone(), vec![0.0; n]);
-        let mut dq = vec![0.0; n];
+        layer.p_fired = vec![0.0; size * N];
+        layer.q = vec![0.0; layer.arrivals.len() * N];
+        let (mut p0, mut p1) = ([1.0; N], [0.0; N]);
+        let (mut gp0, mut gp1) = (g, [0.0; N]);
         let mut t0 = 0.0;
         let mut next = 0;
+        let mut candidates = std::mem::take(&mut work.candidates);
         loop {
             let closing = next == layer.arrivals.len();
             let t1 = if closing {
@@ -475,81 +567,153 @@ impl<'a> Plan<'a> {
             } else {
                 layer.arrivals[next].t
             };
-            for m in 0..n {
-                p1[m] = (md.lambda[m] * t1).exp();
-                gp1[m] = md.g[m] * p1[m];
+            for m in 0..N {
+                p1[m] = (lambda[m] * t1).exp();
+                gp1[m] = g[m] * p1[m];
             }
-            for j in 0..size {
-                let mut bound = md.h_inf;
-                for m in 0..n {
-                    let cm = c[m * size + j];
-                    bound += (cm * gp0[m]).max(cm * gp1[m]);
+            candidates.clear();
+            for (j, cj) in c.iter().enumerate() {
+                let (mut bound, mut size) = (md.h_inf, md.h_inf.abs());
+                for m in 0..N {
+                    let top = larger(cj[m] * gp0[m], cj[m] * gp1[m]);
+                    bound += top;
+                    size += top.abs();
                 }
                 // A NaN bound searches too.
-                if bound >= 0.0 || bound.is_nan() {
-                    self.search(pop, j, &mut c, layer, (t0, t1), &p0, closing, next, scratch)?;
+                if !clearly_below(bound, size) {
+                    candidates.push(j as u32);
+                }
+            }
+            if !candidates.is_empty() {
+                // The interval in PIECES pieces, each with its own bound: the search starts
+                // at the first piece whose bound reaches zero, if any does.
+                let mut pieces = [([0.0; N], [0.0; N], 0.0); PIECES + 1];
+                pieces[0] = (p0, gp0, t0);
+                pieces[PIECES] = (p1, gp1, t1);
+                // e^{lambda dt} per piece, multiplied on (the bounds allow for the rounding).
+                let dt = (t1 - t0) / PIECES as f64;
+                let r: [f64; N] = std::array::from_fn(|m| (lambda[m] * dt).exp());
+                for k in 1..PIECES {
+                    let p: [f64; N] = std::array::from_fn(|m| pieces[k - 1].0[m] * r[m]);
+                    let t = t0 + dt * k as f64;
+                    pieces[k] = (p, std::array::from_fn(|m| g[m] * p[m]), t);
+                }
+                for &j in &candidates {
+                    let j = j as usize;
+                    let cj = c[j];
+                    let first = (0..PIECES).find(|&k| {
+                        let (mut bound, mut size) = (md.h_inf, md.h_inf.abs());
+                        for m in 0..N {
+                            let top = larger(cj[m] * pieces[k].1[m], cj[m] * pieces[k + 1].1[m]);
+                            bound += top;
+                            size += top.abs();
+                        }
+                        !clearly_below(bound, size)
+                    });
+                    let Some(k) = first else { continue };
+                    self.search::<N>(
+                        pop,
+                        j,
+                        &mut c[j],
+                        layer,
+                        (pieces[k].2, t1),
+                        (&pieces[k].0, &gp1),
+                        closing,
+                        next,
+                        work,
+                    )?;
                 }
             }
             if closing {
+                work.candidates = candidates;
                 return Some(());
             }
             // Apply every arrival at t1.
+            let q: [f64; N] = std::array::from_fn(|m| 1.0 / p1[m]);
             while next < layer.arrivals.len() && layer.arrivals[next].t == t1 {
                 let a = layer.arrivals[next];
                 let syn = &self.net.projections[a.proj as usize];
-                for m in 0..n {
-                    let q = 1.0 / p1[m];
-                    layer.q[next * n + m] = q;
-                    dq[m] = md.d[syn.receptor][m] * q;
-                }
+                layer.q[next * N..(next + 1) * N].copy_from_slice(&q);
+                let d = &md.d[syn.receptor];
+                let dq: [f64; N] = std::array::from_fn(|m| d[m] * q[m]);
                 let pre = a.pre as usize;
                 for (&j, &w) in syn.targets[pre].iter().zip(syn.row(pre)) {
-                    for m in 0..n {
-                        c[m * size + j as usize] += w * dq[m];
+                    let cj = &mut c[j as usize];
+                    for m in 0..N {
+                        cj[m] += w * dq[m];
                     }
                 }
                 next += 1;
             }
             t0 = t1;
-            std::mem::swap(&mut p0, &mut p1);
-            std::mem::swap(&mut gp0, &mut gp1);
+            p0 = p1;
+            gp0 = gp1;
         }
     }
 
-    /// The crossings of neuron `j` in `[t0, t1)` (or `[t0, t1]` when `closing`), with the
-    /// resets they cause; `None` at a second spike.
+    /// The crossings of neuron `j` (coefficients `c`) in `[t0, t1)` (or `[t0, t1]` when
+    /// `closing`), with the resets they cause; `None` at a second spike. `p0[m]` is
+    /// e^{lambda_m t0} and `gp1[m]` g_m e^{lambda_m t1}.
     #[allow(clippy::too_many_arguments)]
-    fn search(
+    fn search<const N: usize>(
         &self,
         pop: usize,
         j: usize,
-        c: &mut [f64],
+        c: &mut [f64; N],
         layer: &mut Layer,
         (t0, t1): (f64, f64),
-        p0: &[f64],
+        (p0, gp1): (&[f64; N], &[f64; N]),
         closing: bool,
         applied: usize,
-        scratch: &mut Scratch,
+        work: &mut Work,
     ) -> Option<()> {
         let md = &self.modes[pop];
-        let n = md.n;
-        let size = c.len() / n;
         let kern = &self.kernels[self.program.populations[pop].model.index()];
         let mut start = t0;
-        let mut e = [0.0; MAX_STATES];
+        let mut ps = *p0;
         loop {
-            for m in 0..n {
-                let pm = if start == t0 {
-                    p0[m]
-                } else {
-                    (md.lambda[m] * start).exp()
-                };
-                e[m] = c[m * size + j] * pm;
-            }
+            let e: [f64; N] = std::array::from_fn(|m| c[m] * ps[m]);
             let horizon = t1 - start;
-            let mut signal = |tau: f64, out: &mut [f64]| md.lie(&e[..n], tau, out);
-            let found = next_crossing_in(scratch, &mut signal, &md.finder_lambdas, horizon);
-            let tau = match found.time {
+            let mut signal = |tau: f64, out: &mut [f64]| md.lie(&e, tau, out);
+            let lambdas = &md.finder_lambdas;
+            // For tau_mem = 2 tau_syn the quadratic's root is checked here (h >= 0 there, as
+            // the finder's check asks) with the exponentials the reset needs anyway; the finder
+            // takes over when that check fails or the roots are in doubt.
+            let mut grown: Option<[f64; N]> = None;
+            let found = match md.ratio_two {
+                Some((ia, ib, a)) => {
+                    let (c1, c2) = (md.g[ia] * e[ia], md.g[ib] * e[ib]);
+                    if md.h_inf + (c1 + c2) >= 0.0 {
+                        Some(0.0)
+                    } else {
+                        match ratio_two_roots([md.h_inf, c1, c2], a, horizon) {
+                            None => {
+                                next_crossing_in(&mut work.finder, &mut signal, lambdas, horizon)
+                                    .time
+                            }
+                            Some(None) => None,
+                            Some(Some(t)) => {
+                                let grow: [f64; N] =
+                                    std::array::from_fn(|m| (md.lambda[m] * t).exp());
+                                let mut sum = 0.0;
+                                for m in 0..N {
+                                    sum += md.g[m] * (e[m] * grow[m]);
+                                }
+                                if md.h_inf + sum >= 0.0 {
+                                    grown = Some(grow);
+                                    Some(t)
+                                } else {
+                                    let c = Deferred::Candidate(Candidate { t, general: false });
+                                    complete(&mut work.finder, &mut signal, lambdas, horizon, c)
+                                        .time
+                                }
+                            }
+                        }
+                    }
+                }
+                None => next_crossing_in(&mut work.finder, &mut signal, lambdas, horizon).time,
+            };
+            let tau = match found {
                 Some(tau) if tau < horizon || (closing && tau <= horizon) => tau,
                 _ => return Some(()),
             };
@@ -557,32 +721,53 @@ impl<'a> Plan<'a> {
                 return None;
             }
             let t = start + tau;
-            let mut lie = [0.0; 2];
-            md.lie(&e[..n], tau, &mut lie);
+            // e^{lambda_m t}, and the slope of h at t.
+            let grow = grown.unwrap_or_else(|| {
+                std::array::from_fn(|m| {
+                    if tau == 0.0 {
+                        1.0
+                    } else {
+                        (md.lambda[m] * tau).exp()
+                    }
+                })
+            });
+            let mut slope = 0.0;
+            for m in 0..N {
+                ps[m] *= grow[m];
+                slope += md.g[m] * md.lambda[m] * e[m] * grow[m];
+            }
             layer.fired[j] = Some(Fired {
                 t,
                 id: 0,
                 applied: applied as u32,
-                slope: lie[1],
+                slope,
             });
+            layer.p_fired[j * N..(j + 1) * N].copy_from_slice(&ps);
             // Reset: rebuild the state at t, apply the model's reset, back to coefficients.
-            let mut args = vec![0.0; n + md.params.len()];
-            let pt: Vec<f64> = (0..n).map(|m| (md.lambda[m] * t).exp()).collect();
-            for s in 0..n {
-                args[s] = md.x_inf[s]
-                    + (0..n)
-                        .map(|m| md.v[s * n + m] * c[m * size + j] * pt[m])
-                        .sum::<f64>();
+            let Work { args, x, .. } = work;
+            args.clear();
+            for s in 0..N {
+                let mut xs = md.x_inf[s];
+                for m in 0..N {
+                    xs += md.v[s * N + m] * c[m] * ps[m];
+                }
+                args.push(xs);
             }
-            args[n..].copy_from_slice(&md.params);
-            let mut x = vec![0.0; n];
-            kern.reset.call(&args, &mut x);
-            for s in 0..n {
+            args.extend_from_slice(&md.params);
+            x.resize(N, 0.0);
+            kern.reset.call(args, x);
+            for s in 0..N {
                 x[s] -= md.x_inf[s];
             }
-            for m in 0..n {
-                let um: f64 = (0..n).map(|s| md.u[m * n + s] * x[s]).sum();
-                c[m * size + j] = um / pt[m];
+            let mut bound = md.h_inf;
+            for m in 0..N {
+                let um: f64 = (0..N).map(|s| md.u[m * N + s] * x[s]).sum();
+                c[m] = um / ps[m];
+                bound += (md.g[m] * um).max(c[m] * gp1[m]);
+            }
+            // Most resets leave the neuron far below threshold until t1.
+            if bound < 0.0 {
+                return Some(());
             }
             start = t;
         }
@@ -620,9 +805,10 @@ impl<'a> Plan<'a> {
                 // k[r][m] = (g . v_m) e^{lambda_m t_j} (u_m . d_r): dh(t_j)/dw per unit
                 // e^{-lambda_m s} of the arrival.
                 k.clear();
+                let p = &layer.p_fired[j * n..(j + 1) * n];
                 for dr in &md.d {
                     for m in 0..n {
-                        k.push(md.g[m] * (md.lambda[m] * f.t).exp() * dr[m]);
+                        k.push(md.g[m] * p[m] * dr[m]);
                     }
                 }
                 for (e, a) in layer.arrivals[..f.applied as usize].iter().enumerate() {

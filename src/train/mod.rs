@@ -369,7 +369,11 @@ impl<'a> Trainer<'a> {
                 })
                 .collect();
         }
-        let outcome = self.engine(net).run(&self.inputs(s), false);
+        let inputs = self.inputs(s);
+        let outcome = match self.plan(net).and_then(|p| p.run(&inputs)) {
+            Some(run) => run.outcome,
+            None => self.engine(net).run(&inputs, false),
+        };
         outcome
             .first_spikes(out_pop, size)
             .iter()
