@@ -143,6 +143,8 @@ struct Work {
     candidates: Vec<u32>,
     /// A layer's spikes as (time, neuron), to be numbered in order.
     fired: Vec<(f64, u32)>,
+    /// Every neuron's bound on the current interval plus its slack.
+    margins: Vec<f64>,
 }
 
 thread_local! {
@@ -441,6 +443,10 @@ impl<'a> Plan<'a> {
         for (input, spikes) in inputs.iter().enumerate() {
             let mut list = Vec::with_capacity(spikes.len());
             for &(t, idx) in spikes {
+                // Negative (or NaN) times are the engine's business.
+                if t < 0.0 || t.is_nan() {
+                    return None;
+                }
                 if t <= self.t_max {
                     let id = outcome.spikes.len() as u32;
                     outcome.spikes.push(SpikeRecord {
@@ -490,12 +496,10 @@ impl<'a> Plan<'a> {
                 }
             }
             // The keys are unique, so an unstable sort gives one order.
-            layer.arrivals.sort_unstable_by(|a, b| {
-                a.t.total_cmp(&b.t)
-                    .then(a.proj.cmp(&b.proj))
-                    .then(a.pre.cmp(&b.pre))
-                    .then(a.source.cmp(&b.source))
-            });
+            // (Times are not negative, so their bits sort as they do.)
+            layer
+                .arrivals
+                .sort_unstable_by_key(|a| (a.t.to_bits(), a.proj, a.pre, a.source));
             let ran = self.run_layer(pop, &mut layer, &mut work);
             if ran.is_none() {
                 WORK.with(|w| w.replace(work));
@@ -510,7 +514,7 @@ impl<'a> Plan<'a> {
                     .enumerate()
                     .filter_map(|(j, f)| f.map(|f| (f.t, j as u32))),
             );
-            fired.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+            fired.sort_unstable_by_key(|&(t, j)| (t.to_bits(), j));
             for &(t, j) in fired.iter() {
                 let id = outcome.spikes.len() as u32;
                 outcome.spikes.push(SpikeRecord {
@@ -560,6 +564,7 @@ impl<'a> Plan<'a> {
         let mut t0 = 0.0;
         let mut next = 0;
         let mut candidates = std::mem::take(&mut work.candidates);
+        let mut margins = std::mem::take(&mut work.margins);
         loop {
             let closing = next == layer.arrivals.len();
             let t1 = if closing {
@@ -571,19 +576,26 @@ impl<'a> Plan<'a> {
                 p1[m] = (lambda[m] * t1).exp();
                 gp1[m] = g[m] * p1[m];
             }
-            candidates.clear();
-            for (j, cj) in c.iter().enumerate() {
+            // The bounds without branches (so the loop vectorises), then the candidates.
+            margins.clear();
+            margins.extend(c.iter().map(|cj| {
                 let (mut bound, mut size) = (md.h_inf, md.h_inf.abs());
                 for m in 0..N {
                     let top = larger(cj[m] * gp0[m], cj[m] * gp1[m]);
                     bound += top;
                     size += top.abs();
                 }
-                // A NaN bound searches too.
-                if !clearly_below(bound, size) {
-                    candidates.push(j as u32);
-                }
-            }
+                bound + SLACK * size
+            }));
+            candidates.clear();
+            // A NaN bound searches too.
+            candidates.extend(
+                margins
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, b)| !clearly_below(**b, 0.0))
+                    .map(|(j, _)| j as u32),
+            );
             if !candidates.is_empty() {
                 // The interval in PIECES pieces, each with its own bound: the search starts
                 // at the first piece whose bound reaches zero, if any does.
@@ -626,6 +638,7 @@ impl<'a> Plan<'a> {
             }
             if closing {
                 work.candidates = candidates;
+                work.margins = margins;
                 return Some(());
             }
             // Apply every arrival at t1.
