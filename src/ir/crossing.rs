@@ -615,16 +615,29 @@ fn equal_candidate<S: Signal>(
 /// the horizon is not a rounding matter: the general method decides.
 fn closed_form_check<S: Signal>(
     f: &mut Finder<'_, '_, S>,
-    mut t: f64,
+    t: f64,
     horizon: f64,
 ) -> Option<Crossing> {
+    let time = check_root(|t| f.y_dy(0, t), t, horizon)?;
+    Some(Crossing {
+        time: Some(time),
+        evaluations: f.evaluations,
+    })
+}
+
+/// The check of a closed form's root `t`: the time, `t` or a few floats later, at which
+/// `h >= 0` (`eval` gives h and its slope), or `None` if rounding cannot explain the miss (the
+/// general method must decide). Shared with callers that evaluate h their own way
+/// (`sim::modal`).
+pub fn check_root(
+    mut eval: impl FnMut(f64) -> (f64, f64),
+    mut t: f64,
+    horizon: f64,
+) -> Option<f64> {
     for _ in 0..16 {
-        let (h, slope) = f.y_dy(0, t);
+        let (h, slope) = eval(t);
         if h >= 0.0 {
-            return Some(Crossing {
-                time: Some(t),
-                evaluations: f.evaluations,
-            });
+            return Some(t);
         }
         let newton = if slope > 0.0 { -h / slope } else { 0.0 };
         if newton > 1e-9 * horizon {

@@ -34,10 +34,8 @@
 
 use super::event::{InputSpikes, Outcome, SpikeRecord};
 use super::kernels::ModelKernels;
-use super::network::{Network, Synapses};
-use crate::ir::crossing::{
-    Candidate, Deferred, Scratch, complete, next_crossing_in, ratio_two_roots,
-};
+use super::network::Network;
+use crate::ir::crossing::{Scratch, check_root, next_crossing_in, ratio_two_roots};
 use crate::sema::hir::{InputId, Node, PopId, Program};
 
 /// Largest |lambda| t_max for which e^{-lambda t} stays far from overflow.
@@ -370,15 +368,6 @@ fn invert(m: &[f64], n: usize) -> Option<Vec<f64>> {
     Some(inv)
 }
 
-/// The position in `w` of the synapse from `pre` to `j`, fast for full rows.
-fn synapse(syn: &Synapses, pre: usize, j: usize) -> Option<usize> {
-    if syn.targets[pre].len() == syn.n_post {
-        Some(syn.offsets[pre] + j)
-    } else {
-        syn.index(pre, j)
-    }
-}
-
 impl<'a> Plan<'a> {
     /// The fast path for `net`, or `None` if some part of the network is outside its scope
     /// (see the module comment). `max_spikes` is the engine's per-neuron spike limit.
@@ -706,19 +695,30 @@ impl<'a> Plan<'a> {
                             }
                             Some(None) => None,
                             Some(Some(t)) => {
-                                let grow: [f64; N] =
-                                    std::array::from_fn(|m| (md.lambda[m] * t).exp());
-                                let mut sum = 0.0;
-                                for m in 0..N {
-                                    sum += md.g[m] * (e[m] * grow[m]);
-                                }
-                                if md.h_inf + sum >= 0.0 {
+                                let mut eval = |t: f64| {
+                                    let grow: [f64; N] =
+                                        std::array::from_fn(|m| (md.lambda[m] * t).exp());
+                                    let (mut sum, mut slope) = (0.0, 0.0);
+                                    for m in 0..N {
+                                        let term = md.g[m] * (e[m] * grow[m]);
+                                        sum += term;
+                                        slope += term * md.lambda[m];
+                                    }
                                     grown = Some(grow);
-                                    Some(t)
-                                } else {
-                                    let c = Deferred::Candidate(Candidate { t, general: false });
-                                    complete(&mut work.finder, &mut signal, lambdas, horizon, c)
+                                    (md.h_inf + sum, slope)
+                                };
+                                match check_root(&mut eval, t, horizon) {
+                                    Some(t) => Some(t),
+                                    None => {
+                                        grown = None;
+                                        next_crossing_in(
+                                            &mut work.finder,
+                                            &mut signal,
+                                            lambdas,
+                                            horizon,
+                                        )
                                         .time
+                                    }
                                 }
                             }
                         }
@@ -800,48 +800,83 @@ impl<'a> Plan<'a> {
         };
         let mut lt = dl_dt.to_vec();
         lt.resize(run.outcome.spikes.len(), 0.0);
-        let mut k = Vec::new();
         for &pop in self.order.iter().rev() {
-            let md = &self.modes[pop];
-            let n = md.n;
             let layer = &run.layers[pop];
-            for (j, f) in layer.fired.iter().enumerate() {
-                let Some(f) = f else { continue };
-                if f.slope.abs() < 1e-9 {
-                    grads.near_grazing += 1;
-                }
-                let delta = lt[f.id as usize];
-                if delta == 0.0 {
-                    continue;
-                }
-                let factor = -delta / f.slope;
-                // k[r][m] = (g . v_m) e^{lambda_m t_j} (u_m . d_r): dh(t_j)/dw per unit
-                // e^{-lambda_m s} of the arrival.
-                k.clear();
-                let p = &layer.p_fired[j * n..(j + 1) * n];
-                for dr in &md.d {
-                    for m in 0..n {
-                        k.push(md.g[m] * p[m] * dr[m]);
-                    }
-                }
-                for (e, a) in layer.arrivals[..f.applied as usize].iter().enumerate() {
-                    let syn = &self.net.projections[a.proj as usize];
-                    let Some(idx) = synapse(syn, a.pre as usize, j) else {
-                        continue;
-                    };
-                    let kr = &k[syn.receptor * n..(syn.receptor + 1) * n];
-                    let q = &layer.q[e * n..(e + 1) * n];
-                    let (mut dw, mut ds) = (0.0, 0.0);
-                    for m in 0..n {
-                        let term = kr[m] * q[m];
-                        dw += term;
-                        ds -= md.lambda[m] * term;
-                    }
-                    grads.weights[a.proj as usize][idx] += factor * dw;
-                    lt[a.source as usize] += factor * ds * syn.w[idx];
-                }
+            match self.modes[pop].n {
+                1 => self.backward_layer::<1>(pop, layer, &mut lt, &mut grads),
+                2 => self.backward_layer::<2>(pop, layer, &mut lt, &mut grads),
+                3 => self.backward_layer::<3>(pop, layer, &mut lt, &mut grads),
+                4 => self.backward_layer::<4>(pop, layer, &mut lt, &mut grads),
+                n => unreachable!("Plan::new admits at most {MAX_STATES} states, not {n}"),
             }
         }
         grads
+    }
+
+    /// One layer of [`Plan::backward`]: arrival by arrival, every neuron that spiked after it.
+    fn backward_layer<const N: usize>(
+        &self,
+        pop: usize,
+        layer: &Layer,
+        lt: &mut [f64],
+        grads: &mut Gradients,
+    ) {
+        let md = &self.modes[pop];
+        let receptors = md.d.len();
+        // The spiking neurons with a loss derivative: (neuron, arrivals before the spike,
+        // -dL/dt / h'(t)), and per receptor k[m] = (g . v_m) e^{lambda_m t} (u_m . d_r), the
+        // derivative of h(t) by the weight per unit e^{-lambda_m s} of the arrival.
+        let mut spiking: Vec<(usize, usize, f64)> = Vec::new();
+        let mut k: Vec<[f64; N]> = Vec::new();
+        for (j, f) in layer.fired.iter().enumerate() {
+            let Some(f) = f else { continue };
+            if f.slope.abs() < 1e-9 {
+                grads.near_grazing += 1;
+            }
+            let delta = lt[f.id as usize];
+            if delta == 0.0 {
+                continue;
+            }
+            spiking.push((j, f.applied as usize, -delta / f.slope));
+            let p = &layer.p_fired[j * N..(j + 1) * N];
+            for dr in &md.d {
+                k.push(std::array::from_fn(|m| md.g[m] * p[m] * dr[m]));
+            }
+        }
+        if spiking.is_empty() {
+            return;
+        }
+        let lambda: [f64; N] = std::array::from_fn(|m| md.lambda[m]);
+        for (e, a) in layer.arrivals.iter().enumerate() {
+            let syn = &self.net.projections[a.proj as usize];
+            let pre = a.pre as usize;
+            let full = syn.targets[pre].len() == syn.n_post;
+            let q: [f64; N] = std::array::from_fn(|m| layer.q[e * N + m]);
+            let weights = &mut grads.weights[a.proj as usize];
+            let mut by_time = 0.0;
+            for (s, &(j, applied, factor)) in spiking.iter().enumerate() {
+                if applied <= e {
+                    continue;
+                }
+                let idx = if full {
+                    syn.offsets[pre] + j
+                } else {
+                    match syn.index(pre, j) {
+                        Some(idx) => idx,
+                        None => continue,
+                    }
+                };
+                let kr = &k[s * receptors + syn.receptor];
+                let (mut dw, mut ds) = (0.0, 0.0);
+                for m in 0..N {
+                    let term = kr[m] * q[m];
+                    dw += term;
+                    ds -= lambda[m] * term;
+                }
+                weights[idx] += factor * dw;
+                by_time += factor * ds * syn.w[idx];
+            }
+            lt[a.source as usize] += by_time;
+        }
     }
 }
