@@ -473,7 +473,7 @@ fn ratio_two_candidate<S: Signal>(
     let c0 = l0 - c1 - c2;
     let found = ratio_two_roots([c0, c1, c2], a, horizon)?;
     Some(match found {
-        Some(t) => {
+        Some((t, _)) => {
             debug_assert_eq!(f.evaluations, CANDIDATE_EVALUATIONS);
             Deferred::Candidate(Candidate { t, general: false })
         }
@@ -485,10 +485,11 @@ fn ratio_two_candidate<S: Signal>(
 }
 
 /// The roots part of the ratio-two closed form: for h(t) = c0 + c1 e^{a t} + c2 e^{2 a t} with
-/// h(0) < 0, the first root in `[0, horizon]` as a candidate (still to be checked), `Some(None)`
-/// if there is none, or `None` near a double root, where rounding decides and the general
-/// method must (also for callers that know the coefficients, as `sim::modal` does).
-pub fn ratio_two_roots([c0, c1, c2]: [f64; 3], a: f64, horizon: f64) -> Option<Option<f64>> {
+/// h(0) < 0, the first root in `[0, horizon]` as a candidate (still to be checked) with its
+/// e^{a t}, `Some(None)` if there is none, or `None` near a double root, where rounding decides
+/// and the general method must (also for callers that know the coefficients, as `sim::modal`
+/// does).
+pub fn ratio_two_roots([c0, c1, c2]: [f64; 3], a: f64, horizon: f64) -> Option<Option<(f64, f64)>> {
     let scale = c0.abs() + c1.abs() + c2.abs();
     let disc = c1 * c1 - 4.0 * c2 * c0;
     // Near a double root (a grazing touch) rounding decides; let the general method decide.
@@ -511,7 +512,7 @@ pub fn ratio_two_roots([c0, c1, c2]: [f64; 3], a: f64, horizon: f64) -> Option<O
         if e > 0.0 {
             let t = e.ln() / a;
             if (0.0..=horizon).contains(&t) {
-                return Some(Some(t));
+                return Some(Some((t, e)));
             }
         }
     }

@@ -694,10 +694,15 @@ impl<'a> Plan<'a> {
                                     .time
                             }
                             Some(None) => None,
-                            Some(Some(t)) => {
+                            Some(Some((root, z))) => {
+                                // At the root itself e^{a t} is the quadratic's z (and
+                                // e^{2a t} its square): no exponential in the common case.
                                 let mut eval = |t: f64| {
-                                    let grow: [f64; N] =
-                                        std::array::from_fn(|m| (md.lambda[m] * t).exp());
+                                    let grow: [f64; N] = std::array::from_fn(|m| match m {
+                                        _ if t != root => (md.lambda[m] * t).exp(),
+                                        _ if m == ia => z,
+                                        _ => z * z,
+                                    });
                                     let (mut sum, mut slope) = (0.0, 0.0);
                                     for m in 0..N {
                                         let term = md.g[m] * (e[m] * grow[m]);
@@ -707,7 +712,7 @@ impl<'a> Plan<'a> {
                                     grown = Some(grow);
                                     (md.h_inf + sum, slope)
                                 };
-                                match check_root(&mut eval, t, horizon) {
+                                match check_root(&mut eval, root, horizon) {
                                     Some(t) => Some(t),
                                     None => {
                                         grown = None;
