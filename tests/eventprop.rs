@@ -224,22 +224,8 @@ neuron R {
 /// function theorem, layer by layer) equals EventProp to 1e-9 relative, weight by weight.
 #[test]
 fn analytic_first_spike_gradients_equal_eventprop_on_feed_forward_networks() {
-    let ttfs = "
-neuron N {
-    param tau_mem = 10 ms
-    param tau_syn = 5 ms
-    param v_th = 1.0
-    param v_reset = -1000.0
-    state v = 0.0
-    state i = 0.0
-    d/dt v = (i - v) / tau_mem
-    d/dt i = -i / tau_syn
-    receptor syn(w) { i += w }
-    spike when v >= v_th
-    on spike { v = v_reset }
-}";
     for (model, extra) in [(
-        ttfs,
+        LIF_TTFS,
         "project hidden -> hidden2 dense init normal(1.0, 0.5)",
     )] {
         let src = format!(

@@ -14,22 +14,6 @@ use snnc::sim::modal::Plan;
 use snnc::sim::network::Network;
 use snnc::train::Trainer;
 
-/// tau_mem = 2 tau_syn: the crossing finder's quadratic closed form.
-const TTFS: &str = "
-neuron N {
-    param tau_mem = 10 ms
-    param tau_syn = 5 ms
-    param v_th = 1.0
-    param v_reset = -1000.0
-    state v = 0.0
-    state i = 0.0
-    d/dt v = (i - v) / tau_mem
-    d/dt i = -i / tau_syn
-    receptor syn(w) { i += w }
-    spike when v >= v_th
-    on spike { v = v_reset }
-}";
-
 /// Another ratio of time constants (the general search) and a leak potential off zero.
 const LEAKY: &str = "
 neuron N {
@@ -115,6 +99,36 @@ fn setup(src: &str) -> Setup {
     }
 }
 
+fn plan<'a>(s: &'a Setup, net: &'a Network) -> Option<Plan<'a>> {
+    Plan::new(
+        &s.program,
+        &s.kernels,
+        net,
+        s.program.simulation.t_max,
+        None,
+    )
+}
+
+/// Trainers on the modal path and on the event engine.
+fn trainers(s: &Setup) -> (Trainer<'_>, Trainer<'_>) {
+    let make = |modal| {
+        let mut t =
+            Trainer::with_models(&s.program, &s.kernels, 1, &s.models, Backend::Jit).unwrap();
+        t.modal = modal;
+        t
+    };
+    (make(true), make(false))
+}
+
+/// The spike times of population `pop` in an outcome.
+fn pop_times(o: &Outcome, pop: u32) -> Vec<f64> {
+    o.spikes
+        .iter()
+        .filter(|r| r.node == snnc::sema::hir::Node::Pop(snnc::sema::hir::PopId(pop)))
+        .map(|r| r.t)
+        .collect()
+}
+
 fn engine<'a>(s: &'a Setup, net: &'a Network) -> EventEngine<'a> {
     EventEngine {
         program: &s.program,
@@ -160,23 +174,11 @@ fn assert_same_spikes(s: &Setup, fast: &Outcome, slow: &Outcome, rel: f64) -> us
 /// Forward spikes and gradients of the fast path against the engine with EventProp.
 fn check_against_engine(src: &str, seeds: &[u64]) {
     let s = setup(src);
-    let mut fast_trainer =
-        Trainer::with_models(&s.program, &s.kernels, 1, &s.models, Backend::Jit).unwrap();
-    fast_trainer.modal = true;
-    let mut slow_trainer =
-        Trainer::with_models(&s.program, &s.kernels, 1, &s.models, Backend::Jit).unwrap();
-    slow_trainer.modal = false;
+    let (fast_trainer, slow_trainer) = trainers(&s);
     let (mut spikes, mut grads, mut runs) = (0, 0, 0);
     for &seed in seeds {
         let net = Network::build(&s.program, seed);
-        let plan = Plan::new(
-            &s.program,
-            &s.kernels,
-            &net,
-            s.program.simulation.t_max,
-            None,
-        )
-        .expect("the fast path runs these networks");
+        let plan = plan(&s, &net).expect("the fast path runs these networks");
         for sample in &fast_trainer.train {
             let inputs = fast_trainer.sample_inputs(sample);
             let slow = engine(&s, &net).run(&inputs, false);
@@ -215,7 +217,7 @@ fn check_against_engine(src: &str, seeds: &[u64]) {
 
 #[test]
 fn closed_form_crossings_match_the_engine_and_eventprop() {
-    check_against_engine(&source(TTFS, LAYERS), &[1, 2, 3]);
+    check_against_engine(&source(LIF_TTFS, LAYERS), &[1, 2, 3]);
 }
 
 #[test]
@@ -234,7 +236,7 @@ fn two_receptors_with_units_match_the_engine_and_eventprop() {
 #[test]
 fn simultaneous_spikes_are_applied_together() {
     let src = source(
-        TTFS,
+        LIF_TTFS,
         "
 population hidden = 10 N
 population out = 3 N
@@ -243,14 +245,7 @@ project hidden -> out dense init normal(0.6, 0.1)",
     );
     let s = setup(&src);
     let net = Network::build(&s.program, 7);
-    let plan = Plan::new(
-        &s.program,
-        &s.kernels,
-        &net,
-        s.program.simulation.t_max,
-        None,
-    )
-    .unwrap();
+    let plan = plan(&s, &net).unwrap();
     let data = s.program.training.as_ref().unwrap().data.index();
     for (k, times) in [
         [2e-3, 2e-3, 2e-3, 2e-3, 2e-3],
@@ -270,13 +265,7 @@ project hidden -> out dense init normal(0.6, 0.1)",
         let run = plan.run(&inputs).expect("each neuron spikes at most once");
         let slow = engine(&s, &net).run(&inputs, false);
         let compared = assert_same_spikes(&s, &run.outcome, &slow, 1e-12);
-        let hidden: Vec<f64> = run
-            .outcome
-            .spikes
-            .iter()
-            .filter(|r| r.node == snnc::sema::hir::Node::Pop(snnc::sema::hir::PopId(0)))
-            .map(|r| r.t)
-            .collect();
+        let hidden: Vec<f64> = pop_times(&run.outcome, 0);
         assert_eq!(hidden.len(), 10, "case {k}: every hidden neuron spikes");
         assert!(
             hidden.iter().all(|t| *t == hidden[0]),
@@ -297,7 +286,7 @@ project hidden -> out dense init normal(0.6, 0.1)",
 #[test]
 fn what_the_fast_path_leaves_to_the_engine() {
     let recurrent = source(
-        TTFS,
+        LIF_TTFS,
         "population hidden = 5 N
 population out = 3 N
 project data -> hidden dense init normal(3.0, 1.6)
@@ -305,13 +294,13 @@ project hidden -> hidden dense init normal(0.1, 0.1)
 project hidden -> out dense init normal(1.5, 0.8)",
     );
     let equal_tau = source(
-        &TTFS.replace("tau_syn = 5 ms", "tau_syn = 10 ms"),
+        &LIF_TTFS.replace("tau_syn = 5 ms", "tau_syn = 10 ms"),
         "population hidden = 5 N\npopulation out = 3 N
 project data -> hidden dense init normal(3.0, 1.6)
 project hidden -> out dense init normal(1.5, 0.8)",
     );
     let refractory = source(
-        &TTFS.replace(
+        &LIF_TTFS.replace(
             "on spike { v = v_reset }",
             "on spike { v = v_reset }\n    refractory 2 ms",
         ),
@@ -326,7 +315,7 @@ project hidden -> out dense init normal(1.5, 0.8)",
         ("per-neuron parameters", String::new()),
     ] {
         let src = if src.is_empty() {
-            source(TTFS, LAYERS)
+            source(LIF_TTFS, LAYERS)
         } else {
             src
         };
@@ -336,40 +325,21 @@ project hidden -> out dense init normal(1.5, 0.8)",
             net.params[1][0][3] *= 1.1;
         }
         assert!(
-            Plan::new(
-                &s.program,
-                &s.kernels,
-                &net,
-                s.program.simulation.t_max,
-                None
-            )
-            .is_none(),
+            plan(&s, &net).is_none(),
             "{name}: the fast path must decline"
         );
     }
     // A shallow reset under strong input: neurons spike again.
     let src = source(
-        &TTFS.replace("v_reset = -1000.0", "v_reset = 0.0"),
+        &LIF_TTFS.replace("v_reset = -1000.0", "v_reset = 0.0"),
         "population hidden = 8 N\npopulation out = 3 N
 project data -> hidden dense init normal(6.0, 1.0)
 project hidden -> out dense init normal(1.5, 0.8)",
     );
     let s = setup(&src);
     let net = Network::build(&s.program, 1);
-    let plan = Plan::new(
-        &s.program,
-        &s.kernels,
-        &net,
-        s.program.simulation.t_max,
-        None,
-    )
-    .unwrap();
-    let mut fast =
-        Trainer::with_models(&s.program, &s.kernels, 1, &s.models, Backend::Jit).unwrap();
-    fast.modal = true;
-    let mut slow =
-        Trainer::with_models(&s.program, &s.kernels, 1, &s.models, Backend::Jit).unwrap();
-    slow.modal = false;
+    let plan = plan(&s, &net).unwrap();
+    let (fast, slow) = trainers(&s);
     let mut declined = 0;
     for sample in &fast.train {
         if plan.run(&fast.sample_inputs(sample)).is_some() {
@@ -410,14 +380,7 @@ project hidden -> out dense init constant(0.6)",
     // Channel 0 kicks both hidden neurons by 1.5, channel 1 by -1.0.
     net.projections[0].w[..2].copy_from_slice(&[1.5, 1.5]);
     net.projections[0].w[2..4].copy_from_slice(&[-1.0, -1.0]);
-    let plan = Plan::new(
-        &s.program,
-        &s.kernels,
-        &net,
-        s.program.simulation.t_max,
-        None,
-    )
-    .unwrap();
+    let plan = plan(&s, &net).unwrap();
     let data = s.program.training.as_ref().unwrap().data.index();
     for (ch1, hidden_spikes) in [(2e-3, 0), (3e-3, 2)] {
         let mut inputs: InputSpikes = vec![Vec::new(); s.program.inputs.len()];
@@ -425,13 +388,7 @@ project hidden -> out dense init constant(0.6)",
         let run = plan.run(&inputs).unwrap();
         let slow = engine(&s, &net).run(&inputs, false);
         assert_same_spikes(&s, &run.outcome, &slow, 0.0);
-        let hidden: Vec<f64> = run
-            .outcome
-            .spikes
-            .iter()
-            .filter(|r| r.node == snnc::sema::hir::Node::Pop(snnc::sema::hir::PopId(0)))
-            .map(|r| r.t)
-            .collect();
+        let hidden: Vec<f64> = pop_times(&run.outcome, 0);
         assert_eq!(
             hidden.len(),
             hidden_spikes,

@@ -9,6 +9,23 @@ use snnc::ir::derive::ModelIr;
 use snnc::ir::interp::eval;
 use snnc::sema::hir::Program;
 
+/// A time-to-first-spike LIF (`N`) with tau_mem = 2 tau_syn (the crossing finder's quadratic
+/// closed form) and a reset so deep that each neuron spikes at most once.
+pub const LIF_TTFS: &str = "
+neuron N {
+    param tau_mem = 10 ms
+    param tau_syn = 5 ms
+    param v_th = 1.0
+    param v_reset = -1000.0
+    state v = 0.0
+    state i = 0.0
+    d/dt v = (i - v) / tau_mem
+    d/dt i = -i / tau_syn
+    receptor syn(w) { i += w }
+    spike when v >= v_th
+    on spike { v = v_reset }
+}";
+
 pub fn program(src: &str) -> Program {
     // Every IR pass in every test is followed by the verifier, in release builds too.
     snnc::ir::passes::verify_after_every_pass(true);
