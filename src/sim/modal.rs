@@ -9,9 +9,16 @@
 //! threshold is h(t) = h_inf + sum_m (g . v_m) C_m e^{lambda_m t}. So the exponentials of an
 //! arrival time are computed once for all of its targets, a neuron is a few numbers, and the
 //! neurons of a layer are tested together between arrivals: each term of h is monotone in t,
-//! so on an interval h <= h_inf + sum_m max(term at the start, term at the end), and only the
-//! neurons for which that bound reaches zero go through the crossing finder (`ir::crossing`,
-//! the engine's, fed with Lie derivatives computed from the coefficients).
+//! so on an interval h <= h_inf + sum_m max(term at the start, term at the end). A neuron whose
+//! bound reaches zero gets the same bound on eight pieces of the interval, and from the first
+//! piece where that reaches zero the crossing search: for eigenvalues a and 2a (tau_mem =
+//! 2 tau_syn) the quadratic in e^{a t} solved from the coefficients and checked as the finder
+//! checks its closed forms (`ir::crossing::check_root`), otherwise the engine's crossing finder
+//! fed with Lie derivatives computed from the coefficients. The bounds leave a relative slack
+//! far above their rounding, so rounding never hides a crossing.
+//!
+//! What it does not do: state traces, replayed (forced) spikes, an event log, or anything but
+//! training's forward and backward passes (simulation-only runs use the engine).
 //!
 //! Layers run in order (every projection runs forward, `train::analytic::layer_order`): all
 //! arrivals of a layer are known once the layers before it are done. Arrivals at equal times are
@@ -24,8 +31,9 @@
 //! dt_j = -(dh(t_j)/dtheta) / h'(t_j), where dh(t_j)/dw and dh(t_j)/ds for each arrival before
 //! the spike come in closed form from the same coefficients and exponentials.
 //!
-//! What it does not do: recurrent projections, refractoriness, receptor jumps that are not
-//! additive (x += w d), equal or zero eigenvalues, parameters that differ within a population,
+//! Networks it declines: recurrent projections, refractoriness, receptor jumps that are not
+//! additive (x += w d), equal or zero eigenvalues, more than four states, parameters that
+//! differ within a population,
 //! horizons beyond 300 time constants (the absolute-time exponentials would overflow), and a
 //! neuron's second spike. [`Plan::new`] returns `None` for a network it cannot run and
 //! [`Plan::run`] returns `None` for a sample in which a neuron spikes twice; the caller then
