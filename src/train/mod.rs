@@ -518,8 +518,10 @@ impl<'a> Trainer<'a> {
             .loss
     }
 
-    /// Runs `f` over `samples` on `self.threads` threads; results in sample order. On the
-    /// chip, sample `k` is trial `trials + k` (its trial-to-trial noise), whatever the threads.
+    /// Runs the samples on `self.threads` threads (the calling one included), which take blocks
+    /// of a few samples in turn so that none waits while another has work left; results in
+    /// sample order. On the chip, sample `k` is trial `trials + k` (its trial-to-trial noise),
+    /// whatever the threads.
     fn parallel(
         &self,
         net: &Network,
@@ -527,32 +529,47 @@ impl<'a> Trainer<'a> {
         with_grad: bool,
         trials: u64,
     ) -> Result<Vec<SampleResult>, TrainError> {
+        /// Samples a thread takes at a time.
+        const BLOCK: usize = 4;
         let chip = self.configure(net)?;
         let chip = chip.as_ref();
         let plan = self.plan(net);
         let plan = plan.as_ref();
-        let chunk = samples.len().div_ceil(self.threads).max(1);
-        Ok(std::thread::scope(|scope| {
-            let handles: Vec<_> = samples
-                .chunks(chunk)
-                .enumerate()
-                .map(|(c, part)| {
-                    scope.spawn(move || {
-                        part.iter()
-                            .enumerate()
-                            .map(|(k, s)| {
-                                let trial = trials.wrapping_add((c * chunk + k) as u64);
-                                self.sample(net, s, with_grad, chip, plan, trial)
-                            })
-                            .collect::<Vec<_>>()
-                    })
-                })
-                .collect();
-            handles
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let work = || {
+            let mut done = Vec::new();
+            loop {
+                let start = next.fetch_add(BLOCK, std::sync::atomic::Ordering::Relaxed);
+                if start >= samples.len() {
+                    return done;
+                }
+                for (k, s) in samples.iter().enumerate().skip(start).take(BLOCK) {
+                    let trial = trials.wrapping_add(k as u64);
+                    done.push((k, self.sample(net, s, with_grad, chip, plan, trial)));
+                }
+            }
+        };
+        let helpers = self
+            .threads
+            .min(samples.len().div_ceil(BLOCK))
+            .saturating_sub(1);
+        let mut results: Vec<Option<SampleResult>> = Vec::new();
+        results.resize_with(samples.len(), || None);
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..helpers).map(|_| scope.spawn(work)).collect();
+            let mine = work();
+            for (k, r) in handles
                 .into_iter()
                 .flat_map(|h| h.join().expect("a training thread panicked"))
-                .collect()
-        }))
+                .chain(mine)
+            {
+                results[k] = Some(r);
+            }
+        });
+        Ok(results
+            .into_iter()
+            .map(|r| r.expect("every sample was run"))
+            .collect())
     }
 
     /// Accuracy and mean loss on a set (forward only).
