@@ -593,7 +593,23 @@ impl<'a> Plan<'a> {
                     .filter(|(_, b)| !clearly_below(**b, 0.0))
                     .map(|(j, _)| j as u32),
             );
-            if !candidates.is_empty() {
+            if !candidates.is_empty() && md.ratio_two.is_some() {
+                // The quadratic decides the whole interval about as fast as the pieces would.
+                for &j in &candidates {
+                    let j = j as usize;
+                    self.search::<N>(
+                        pop,
+                        j,
+                        &mut c[j],
+                        layer,
+                        (t0, t1),
+                        (&p0, &gp1),
+                        closing,
+                        next,
+                        work,
+                    )?;
+                }
+            } else if !candidates.is_empty() {
                 // The interval in PIECES pieces, each with its own bound: the search starts
                 // at the first piece whose bound reaches zero, if any does.
                 let mut pieces = [([0.0; N], [0.0; N], 0.0); PIECES + 1];
