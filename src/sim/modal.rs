@@ -20,7 +20,7 @@
 //! What it does not do: state traces, replayed (forced) spikes, an event log, or anything but
 //! training's forward and backward passes (simulation-only runs use the engine).
 //!
-//! Layers run in order (every projection runs forward, `train::analytic::layer_order`): all
+//! Layers run in order (every projection runs forward, `network::layer_order`): all
 //! arrivals of a layer are known once the layers before it are done. Arrivals at equal times are
 //! all applied before the search from that time, as in the event engine, whose deliveries come
 //! before crossings at equal times. A spike resets the neuron through the model's own reset
@@ -389,7 +389,7 @@ impl<'a> Plan<'a> {
         if max_spikes == Some(0) || !(t_max.is_finite() && t_max > 0.0) {
             return None;
         }
-        let order = crate::train::analytic::layer_order(program)?;
+        let order = super::network::layer_order(program)?;
         let mut modes = Vec::with_capacity(program.populations.len());
         for (pi, pop) in program.populations.iter().enumerate() {
             let ps = &net.params[pi];

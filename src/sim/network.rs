@@ -105,6 +105,26 @@ pub fn projection_name(p: &Program, k: usize) -> String {
     )
 }
 
+/// Populations ordered so that every population comes after those projecting onto it, or
+/// `None` if the projections form a cycle.
+pub fn layer_order(p: &Program) -> Option<Vec<usize>> {
+    let n = p.populations.len();
+    let mut order = Vec::new();
+    let mut done = vec![false; n];
+    while order.len() < n {
+        let next = (0..n).find(|&q| {
+            !done[q] && p.projections.iter().all(|proj| {
+                proj.post.index() != q
+                    || matches!(proj.pre, Node::Input(_))
+                    || matches!(proj.pre, Node::Pop(src) if done[src.index()] && src.index() != q)
+            })
+        })?;
+        done[next] = true;
+        order.push(next);
+    }
+    Some(order)
+}
+
 impl Network {
     pub fn build(p: &Program, seed: u64) -> Network {
         let params = p

@@ -11,30 +11,10 @@
 //! are influenced only through first spikes (time-to-first-spike coding); there it equals
 //! EventProp. Recurrent projections are rejected.
 
-use crate::sema::hir::{Node, Program};
+use crate::sema::hir::Program;
 use crate::sim::event::{LogEntry, Outcome};
 use crate::sim::kernels::ModelKernels;
 use crate::sim::network::Network;
-
-/// Populations ordered so that every population comes after those projecting onto it, or
-/// `None` if the projections form a cycle.
-pub fn layer_order(p: &Program) -> Option<Vec<usize>> {
-    let n = p.populations.len();
-    let mut order = Vec::new();
-    let mut done = vec![false; n];
-    while order.len() < n {
-        let next = (0..n).find(|&q| {
-            !done[q] && p.projections.iter().all(|proj| {
-                proj.post.index() != q
-                    || matches!(proj.pre, Node::Input(_))
-                    || matches!(proj.pre, Node::Pop(src) if done[src.index()] && src.index() != q)
-            })
-        })?;
-        done[next] = true;
-        order.push(next);
-    }
-    Some(order)
-}
 
 /// One delivery into a neuron: (projection, presynaptic index, arrival time, source spike id,
 /// offset of the pre-jump state).

@@ -172,7 +172,7 @@ impl<'a> Trainer<'a> {
         let discrete = match (&training.gradient, &program.simulation.mode) {
             (Gradient::EventProp, Mode::Event { .. }) => None,
             (Gradient::Analytic, Mode::Event { .. }) => {
-                analytic = Some(analytic::layer_order(program).ok_or_else(|| {
+                analytic = Some(crate::sim::network::layer_order(program).ok_or_else(|| {
                     TrainError::Unsupported("`gradient analytic` needs a feed-forward network (no recurrent projections); use `gradient eventprop`".into())
                 })?);
                 None
@@ -506,7 +506,8 @@ impl<'a> Trainer<'a> {
         }
     }
 
-    /// Loss of one sample and its exact gradient by every weight (EventProp).
+    /// Loss of one sample and its exact gradient by every weight (EventProp on the event engine,
+    /// or on the modal path the first-spike gradient, which equals it there).
     pub fn loss_and_gradient(&self, net: &Network, s: &Sample) -> (f64, Vec<Vec<f64>>) {
         let r = self.sample(net, s, true, None, self.plan(net).as_ref(), 0);
         (r.loss, r.grads.expect("computed with gradients"))
