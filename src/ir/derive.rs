@@ -41,6 +41,9 @@ pub struct ModelIr {
     /// with M, d, c depending on the parameters only). The modal fast path also needs M = I and
     /// c = 0, which it checks numerically.
     pub jumps_affine: Vec<bool>,
+    /// The reset is affine in the state (x+ = R x + r with R, r depending on the parameters
+    /// only), so the modal fast path can apply it in modal coordinates.
+    pub reset_affine: bool,
     pub propagate: Option<Function>,
     pub eigenvalues: Option<Function>,
     pub lie: Function,
@@ -146,6 +149,7 @@ pub fn derive(model: &NeuronModel) -> ModelIr {
         .iter()
         .map(|j| is_affine_in(j, &[(0..n).collect::<Vec<_>>(), vec![n + k]].concat()))
         .collect();
+    let reset_affine = is_affine_in(&base.reset, &(0..n).collect::<Vec<_>>());
     let placeholder = Function {
         name: String::new(),
         args: vec![],
@@ -160,6 +164,7 @@ pub fn derive(model: &NeuronModel) -> ModelIr {
         dynamics,
         threshold_affine,
         jumps_affine,
+        reset_affine,
         propagate,
         eigenvalues,
         lie: placeholder.clone(),

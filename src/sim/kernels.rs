@@ -102,6 +102,8 @@ pub struct ModelKernels {
     pub threshold_affine: bool,
     /// Per receptor: the jump is affine in state and weight (`ModelIr::jumps_affine`).
     pub jumps_affine: Vec<bool>,
+    /// The reset is affine in the state (`ModelIr::reset_affine`).
+    pub reset_affine: bool,
 }
 
 impl ModelKernels {
@@ -178,6 +180,7 @@ impl ModelKernels {
             input_adjoints,
             threshold_affine: m.threshold_affine,
             jumps_affine: m.jumps_affine.clone(),
+            reset_affine: m.reset_affine,
         })
     }
 
