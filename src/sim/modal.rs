@@ -7,15 +7,22 @@
 //! neuron's last event), which stay constant between events. An additive input jump x += w d at
 //! time s adds w (u_m . d) e^{-lambda_m s} to C_m (u_m: the left eigenvectors), and the
 //! threshold is h(t) = h_inf + sum_m (g . v_m) C_m e^{lambda_m t}. So the exponentials of an
-//! arrival time are computed once for all of its targets, a neuron is a few numbers, and the
-//! neurons of a layer are tested together between arrivals: each term of h is monotone in t,
-//! so on an interval h <= h_inf + sum_m max(term at the start, term at the end). A neuron whose
-//! bound reaches zero gets the same bound on eight pieces of the interval, and from the first
-//! piece where that reaches zero the crossing search: for eigenvalues a and 2a (tau_mem =
-//! 2 tau_syn) the quadratic in e^{a t} solved from the coefficients and checked as the finder
-//! checks its closed forms (`ir::crossing::check_root`), otherwise the engine's crossing finder
-//! fed with Lie derivatives computed from the coefficients. The bounds leave a relative slack
-//! far above their rounding, so rounding never hides a crossing.
+//! arrival time are computed once for all of its targets, a neuron is a few numbers, and each
+//! neuron is tested on each interval between arrivals: each term of h is monotone in t, so on
+//! an interval h <= h_inf + sum_m max(term at the start, term at the end). Where that bound
+//! reaches zero the crossing search runs: for eigenvalues a and 2a (tau_mem = 2 tau_syn) the
+//! largest root of the quadratic in z = e^{a t} inside the interval (a logarithm only for the
+//! root taken), accepted when h there is short of zero by at most a Newton step of 1e-9 of the
+//! interval (the tolerance of `ir::crossing::check_root`) and moved on by that step; otherwise
+//! the bound on eight pieces of the interval, and from the first piece where it reaches zero
+//! the engine's crossing finder fed with Lie derivatives computed from the coefficients. The
+//! bounds leave a relative slack far above their rounding, so rounding never hides a crossing.
+//!
+//! When every projection into a layer is dense, the layer runs four neurons at a time through
+//! all its intervals (the neurons' coefficients stay in registers and the loops over the four
+//! vectorise); otherwise interval by interval, each arrival updating its targets. The
+//! arithmetic per neuron is the same in both orders, so the results are the same bit for bit
+//! (`Plan::arrival_major` forces the second order; `tests/modal.rs` compares them).
 //!
 //! What it does not do: state traces, replayed (forced) spikes, an event log, or anything but
 //! training's forward and backward passes (simulation-only runs use the engine).
@@ -23,8 +30,10 @@
 //! Layers run in order (every projection runs forward, `network::layer_order`): all
 //! arrivals of a layer are known once the layers before it are done. Arrivals at equal times are
 //! all applied before the search from that time, as in the event engine, whose deliveries come
-//! before crossings at equal times. A spike resets the neuron through the model's own reset
-//! function, applied to the state rebuilt from the coefficients.
+//! before crossings at equal times. A spike resets the neuron through the model's own reset:
+//! when the IR shows it affine in the state (`ModelIr::reset_affine`), as a matrix and shift in
+//! modal coordinates probed from the reset function once per plan; otherwise the reset function
+//! applied to the state rebuilt from the coefficients.
 //!
 //! [`Plan::backward`] gives the first-spike gradients by the implicit function theorem, which
 //! for these networks (each neuron spikes at most once) equal EventProp's:
@@ -64,6 +73,42 @@ fn larger(a: f64, b: f64) -> f64 {
     if b > a { b } else { a }
 }
 
+/// An upper bound of h on an interval, plus its slack: each term C_m g_m e^{lambda_m t} is
+/// monotone, so it is at most the larger of its values at the ends (`gp0`, `gp1`: g_m
+/// e^{lambda_m t} there). Without branches, so loops over neurons vectorise.
+#[inline(always)]
+fn bound<const N: usize>(h_inf: f64, c: &[f64; N], gp0: &[f64; N], gp1: &[f64; N]) -> f64 {
+    let (mut bound, mut size) = (h_inf, h_inf.abs());
+    for m in 0..N {
+        let top = larger(c[m] * gp0[m], c[m] * gp1[m]);
+        bound += top;
+        size += top.abs();
+    }
+    bound + SLACK * size
+}
+
+/// Neurons tested together on the dense path.
+const LANES: usize = 4;
+
+/// [`bound`] for `LANES` neurons, coefficients mode by mode.
+#[inline(always)]
+fn bound_lanes<const N: usize>(
+    h_inf: f64,
+    c: &[[f64; LANES]; N],
+    gp0: &[f64; N],
+    gp1: &[f64; N],
+) -> [f64; LANES] {
+    let (mut bound, mut size) = ([h_inf; LANES], [h_inf.abs(); LANES]);
+    for m in 0..N {
+        for l in 0..LANES {
+            let top = larger(c[m][l] * gp0[m], c[m][l] * gp1[m]);
+            bound[l] += top;
+            size[l] += top.abs();
+        }
+    }
+    std::array::from_fn(|l| bound[l] + SLACK * size[l])
+}
+
 /// Pieces an interval is cut into when its bound does not rule a neuron out.
 const PIECES: usize = 8;
 
@@ -94,6 +139,9 @@ struct Modes {
     /// For two modes with eigenvalues a and 2a (tau_mem = 2 tau_syn): (mode of a, mode of 2a,
     /// a). The crossing is then a quadratic in e^{a t}, solved from the coefficients directly.
     ratio_two: Option<(usize, usize, f64)>,
+    /// An affine reset x+ = R x + r in modal coordinates: with e_m = C_m e^{lambda_m t} before
+    /// the reset, `C_m e^{lambda_m t}` after it is `k_m + sum_k M[m * n + k] e_k` (M, k).
+    reset: Option<(Vec<f64>, Vec<f64>)>,
     params: Vec<f64>,
 }
 
@@ -107,6 +155,8 @@ pub struct Plan<'a> {
     modes: Vec<Modes>,
     /// Per population: the projections into it.
     into: Vec<Vec<usize>>,
+    /// Per projection: every presynaptic neuron reaches every postsynaptic one.
+    dense: Vec<bool>,
 }
 
 /// One arrival at a layer: time, projection, presynaptic index, source spike id.
@@ -116,6 +166,21 @@ struct Arrival {
     proj: u32,
     pre: u32,
     source: u32,
+}
+
+/// An interval between a layer's arrival times (the first from 0, the last to t_max), with
+/// p = e^{lambda_m t} and g_m p at both ends, and the arrivals at its end (`start..end`).
+#[derive(Clone, Copy, Debug)]
+struct Interval<const N: usize> {
+    t0: f64,
+    t1: f64,
+    p0: [f64; N],
+    gp0: [f64; N],
+    p1: [f64; N],
+    gp1: [f64; N],
+    /// Arrivals before the interval, and up to its end.
+    start: usize,
+    end: usize,
 }
 
 /// A neuron's spike, with what the gradient needs.
@@ -149,8 +214,16 @@ struct Work {
     candidates: Vec<u32>,
     /// A layer's spikes as (time, neuron), to be numbered in order.
     fired: Vec<(f64, u32)>,
-    /// Every neuron's bound on the current interval plus its slack.
-    margins: Vec<f64>,
+    /// Spikes of every input and population as (time, index, id), in time order.
+    input_spikes: Vec<Vec<(f64, u32, u32)>>,
+    pop_spikes: Vec<Vec<(f64, u32, u32)>>,
+    /// Scratch space of `sort_by_time`.
+    sorted: Vec<(f64, u32)>,
+    counts: Vec<u32>,
+    /// The coefficients of the layer being run, `n` per neuron.
+    coef: Vec<f64>,
+    /// The layers of finished runs, for the next run to fill (see `Drop for Run`).
+    spare: Vec<Vec<Layer>>,
 }
 
 thread_local! {
@@ -158,11 +231,96 @@ thread_local! {
     static WORK: std::cell::RefCell<Work> = std::cell::RefCell::default();
 }
 
+/// Sorts spikes `(t, j)` with `0 <= t <= t_max` by time, then index: by bucket (the bucket,
+/// floor(t n / t_max), grows with t), then insertion sort within the buckets. Linear time for
+/// spread-out times, where a comparison sort spent 8 % of a training run.
+fn sort_by_time(
+    items: &mut Vec<(f64, u32)>,
+    t_max: f64,
+    sorted: &mut Vec<(f64, u32)>,
+    counts: &mut Vec<u32>,
+) {
+    let key = |&(t, j): &(f64, u32)| (t.to_bits(), j);
+    let n = items.len();
+    if n < 32 || !items.iter().all(|&(t, _)| (0.0..=t_max).contains(&t)) {
+        items.sort_unstable_by_key(key);
+        return;
+    }
+    let scale = n as f64 / t_max;
+    let bucket = |t: f64| ((t * scale) as usize).min(n - 1);
+    counts.clear();
+    counts.resize(n + 1, 0);
+    for &(t, _) in items.iter() {
+        counts[bucket(t) + 1] += 1;
+    }
+    for b in 0..n {
+        counts[b + 1] += counts[b];
+    }
+    sorted.clear();
+    sorted.resize(n, (0.0, 0));
+    for &item in items.iter() {
+        let b = bucket(item.0);
+        sorted[counts[b] as usize] = item;
+        counts[b] += 1;
+    }
+    // Now counts[b] is where bucket b ends; each bucket in order by insertion.
+    let mut start = 0;
+    for &end in &counts[..n] {
+        let end = end as usize;
+        for i in start + 1..end {
+            let item = sorted[i];
+            let mut k = i;
+            while k > start && key(&sorted[k - 1]) > key(&item) {
+                sorted[k] = sorted[k - 1];
+                k -= 1;
+            }
+            sorted[k] = item;
+        }
+        start = end.max(start);
+    }
+    std::mem::swap(items, sorted);
+}
+
+/// Clears `lists` down to `n` empty lists, keeping their buffers.
+fn reuse<T>(lists: &mut Vec<Vec<T>>, n: usize) {
+    lists.resize_with(n, Vec::new);
+    for l in lists.iter_mut() {
+        l.clear();
+    }
+}
+
 /// One sample's forward run: the spikes (as the engine reports them, without event log) and
 /// what [`Plan::backward`] needs.
 pub struct Run {
     pub outcome: Outcome,
     layers: Vec<Layer>,
+}
+
+impl Run {
+    /// The spikes, without what the backward pass needs.
+    pub fn into_outcome(mut self) -> Outcome {
+        let empty = Outcome {
+            spikes: Vec::new(),
+            limit_hits: Vec::new(),
+            log: None,
+        };
+        std::mem::replace(&mut self.outcome, empty)
+    }
+}
+
+impl Drop for Run {
+    /// Hands the layers' buffers back to this thread's next run (no allocation per sample).
+    fn drop(&mut self) {
+        let layers = std::mem::take(&mut self.layers);
+        // `try_with`: during thread teardown the buffers are simply freed.
+        let _ = WORK.try_with(|w| {
+            if let Ok(mut w) = w.try_borrow_mut()
+                && w.spare.len() < 4
+            {
+                w.spare.push(layers);
+            }
+        });
+    }
 }
 
 /// Gradients by every weight (same layout as the weights), and how many spikes had a nearly
@@ -294,6 +452,40 @@ impl Modes {
         kern.init.call(params, &mut x0);
         let rel: Vec<f64> = x0.iter().zip(&x_inf).map(|(x, xi)| x - xi).collect();
         let c0 = (0..n).map(|m| modal(&rel, m)).collect();
+        let reset = kern.reset_affine.then(|| {
+            // R and r by probing the reset at 0 and at the unit vectors (exact for an affine
+            // map up to the rounding of the differences).
+            args[..n].fill(0.0);
+            let mut r0 = vec![0.0; n];
+            kern.reset.call(&args[..n + k], &mut r0);
+            let mut rm = vec![0.0; n * n];
+            for q in 0..n {
+                args[q] = 1.0;
+                kern.reset.call(&args[..n + k], &mut out);
+                args[q] = 0.0;
+                for s in 0..n {
+                    rm[s * n + q] = out[s] - r0[s];
+                }
+            }
+            let mm = (0..n * n)
+                .map(|i| {
+                    let (m, kk) = (i / n, i % n);
+                    (0..n)
+                        .map(|s| {
+                            let rv: f64 = (0..n).map(|q| rm[s * n + q] * v[q * n + kk]).sum();
+                            u[m * n + s] * rv
+                        })
+                        .sum()
+                })
+                .collect();
+            let shift: Vec<f64> = (0..n)
+                .map(|s| {
+                    let rx: f64 = (0..n).map(|q| rm[s * n + q] * x_inf[q]).sum();
+                    rx + r0[s] - x_inf[s]
+                })
+                .collect();
+            (mm, (0..n).map(|m| modal(&shift, m)).collect())
+        });
         let ratio_two = match lambda[..] {
             [l0, l1] => crate::ir::crossing::ratio_two_exponents(&[0.0, l0, l1])
                 .map(|(a, _)| if a == l0 { (0, 1, a) } else { (1, 0, a) }),
@@ -301,6 +493,7 @@ impl Modes {
         };
         Some(Modes {
             ratio_two,
+            reset,
             n,
             lambda,
             finder_lambdas,
@@ -313,6 +506,52 @@ impl Modes {
             c0,
             params: params.to_vec(),
         })
+    }
+
+    /// The terms C_m e^{lambda_m t} just after a reset at a time t where e^{lambda_m t} =
+    /// `ps[m]` and the coefficients were `c`, for an affine reset (a matrix in modal
+    /// coordinates, `Modes::reset`).
+    fn reset_affine<const N: usize>(&self, c: &[f64; N], ps: &[f64; N]) -> [f64; N] {
+        let (mm, shift) = self
+            .reset
+            .as_ref()
+            .expect("reset_affine runs only for affine resets");
+        let (mm, shift) = (&mm[..N * N], &shift[..N]);
+        let e: [f64; N] = std::array::from_fn(|m| c[m] * ps[m]);
+        std::array::from_fn(|m| {
+            let mut um = shift[m];
+            for k in 0..N {
+                um += mm[m * N + k] * e[k];
+            }
+            um
+        })
+    }
+
+    /// [`Modes::reset_affine`] for any reset: the state rebuilt from the coefficients, the
+    /// model's reset function applied, and back to modal coordinates.
+    fn reset_generic<const N: usize>(
+        &self,
+        kern: &ModelKernels,
+        c: &[f64; N],
+        ps: &[f64; N],
+        work: &mut Work,
+    ) -> [f64; N] {
+        let Work { args, x, .. } = work;
+        args.clear();
+        for s in 0..N {
+            let mut xs = self.x_inf[s];
+            for m in 0..N {
+                xs += self.v[s * N + m] * c[m] * ps[m];
+            }
+            args.push(xs);
+        }
+        args.extend_from_slice(&self.params);
+        x.resize(N, 0.0);
+        kern.reset.call(args, x);
+        for s in 0..N {
+            x[s] -= self.x_inf[s];
+        }
+        std::array::from_fn(|m| (0..N).map(|s| self.u[m * N + s] * x[s]).sum())
     }
 
     /// Lie derivatives `[h, h', h'', ..]` at `t0 + tau` of a neuron whose terms at `t0` are
@@ -414,7 +653,13 @@ impl<'a> Plan<'a> {
             }
             into[syn.post].push(k);
         }
+        let dense = net
+            .projections
+            .iter()
+            .map(|s| s.targets.iter().all(|t| t.len() == s.n_post))
+            .collect();
         Some(Plan {
+            dense,
             program,
             kernels,
             net,
@@ -423,6 +668,13 @@ impl<'a> Plan<'a> {
             modes,
             into,
         })
+    }
+
+    /// The same plan running every layer arrival by arrival (for tests and benchmarks: the
+    /// results are the same bit for bit as in the neuron-by-neuron order of dense layers).
+    pub fn arrival_major(mut self) -> Plan<'a> {
+        self.dense.fill(false);
+        self
     }
 
     /// Simulates one sample; `None` if a neuron would spike twice (use the event engine).
@@ -435,15 +687,18 @@ impl<'a> Plan<'a> {
             limit_hits: vec![0; npops],
             log: None,
         };
+        // Negative (or NaN) times are the engine's business.
+        if inputs.iter().flatten().any(|&(t, _)| t < 0.0 || t.is_nan()) {
+            return None;
+        }
+        let mut work = WORK.with(|w| w.take());
         // Spikes of every node as (time, index, id): inputs first, as the engine numbers them.
-        let mut input_spikes: Vec<Vec<(f64, u32, u32)>> = Vec::with_capacity(inputs.len());
+        let mut input_spikes = std::mem::take(&mut work.input_spikes);
+        let mut pop_spikes = std::mem::take(&mut work.pop_spikes);
+        reuse(&mut input_spikes, inputs.len());
+        reuse(&mut pop_spikes, npops);
         for (input, spikes) in inputs.iter().enumerate() {
-            let mut list = Vec::with_capacity(spikes.len());
             for &(t, idx) in spikes {
-                // Negative (or NaN) times are the engine's business.
-                if t < 0.0 || t.is_nan() {
-                    return None;
-                }
                 if t <= self.t_max {
                     let id = outcome.spikes.len() as u32;
                     outcome.spikes.push(SpikeRecord {
@@ -451,21 +706,16 @@ impl<'a> Plan<'a> {
                         idx,
                         t,
                     });
-                    list.push((t, idx, id));
+                    input_spikes[input].push((t, idx, id));
                 }
             }
-            input_spikes.push(list);
         }
-        let mut pop_spikes: Vec<Vec<(f64, u32, u32)>> = self
-            .program
-            .populations
-            .iter()
-            .map(|p| Vec::with_capacity(p.size))
-            .collect();
-        let mut layers: Vec<Layer> = vec![Layer::default(); npops];
-        let mut work = WORK.with(|w| w.take());
+        let mut layers = work.spare.pop().unwrap_or_default();
+        layers.resize_with(npops, Layer::default);
+        let mut ran_all = true;
         for &pop in &self.order {
-            let mut layer = Layer::default();
+            let layer = &mut layers[pop];
+            layer.arrivals.clear();
             let incoming: usize = self.into[pop]
                 .iter()
                 .map(|&k| match self.net.projections[k].pre {
@@ -494,13 +744,15 @@ impl<'a> Plan<'a> {
             }
             // The keys are unique, so an unstable sort gives one order.
             // (Times are not negative, so their bits sort as they do.)
-            layer
-                .arrivals
-                .sort_unstable_by_key(|a| (a.t.to_bits(), a.proj, a.pre, a.source));
-            let ran = self.run_layer(pop, &mut layer, &mut work);
-            if ran.is_none() {
-                WORK.with(|w| w.replace(work));
-                return None;
+            // From one projection they come sorted already (a layer's spikes are numbered in
+            // time order).
+            let key = |a: &Arrival| (a.t.to_bits(), a.proj, a.pre, a.source);
+            if !layer.arrivals.is_sorted_by_key(key) {
+                layer.arrivals.sort_unstable_by_key(key);
+            }
+            if self.run_layer(pop, layer, &mut work).is_none() {
+                ran_all = false;
+                break;
             }
             let fired = &mut work.fired;
             fired.clear();
@@ -511,7 +763,7 @@ impl<'a> Plan<'a> {
                     .enumerate()
                     .filter_map(|(j, f)| f.map(|f| (f.t, j as u32))),
             );
-            fired.sort_unstable_by_key(|&(t, j)| (t.to_bits(), j));
+            sort_by_time(fired, self.t_max, &mut work.sorted, &mut work.counts);
             for &(t, j) in fired.iter() {
                 let id = outcome.spikes.len() as u32;
                 outcome.spikes.push(SpikeRecord {
@@ -524,10 +776,16 @@ impl<'a> Plan<'a> {
                 }
                 pop_spikes[pop].push((t, j, id));
             }
-            layers[pop] = layer;
+        }
+        work.input_spikes = input_spikes;
+        work.pop_spikes = pop_spikes;
+        if !ran_all && work.spare.len() < 4 {
+            work.spare.push(layers);
+            WORK.with(|w| w.replace(work));
+            return None;
         }
         WORK.with(|w| w.replace(work));
-        Some(Run { outcome, layers })
+        ran_all.then_some(Run { outcome, layers })
     }
 
     /// Runs one population over its sorted arrivals; `None` if a neuron spikes twice.
@@ -542,6 +800,14 @@ impl<'a> Plan<'a> {
     }
 
     /// [`Plan::run_layer`] for a model of `N` states (the loops unrolled by the compiler).
+    ///
+    /// The arrivals at one time form a group; the interval ends are 0, the group times and
+    /// t_max, with e^{lambda_m t} and g_m e^{lambda_m t} computed once per end. A neuron is
+    /// tested on each interval in turn (`Plan::candidate`), and the arrivals at the interval's
+    /// end are applied before the next one. When every projection into the layer is dense,
+    /// the layer runs neuron by neuron (each neuron's coefficients stay in registers); otherwise
+    /// arrival by arrival, over every target of the arrival. Both orders do the same
+    /// arithmetic per neuron, so they give the same results bit for bit.
     fn run_layer_n<const N: usize>(
         &self,
         pop: usize,
@@ -550,118 +816,134 @@ impl<'a> Plan<'a> {
     ) -> Option<()> {
         let md = &self.modes[pop];
         let size = self.program.populations[pop].size;
-        let lambda: [f64; N] = std::array::from_fn(|m| md.lambda[m]);
         let g: [f64; N] = std::array::from_fn(|m| md.g[m]);
-        let mut c: Vec<[f64; N]> = vec![std::array::from_fn(|m| md.c0[m]); size];
-        layer.fired = vec![None; size];
-        layer.p_fired = vec![0.0; size * N];
-        layer.q = vec![0.0; layer.arrivals.len() * N];
-        let (mut p0, mut p1) = ([1.0; N], [0.0; N]);
-        let (mut gp0, mut gp1) = (g, [0.0; N]);
-        let mut t0 = 0.0;
+        let arrivals = layer.arrivals.len();
+        layer.fired.clear();
+        layer.fired.resize(size, None);
+        layer.p_fired.clear();
+        layer.p_fired.resize(size * N, 0.0);
+        layer.q.clear();
+        layer.q.resize(arrivals * N, 0.0);
+        let p_at = |t: f64| -> [f64; N] {
+            match md.ratio_two {
+                // e^{2 a t} is the square of e^{a t} (to rounding, which the bounds allow for).
+                Some((_, ib, a)) => {
+                    let z = (a * t).exp();
+                    std::array::from_fn(|m| if m == ib { z * z } else { z })
+                }
+                None => std::array::from_fn(|m| (md.lambda[m] * t).exp()),
+            }
+        };
+        // The intervals, and per arrival its weights (by target) and d_r e^{-lambda_m s}.
+        let mut ivs: Vec<Interval<N>> = Vec::with_capacity(arrivals + 1);
+        let mut arr: Vec<(&[f64], [f64; N])> = Vec::with_capacity(arrivals);
+        let mut end = Interval {
+            t0: 0.0,
+            t1: 0.0,
+            p0: [1.0; N],
+            gp0: g,
+            p1: [1.0; N],
+            gp1: g,
+            start: 0,
+            end: 0,
+        };
         let mut next = 0;
-        let mut candidates = std::mem::take(&mut work.candidates);
-        let mut margins = std::mem::take(&mut work.margins);
         loop {
-            let closing = next == layer.arrivals.len();
+            let closing = next == arrivals;
             let t1 = if closing {
                 self.t_max
             } else {
                 layer.arrivals[next].t
             };
-            for m in 0..N {
-                p1[m] = (lambda[m] * t1).exp();
-                gp1[m] = g[m] * p1[m];
-            }
-            // The bounds without branches (so the loop vectorises), then the candidates.
-            margins.clear();
-            margins.extend(c.iter().map(|cj| {
-                let (mut bound, mut size) = (md.h_inf, md.h_inf.abs());
-                for m in 0..N {
-                    let top = larger(cj[m] * gp0[m], cj[m] * gp1[m]);
-                    bound += top;
-                    size += top.abs();
+            let p1 = p_at(t1);
+            (end.t0, end.p0, end.gp0) = (end.t1, end.p1, end.gp1);
+            (end.t1, end.p1, end.gp1) = (t1, p1, std::array::from_fn(|m| g[m] * p1[m]));
+            end.start = end.end;
+            if !closing {
+                let q: [f64; N] = std::array::from_fn(|m| 1.0 / p1[m]);
+                while next < arrivals && layer.arrivals[next].t == t1 {
+                    let a = layer.arrivals[next];
+                    let syn = &self.net.projections[a.proj as usize];
+                    let d = &md.d[syn.receptor];
+                    layer.q[next * N..(next + 1) * N].copy_from_slice(&q);
+                    arr.push((
+                        syn.row(a.pre as usize),
+                        std::array::from_fn(|m| d[m] * q[m]),
+                    ));
+                    next += 1;
                 }
-                bound + SLACK * size
-            }));
+            }
+            end.end = next;
+            ivs.push(end);
+            if closing {
+                break;
+            }
+        }
+        let last = ivs.len() - 1;
+        let c0: [f64; N] = std::array::from_fn(|m| md.c0[m]);
+        if self.into[pop].iter().all(|&k| self.dense[k]) {
+            // LANES neurons at a time, their coefficients mode by mode (the loops over lanes
+            // vectorise); a lane past the layer's end has weight 0 and is never searched.
+            for j0 in (0..size).step_by(LANES) {
+                let lanes = LANES.min(size - j0);
+                let mut cl: [[f64; LANES]; N] = std::array::from_fn(|m| [c0[m]; LANES]);
+                for (i, iv) in ivs.iter().enumerate() {
+                    let b = bound_lanes(md.h_inf, &cl, &iv.gp0, &iv.gp1);
+                    if b[..lanes].iter().any(|&b| !clearly_below(b, 0.0)) {
+                        for (l, &b) in b[..lanes].iter().enumerate() {
+                            if clearly_below(b, 0.0) {
+                                continue;
+                            }
+                            let mut cj: [f64; N] = std::array::from_fn(|m| cl[m][l]);
+                            self.candidate::<N>(pop, j0 + l, &mut cj, layer, iv, i == last, work)?;
+                            for m in 0..N {
+                                cl[m][l] = cj[m];
+                            }
+                        }
+                    }
+                    // The arrivals at the interval's end.
+                    for (row, dq) in &arr[iv.start..iv.end] {
+                        let w: [f64; LANES] = match row.get(j0..j0 + LANES) {
+                            Some(w) => std::array::from_fn(|l| w[l]),
+                            None => {
+                                std::array::from_fn(|l| if l < lanes { row[j0 + l] } else { 0.0 })
+                            }
+                        };
+                        for m in 0..N {
+                            for l in 0..LANES {
+                                cl[m][l] += w[l] * dq[m];
+                            }
+                        }
+                    }
+                }
+            }
+            return Some(());
+        }
+        // Arrival by arrival.
+        let mut coef = std::mem::take(&mut work.coef);
+        coef.clear();
+        for _ in 0..size {
+            coef.extend_from_slice(&c0);
+        }
+        let c: &mut [[f64; N]] = coef.as_chunks_mut::<N>().0;
+        let mut candidates = std::mem::take(&mut work.candidates);
+        for (i, iv) in ivs.iter().enumerate() {
+            // The bounds first (a loop without branches), then the candidates.
             candidates.clear();
-            // A NaN bound searches too.
             candidates.extend(
-                margins
-                    .iter()
+                c.iter()
+                    .map(|cj| bound(md.h_inf, cj, &iv.gp0, &iv.gp1))
                     .enumerate()
-                    .filter(|(_, b)| !clearly_below(**b, 0.0))
+                    .filter(|(_, b)| !clearly_below(*b, 0.0))
                     .map(|(j, _)| j as u32),
             );
-            if !candidates.is_empty() && md.ratio_two.is_some() {
-                // The quadratic decides the whole interval about as fast as the pieces would.
-                for &j in &candidates {
-                    let j = j as usize;
-                    self.search::<N>(
-                        pop,
-                        j,
-                        &mut c[j],
-                        layer,
-                        (t0, t1),
-                        (&p0, &gp1),
-                        closing,
-                        next,
-                        work,
-                    )?;
-                }
-            } else if !candidates.is_empty() {
-                // The interval in PIECES pieces, each with its own bound: the search starts
-                // at the first piece whose bound reaches zero, if any does.
-                let mut pieces = [([0.0; N], [0.0; N], 0.0); PIECES + 1];
-                pieces[0] = (p0, gp0, t0);
-                pieces[PIECES] = (p1, gp1, t1);
-                // e^{lambda dt} per piece, multiplied on (the bounds allow for the rounding).
-                let dt = (t1 - t0) / PIECES as f64;
-                let r: [f64; N] = std::array::from_fn(|m| (lambda[m] * dt).exp());
-                for k in 1..PIECES {
-                    let p: [f64; N] = std::array::from_fn(|m| pieces[k - 1].0[m] * r[m]);
-                    let t = t0 + dt * k as f64;
-                    pieces[k] = (p, std::array::from_fn(|m| g[m] * p[m]), t);
-                }
-                for &j in &candidates {
-                    let j = j as usize;
-                    let cj = c[j];
-                    let first = (0..PIECES).find(|&k| {
-                        let (mut bound, mut size) = (md.h_inf, md.h_inf.abs());
-                        for m in 0..N {
-                            let top = larger(cj[m] * pieces[k].1[m], cj[m] * pieces[k + 1].1[m]);
-                            bound += top;
-                            size += top.abs();
-                        }
-                        !clearly_below(bound, size)
-                    });
-                    let Some(k) = first else { continue };
-                    self.search::<N>(
-                        pop,
-                        j,
-                        &mut c[j],
-                        layer,
-                        (pieces[k].2, t1),
-                        (&pieces[k].0, &gp1),
-                        closing,
-                        next,
-                        work,
-                    )?;
-                }
+            for &j in &candidates {
+                let j = j as usize;
+                self.candidate::<N>(pop, j, &mut c[j], layer, iv, i == last, work)?;
             }
-            if closing {
-                work.candidates = candidates;
-                work.margins = margins;
-                return Some(());
-            }
-            // Apply every arrival at t1.
-            let q: [f64; N] = std::array::from_fn(|m| 1.0 / p1[m]);
-            while next < layer.arrivals.len() && layer.arrivals[next].t == t1 {
-                let a = layer.arrivals[next];
+            for (e, (_, dq)) in arr[iv.start..iv.end].iter().enumerate() {
+                let a = layer.arrivals[iv.start + e];
                 let syn = &self.net.projections[a.proj as usize];
-                layer.q[next * N..(next + 1) * N].copy_from_slice(&q);
-                let d = &md.d[syn.receptor];
-                let dq: [f64; N] = std::array::from_fn(|m| d[m] * q[m]);
                 let pre = a.pre as usize;
                 for (&j, &w) in syn.targets[pre].iter().zip(syn.row(pre)) {
                     let cj = &mut c[j as usize];
@@ -669,12 +951,74 @@ impl<'a> Plan<'a> {
                         cj[m] += w * dq[m];
                     }
                 }
-                next += 1;
             }
-            t0 = t1;
-            p0 = p1;
-            gp0 = gp1;
         }
+        work.candidates = candidates;
+        work.coef = coef;
+        Some(())
+    }
+
+    /// Tests neuron `j` (coefficients `c`) on `[t0, t1]` after its bound there failed to rule
+    /// a crossing out: for tau_mem = 2 tau_syn by the quadratic, otherwise by the bound on
+    /// `PIECES` pieces of the interval and the crossing finder from the first piece whose bound
+    /// reaches zero. `None` if the neuron spikes a second time.
+    #[allow(clippy::too_many_arguments)]
+    fn candidate<const N: usize>(
+        &self,
+        pop: usize,
+        j: usize,
+        c: &mut [f64; N],
+        layer: &mut Layer,
+        iv: &Interval<N>,
+        closing: bool,
+        work: &mut Work,
+    ) -> Option<()> {
+        let (t0, t1, applied) = (iv.t0, iv.t1, iv.start);
+        let (p0, p1, gp1) = (&iv.p0, &iv.p1, &iv.gp1);
+        let md = &self.modes[pop];
+        if md.ratio_two.is_some() {
+            return self.search_ratio_two::<N>(
+                pop,
+                j,
+                c,
+                layer,
+                (t0, t1),
+                (p0, p1, gp1),
+                closing,
+                applied,
+                work,
+            );
+        }
+        // e^{lambda dt} per piece, multiplied on (the bounds allow for the rounding).
+        let dt = (t1 - t0) / PIECES as f64;
+        let r: [f64; N] = std::array::from_fn(|m| (md.lambda[m] * dt).exp());
+        let mut p = *p0;
+        let mut gp: [f64; N] = std::array::from_fn(|m| md.g[m] * p[m]);
+        for k in 0..PIECES {
+            let (p_next, gp_next) = if k + 1 == PIECES {
+                (*p1, *gp1)
+            } else {
+                let pn: [f64; N] = std::array::from_fn(|m| p[m] * r[m]);
+                (pn, std::array::from_fn(|m| md.g[m] * pn[m]))
+            };
+            let b = bound(md.h_inf, c, &gp, &gp_next);
+            if !clearly_below(b, 0.0) {
+                let start = t0 + dt * k as f64;
+                return self.search::<N>(
+                    pop,
+                    j,
+                    c,
+                    layer,
+                    (start, t1),
+                    (&p, gp1),
+                    closing,
+                    applied,
+                    work,
+                );
+            }
+            (p, gp) = (p_next, gp_next);
+        }
+        Some(())
     }
 
     /// The crossings of neuron `j` (coefficients `c`) in `[t0, t1)` (or `[t0, t1]` when
@@ -694,7 +1038,6 @@ impl<'a> Plan<'a> {
         work: &mut Work,
     ) -> Option<()> {
         let md = &self.modes[pop];
-        let kern = &self.kernels[self.program.populations[pop].model.index()];
         let mut start = t0;
         let mut ps = *p0;
         loop {
@@ -778,41 +1121,157 @@ impl<'a> Plan<'a> {
                 ps[m] *= grow[m];
                 slope += md.g[m] * md.lambda[m] * e[m] * grow[m];
             }
-            layer.fired[j] = Some(Fired {
-                t,
-                id: 0,
-                applied: applied as u32,
-                slope,
-            });
-            layer.p_fired[j * N..(j + 1) * N].copy_from_slice(&ps);
-            // Reset: rebuild the state at t, apply the model's reset, back to coefficients.
-            let Work { args, x, .. } = work;
-            args.clear();
-            for s in 0..N {
-                let mut xs = md.x_inf[s];
-                for m in 0..N {
-                    xs += md.v[s * N + m] * c[m] * ps[m];
-                }
-                args.push(xs);
-            }
-            args.extend_from_slice(&md.params);
-            x.resize(N, 0.0);
-            kern.reset.call(args, x);
-            for s in 0..N {
-                x[s] -= md.x_inf[s];
-            }
-            let mut bound = md.h_inf;
-            for m in 0..N {
-                let um: f64 = (0..N).map(|s| md.u[m * N + s] * x[s]).sum();
-                c[m] = um / ps[m];
-                bound += (md.g[m] * um).max(c[m] * gp1[m]);
-            }
-            // Most resets leave the neuron far below threshold until t1.
-            if bound < 0.0 {
+            if self.fire(pop, j, c, layer, (t, &ps, slope), gp1, applied, work) {
                 return Some(());
             }
             start = t;
         }
+    }
+
+    /// Records neuron `j`'s spike at `t` (`ps[m]` = e^{lambda_m t}, `slope` = h'(t)) and resets
+    /// it through the model's reset function; true if the reset neuron stays clearly below
+    /// threshold until the end of the interval (`gp1[m]` = g_m e^{lambda_m t1}).
+    #[allow(clippy::too_many_arguments)]
+    fn fire<const N: usize>(
+        &self,
+        pop: usize,
+        j: usize,
+        c: &mut [f64; N],
+        layer: &mut Layer,
+        (t, ps, slope): (f64, &[f64; N], f64),
+        gp1: &[f64; N],
+        applied: usize,
+        work: &mut Work,
+    ) -> bool {
+        let md = &self.modes[pop];
+        let kern = &self.kernels[self.program.populations[pop].model.index()];
+        layer.fired[j] = Some(Fired {
+            t,
+            id: 0,
+            applied: applied as u32,
+            slope,
+        });
+        layer.p_fired[j * N..(j + 1) * N].copy_from_slice(ps);
+        let e = match md.reset {
+            Some(_) => md.reset_affine(c, ps),
+            None => md.reset_generic(kern, c, ps, work),
+        };
+        for m in 0..N {
+            c[m] = e[m] / ps[m];
+        }
+        // Most resets leave the neuron far below threshold until t1.
+        let gp: [f64; N] = std::array::from_fn(|m| md.g[m] * ps[m]);
+        clearly_below(bound(md.h_inf, c, &gp, gp1), 0.0)
+    }
+
+    /// [`Plan::search`] for eigenvalues a and 2a (tau_mem = 2 tau_syn): h(t) = h_inf + A z +
+    /// B z^2 with z = e^{a t}, so the first crossing in `[t0, t1)` is the largest root of that
+    /// quadratic in `[e^{a t1}, e^{a t0}]`, found and checked (as `check_root` checks) without a
+    /// logarithm for roots outside the interval. Doubtful roots (near a double root, or a
+    /// check that fails) and whatever follows a reset go to [`Plan::search`].
+    #[allow(clippy::too_many_arguments)]
+    fn search_ratio_two<const N: usize>(
+        &self,
+        pop: usize,
+        j: usize,
+        c: &mut [f64; N],
+        layer: &mut Layer,
+        (t0, t1): (f64, f64),
+        (p0, p1, gp1): (&[f64; N], &[f64; N], &[f64; N]),
+        closing: bool,
+        applied: usize,
+        work: &mut Work,
+    ) -> Option<()> {
+        let md = &self.modes[pop];
+        let Some((ia, ib, a)) = md.ratio_two else {
+            unreachable!("search_ratio_two runs only for ratio-two models")
+        };
+        let general = |c: &mut [f64; N], layer: &mut Layer, work: &mut Work| {
+            self.search::<N>(
+                pop,
+                j,
+                c,
+                layer,
+                (t0, t1),
+                (p0, gp1),
+                closing,
+                applied,
+                work,
+            )
+        };
+        let (lb, hi) = (md.lambda[ib], md.h_inf);
+        let (ca, cb) = (md.g[ia] * c[ia], md.g[ib] * c[ib]);
+        let (za, zb) = (p0[ia], p0[ib]);
+        let h0 = hi + (ca * za + cb * zb);
+        let horizon = t1 - t0;
+        if h0 >= 0.0 || horizon.is_nan() || horizon <= 0.0 {
+            return general(c, layer, work);
+        }
+        // B z^2 + A z + h_inf = 0, as `ratio_two_roots` solves it.
+        let disc = ca * ca - 4.0 * cb * hi;
+        let scale = hi.abs() + (ca * za).abs() + (cb * zb).abs();
+        if disc.abs() <= 1e-9 * (ca * ca + (4.0 * cb * hi).abs())
+            || (cb * zb).abs() <= 1e-12 * scale
+        {
+            return general(c, layer, work);
+        }
+        if disc < 0.0 {
+            return Some(());
+        }
+        let q = -0.5 * (ca + ca.signum() * disc.sqrt());
+        let (r1, r2) = (q / cb, hi / q);
+        // The earliest time is the largest z (a < 0) or the smallest (a > 0) not before t0.
+        let (first, second) = if (r1 > r2) == (a < 0.0) {
+            (r1, r2)
+        } else {
+            (r2, r1)
+        };
+        let z1 = p1[ia];
+        let within = |z: f64| {
+            if a < 0.0 {
+                z <= za && z >= z1
+            } else {
+                z >= za && z <= z1
+            }
+        };
+        let z = if first > 0.0 && within(first) {
+            first
+        } else if second > 0.0 && within(second) {
+            second
+        } else {
+            return Some(());
+        };
+        // The root is checked as `check_root` checks it: h must not be below zero there by
+        // more than a Newton step of 1e-9 of the interval (else the finder decides). A root
+        // short of zero by rounding moves on by its Newton step (about 1e-16 relative, so
+        // e^{lambda t} need not be recomputed).
+        let (pa, pb) = (z, z * z);
+        let slope = a * ca * pa + lb * cb * pb;
+        let mut t = z.ln() / a;
+        let h = hi + (ca * pa + cb * pb);
+        if h < 0.0 {
+            let newton = -h / slope;
+            if !(slope > 0.0 && newton <= 1e-9 * horizon) {
+                return general(c, layer, work);
+            }
+            t += newton;
+        }
+        let t = t.max(t0);
+        if !(t < t1 || (closing && t <= t1)) {
+            return Some(());
+        }
+        if layer.fired[j].is_some() {
+            return None;
+        }
+        let mut ps = [0.0; N];
+        ps[ia] = pa;
+        ps[ib] = pb;
+        if self.fire(pop, j, c, layer, (t, &ps, slope), gp1, applied, work) {
+            return Some(());
+        }
+        // Rare: the reset neuron may cross again before t1 (then it spikes twice).
+        let p: [f64; N] = std::array::from_fn(|m| ps[m]);
+        self.search::<N>(pop, j, c, layer, (t, t1), (&p, gp1), closing, applied, work)
     }
 
     /// First-spike gradients of one run by every weight; `dl_dt[id]` is the loss's derivative
@@ -906,6 +1365,112 @@ impl<'a> Plan<'a> {
                 by_time += factor * ds * syn.w[idx];
             }
             lt[a.source as usize] += by_time;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Modes, Work, sort_by_time};
+    use crate::sim::kernels::{Backend, ModelKernels};
+    use crate::sim::network::Network;
+    use crate::sim::rng::Rng;
+
+    /// A reset applied as a matrix in modal coordinates gives what the model's own reset
+    /// function gives on the state rebuilt from the coefficients (to rounding).
+    #[test]
+    fn affine_resets_in_modal_coordinates_match_the_model_reset() {
+        let models = [
+            "state v = 0.0  state i = 0.0
+             d/dt v = (i - v) / tau_mem  d/dt i = -i / tau_syn
+             receptor syn(w) { i += w }  spike when v >= 1.0  on spike { v = -1000.0 }",
+            "state v = 0.0  state i = 0.0
+             d/dt v = (0.2 - v + i) / tau_mem  d/dt i = -i / tau_syn
+             receptor syn(w) { i += w }  spike when v >= 1.0
+             on spike { v = v - 0.7 + 0.2 * i  i = 0.5 * i + 0.1 }",
+            "state v = 0.0  state e = 0.0  state k = 0.0
+             d/dt v = (e - k - v) / tau_mem  d/dt e = -e / tau_syn  d/dt k = -k / (3 ms)
+             receptor syn(w) { e += w }  spike when v >= 1.0
+             on spike { v = -2.0  k = k + 0.3 * e }",
+        ];
+        let mut rng = Rng::new(3);
+        for body in models {
+            let src = format!(
+                "neuron N {{ param tau_mem = 10 ms  param tau_syn = 4 ms  {body} }}
+                 population p = 1 N
+                 simulation {{ mode event  t_max 20 ms }}"
+            );
+            let checked = crate::driver::check_source("t.snn", &src);
+            assert!(!checked.has_errors(), "{:#?}", checked.diagnostics);
+            let program = checked.program.unwrap();
+            let ir = crate::driver::lower(&program);
+            let kern = ModelKernels::new(&ir[0], Backend::Jit).unwrap();
+            assert!(kern.reset_affine, "{body}");
+            let params: Vec<f64> = Network::build(&program, 0).params[0]
+                .iter()
+                .map(|q| q[0])
+                .collect();
+            let t_max = program.simulation.t_max;
+            let md = Modes::new(&kern, &params, t_max).expect("a model the fast path runs");
+            let mut work = Work::default();
+            for _ in 0..20 {
+                let t = t_max * rng.uniform();
+                match md.n {
+                    2 => check::<2>(&md, &kern, t, &mut rng, &mut work),
+                    3 => check::<3>(&md, &kern, t, &mut rng, &mut work),
+                    n => unreachable!("{n} states"),
+                }
+            }
+        }
+
+        fn check<const N: usize>(
+            md: &Modes,
+            kern: &ModelKernels,
+            t: f64,
+            rng: &mut Rng,
+            work: &mut Work,
+        ) {
+            let c: [f64; N] = std::array::from_fn(|_| 4.0 * rng.normal());
+            let ps: [f64; N] = std::array::from_fn(|m| (md.lambda[m] * t).exp());
+            let (a, b) = (
+                md.reset_affine(&c, &ps),
+                md.reset_generic(kern, &c, &ps, work),
+            );
+            for m in 0..N {
+                let scale = 1.0 + (c[m] * ps[m]).abs() + b[m].abs();
+                assert!(
+                    (a[m] - b[m]).abs() <= 1e-12 * scale,
+                    "mode {m}: {} vs {}",
+                    a[m],
+                    b[m]
+                );
+            }
+        }
+    }
+
+    /// The bucket sort gives the comparison sort's order, with ties, clumps and both ends.
+    #[test]
+    fn sort_by_time_orders_like_a_comparison_sort() {
+        let mut rng = Rng::new(7);
+        let (mut sorted, mut counts) = (Vec::new(), Vec::new());
+        for n in [0, 1, 5, 31, 32, 33, 120, 1000] {
+            for clump in [1.0, 1e-3, 0.0] {
+                let mut items: Vec<(f64, u32)> = (0..n as u32)
+                    .map(|j| {
+                        let t = match rng.below(4) {
+                            0 => 20.0,
+                            1 => 0.0,
+                            _ => 20.0 * rng.uniform() * clump,
+                        };
+                        (t, j)
+                    })
+                    .collect();
+                rng.shuffle(&mut items);
+                let mut expected = items.clone();
+                expected.sort_unstable_by_key(|&(t, j)| (t.to_bits(), j));
+                sort_by_time(&mut items, 20.0, &mut sorted, &mut counts);
+                assert_eq!(items, expected, "n {n}, clump {clump}");
+            }
         }
     }
 }

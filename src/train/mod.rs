@@ -371,7 +371,7 @@ impl<'a> Trainer<'a> {
         }
         let inputs = self.inputs(s);
         let outcome = match self.plan(net).and_then(|p| p.run(&inputs)) {
-            Some(run) => run.outcome,
+            Some(run) => run.into_outcome(),
             None => self.engine(net).run(&inputs, false),
         };
         outcome
