@@ -197,8 +197,9 @@ struct Fired {
 #[derive(Clone, Debug, Default)]
 struct Layer {
     arrivals: Vec<Arrival>,
-    /// e^{-lambda_m t} of every arrival, `n` per arrival.
-    q: Vec<f64>,
+    /// d_m e^{-lambda_m s} of every arrival (d: its receptor's jump in modal coordinates), the
+    /// coefficient a unit weight adds, `n` per arrival.
+    dq: Vec<f64>,
     fired: Vec<Option<Fired>>,
     /// e^{lambda_m t} at each fired neuron's spike, `n` per neuron.
     p_fired: Vec<f64>,
@@ -822,8 +823,8 @@ impl<'a> Plan<'a> {
         layer.fired.resize(size, None);
         layer.p_fired.clear();
         layer.p_fired.resize(size * N, 0.0);
-        layer.q.clear();
-        layer.q.resize(arrivals * N, 0.0);
+        layer.dq.clear();
+        layer.dq.resize(arrivals * N, 0.0);
         let p_at = |t: f64| -> [f64; N] {
             match md.ratio_two {
                 // e^{2 a t} is the square of e^{a t} (to rounding, which the bounds allow for).
@@ -865,11 +866,9 @@ impl<'a> Plan<'a> {
                     let a = layer.arrivals[next];
                     let syn = &self.net.projections[a.proj as usize];
                     let d = &md.d[syn.receptor];
-                    layer.q[next * N..(next + 1) * N].copy_from_slice(&q);
-                    arr.push((
-                        syn.row(a.pre as usize),
-                        std::array::from_fn(|m| d[m] * q[m]),
-                    ));
+                    let dq: [f64; N] = std::array::from_fn(|m| d[m] * q[m]);
+                    layer.dq[next * N..(next + 1) * N].copy_from_slice(&dq);
+                    arr.push((syn.row(a.pre as usize), dq));
                     next += 1;
                 }
             }
@@ -1301,7 +1300,10 @@ impl<'a> Plan<'a> {
         grads
     }
 
-    /// One layer of [`Plan::backward`]: arrival by arrival, every neuron that spiked after it.
+    /// One layer of [`Plan::backward`]: spiking neuron by spiking neuron, every arrival before
+    /// its spike. With k_m = -dL/dt / h'(t) g_m e^{lambda_m t} at the spike, an arrival at s
+    /// with weight w moves the loss by sum_m k_m d_m e^{-lambda_m s} per unit weight and by
+    /// -w sum_m lambda_m k_m d_m e^{-lambda_m s} per unit of s.
     fn backward_layer<const N: usize>(
         &self,
         pop: usize,
@@ -1310,12 +1312,7 @@ impl<'a> Plan<'a> {
         grads: &mut Gradients,
     ) {
         let md = &self.modes[pop];
-        let receptors = md.d.len();
-        // The spiking neurons with a loss derivative: (neuron, arrivals before the spike,
-        // -dL/dt / h'(t)), and per receptor k[m] = (g . v_m) e^{lambda_m t} (u_m . d_r), the
-        // derivative of h(t) by the weight per unit e^{-lambda_m s} of the arrival.
-        let mut spiking: Vec<(usize, usize, f64)> = Vec::new();
-        let mut k: Vec<[f64; N]> = Vec::new();
+        let (dq, _) = layer.dq.as_chunks::<N>();
         for (j, f) in layer.fired.iter().enumerate() {
             let Some(f) = f else { continue };
             if f.slope.abs() < 1e-9 {
@@ -1325,28 +1322,16 @@ impl<'a> Plan<'a> {
             if delta == 0.0 {
                 continue;
             }
-            spiking.push((j, f.applied as usize, -delta / f.slope));
+            let factor = -delta / f.slope;
             let p = &layer.p_fired[j * N..(j + 1) * N];
-            for dr in &md.d {
-                k.push(std::array::from_fn(|m| md.g[m] * p[m] * dr[m]));
-            }
-        }
-        if spiking.is_empty() {
-            return;
-        }
-        let lambda: [f64; N] = std::array::from_fn(|m| md.lambda[m]);
-        for (e, a) in layer.arrivals.iter().enumerate() {
-            let syn = &self.net.projections[a.proj as usize];
-            let pre = a.pre as usize;
-            let full = syn.targets[pre].len() == syn.n_post;
-            let q: [f64; N] = std::array::from_fn(|m| layer.q[e * N + m]);
-            let weights = &mut grads.weights[a.proj as usize];
-            let mut by_time = 0.0;
-            for (s, &(j, applied, factor)) in spiking.iter().enumerate() {
-                if applied <= e {
-                    continue;
-                }
-                let idx = if full {
+            let k: [f64; N] = std::array::from_fn(|m| factor * (md.g[m] * p[m]));
+            let lk: [f64; N] = std::array::from_fn(|m| -md.lambda[m] * k[m]);
+            let applied = f.applied as usize;
+            for (a, dq) in layer.arrivals[..applied].iter().zip(dq) {
+                let proj = a.proj as usize;
+                let syn = &self.net.projections[proj];
+                let pre = a.pre as usize;
+                let idx = if self.dense[proj] {
                     syn.offsets[pre] + j
                 } else {
                     match syn.index(pre, j) {
@@ -1354,17 +1339,14 @@ impl<'a> Plan<'a> {
                         None => continue,
                     }
                 };
-                let kr = &k[s * receptors + syn.receptor];
                 let (mut dw, mut ds) = (0.0, 0.0);
                 for m in 0..N {
-                    let term = kr[m] * q[m];
-                    dw += term;
-                    ds -= lambda[m] * term;
+                    dw += k[m] * dq[m];
+                    ds += lk[m] * dq[m];
                 }
-                weights[idx] += factor * dw;
-                by_time += factor * ds * syn.w[idx];
+                grads.weights[proj][idx] += dw;
+                lt[a.source as usize] += ds * syn.w[idx];
             }
-            lt[a.source as usize] += by_time;
         }
     }
 }
