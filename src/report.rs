@@ -216,7 +216,7 @@ pub fn summary(p: &Program, model_notes: &[Vec<String>]) -> String {
         };
         let _ = writeln!(
             s,
-            "training\n  gradient {gradient}; loss {loss} on `{}`; data `{}`\n  {opt}, lr decay {} per epoch{}; {} epochs, batch {}, seed {}{}",
+            "training\n  gradient {gradient}; loss {loss} on `{}`; data `{}`\n  {opt}, lr decay {} per epoch{}; {} epochs, batch {}, seed {}{}{}",
             p.populations[t.output.index()].name,
             p.inputs[t.data.index()].name,
             t.lr_decay,
@@ -226,6 +226,7 @@ pub fn summary(p: &Program, model_notes: &[Vec<String>]) -> String {
             t.seed,
             t.weight_bump
                 .map_or(String::new(), |b| format!(", weight bump {b}")),
+            if t.fast_path { "" } else { "; fast path off" },
         );
     }
     if !p.record.spikes.is_empty() || !p.record.traces.is_empty() {

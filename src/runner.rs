@@ -783,6 +783,9 @@ pub fn train(
         "test_samples": trainer.test.len(),
         "node_codes": node_names(p),
         "test_spike_samples": test_spike_samples,
+        // Whether the modal fast path ran the network (`train.fast_path` and a network it
+        // can run; single samples may still have gone to the engine).
+        "fast_path": trainer.fast_path_applies(&net),
     });
     dir.write(
         "manifest.json",

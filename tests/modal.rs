@@ -436,3 +436,20 @@ project hidden -> out dense init constant(0.6)",
         assert!(hidden.iter().all(|t| *t == 2e-3), "{hidden:?}");
     }
 }
+
+/// `train { fast_path false }` (or `--set train.fast_path=false`) sends every sample to the
+/// event engine; by default the fast path runs the networks it can.
+#[test]
+fn the_fast_path_setting_turns_it_off() {
+    let on = source(LIF_TTFS, LAYERS);
+    let off = on.replace("epochs 1", "epochs 1  fast_path false");
+    assert_ne!(on, off);
+    for (src, expected) in [(on, true), (off, false)] {
+        let s = setup(&src);
+        let t = Trainer::with_models(&s.program, &s.kernels, 1, &s.models, Backend::Jit).unwrap();
+        let net = Network::build(&s.program, 1);
+        assert_eq!(s.program.training.as_ref().unwrap().fast_path, expected);
+        assert_eq!(t.modal, expected);
+        assert_eq!(t.fast_path_applies(&net), expected);
+    }
+}

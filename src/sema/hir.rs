@@ -392,6 +392,9 @@ pub struct Training {
     pub weight_bump: Option<f64>,
     /// Rate regulariser for time-discrete training: (strength, target spikes per neuron).
     pub rate_reg: Option<(f64, f64)>,
+    /// Run feed-forward networks layer by layer in modal coordinates where they allow it
+    /// (`sim::modal`, the default); `false`: always the event engine.
+    pub fast_path: bool,
     pub span: Span,
 }
 

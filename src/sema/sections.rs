@@ -235,6 +235,7 @@ pub fn check_train(
     let batch = a.count("batch", errs).unwrap_or(64);
     let seed = a.integer("seed", 0, errs).unwrap_or(0) as u64;
     let weight_bump = a.ranged("weight_bump", Dimension::NONE, Some(0.0), true, None, errs);
+    let fast_path = a.boolean("fast_path", errs).unwrap_or(true);
     let rate_reg_span = sec
         .entries
         .iter()
@@ -339,6 +340,7 @@ pub fn check_train(
         seed,
         weight_bump,
         rate_reg,
+        fast_path,
         span: sec.span,
     })
 }

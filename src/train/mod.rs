@@ -120,8 +120,8 @@ pub struct Trainer<'a> {
     /// Analytic first-spike gradients: the populations in layer order.
     analytic: Option<Vec<usize>>,
     chip: Option<Chip<'a>>,
-    /// Use the modal fast path (`sim::modal`) for the samples it can run (the default); the
-    /// event engine otherwise.
+    /// Use the modal fast path (`sim::modal`) for the samples it can run; the event engine
+    /// otherwise. Set from the program's `train.fast_path` (default true).
     pub modal: bool,
     /// The last configured chip, whose kernels the next configuration reuses.
     last_chip: std::sync::Mutex<Option<crate::bss2::mock::Mock>>,
@@ -248,7 +248,7 @@ impl<'a> Trainer<'a> {
             discrete,
             analytic,
             chip: None,
-            modal: true,
+            modal: training.fast_path,
             last_chip: std::sync::Mutex::new(None),
         })
     }
@@ -318,6 +318,12 @@ impl<'a> Trainer<'a> {
             t_max: self.program.simulation.t_max,
             max_spikes,
         }
+    }
+
+    /// Whether samples on `net` run on the modal fast path (enabled and the network in its
+    /// scope; a sample in which a neuron spikes twice still goes to the engine).
+    pub fn fast_path_applies(&self, net: &Network) -> bool {
+        self.plan(net).is_some()
     }
 
     /// The modal fast path for `net`, where it applies (exact gradients in software on a
