@@ -490,23 +490,11 @@ fn ratio_two_candidate<S: Signal>(
 /// and the general method must (also for callers that know the coefficients, as `sim::modal`
 /// does).
 pub fn ratio_two_roots([c0, c1, c2]: [f64; 3], a: f64, horizon: f64) -> Option<Option<(f64, f64)>> {
-    let scale = c0.abs() + c1.abs() + c2.abs();
-    let disc = c1 * c1 - 4.0 * c2 * c0;
-    // Near a double root (a grazing touch) rounding decides; let the general method decide.
-    if disc.abs() <= 1e-9 * (c1 * c1 + (4.0 * c2 * c0).abs()) || c2.abs() <= 1e-12 * scale {
+    if c2.abs() <= 1e-12 * (c0.abs() + c1.abs() + c2.abs()) {
         return None;
     }
-    if disc < 0.0 {
+    let Some((first, second)) = ordered_roots([c0, c1, c2], a)? else {
         return Some(None);
-    }
-    let q = -0.5 * (c1 + c1.signum() * disc.sqrt());
-    // t = ln(e) / a grows with e for a > 0 and shrinks for a < 0: try the root that gives the
-    // earlier time first (one logarithm in the common case).
-    let (e1, e2) = (q / c2, c0 / q);
-    let (first, second) = if (e1 > e2) == (a < 0.0) {
-        (e1, e2)
-    } else {
-        (e2, e1)
     };
     for e in [first, second] {
         if e > 0.0 {
@@ -517,6 +505,29 @@ pub fn ratio_two_roots([c0, c1, c2]: [f64; 3], a: f64, horizon: f64) -> Option<O
         }
     }
     Some(None)
+}
+
+/// The real roots e of c0 + c1 e + c2 e^2 = 0 (c2 not negligible; the caller checks), the one
+/// that gives the earlier time t = ln(e) / a first (one logarithm in the common case); `Some(None)`
+/// without real roots, `None` near a double root (a grazing touch), where rounding decides and
+/// the general method must.
+pub fn ordered_roots([c0, c1, c2]: [f64; 3], a: f64) -> Option<Option<(f64, f64)>> {
+    let disc = c1 * c1 - 4.0 * c2 * c0;
+    if disc.abs() <= 1e-9 * (c1 * c1 + (4.0 * c2 * c0).abs()) {
+        return None;
+    }
+    if disc < 0.0 {
+        return Some(None);
+    }
+    // The stable form: no cancellation between -c1 and the square root.
+    let q = -0.5 * (c1 + c1.signum() * disc.sqrt());
+    let (e1, e2) = (q / c2, c0 / q);
+    // t grows with e for a > 0 and shrinks for a < 0.
+    Some(Some(if (e1 > e2) == (a < 0.0) {
+        (e1, e2)
+    } else {
+        (e2, e1)
+    }))
 }
 
 /// Whether ordered eigenvalues (as `derive::eigenvalues` lists them, 0 first) are 0, a and

@@ -55,7 +55,7 @@
 use super::event::{InputSpikes, Outcome, SpikeRecord};
 use super::kernels::ModelKernels;
 use super::network::Network;
-use crate::ir::crossing::{Scratch, check_root, next_crossing_in, ratio_two_roots};
+use crate::ir::crossing::{Scratch, check_root, next_crossing_in, ordered_roots, ratio_two_roots};
 use crate::sema::hir::{InputId, Node, PopId, Program};
 
 mod backward;
@@ -852,23 +852,17 @@ impl<'a> Plan<'a> {
             return general(c, layer, work);
         }
         // B z^2 + A z + h_inf = 0, as `ratio_two_roots` solves it.
-        let disc = ca * ca - 4.0 * cb * hi;
+        // The same tests of a negligible e^{2at} term and of a double root as
+        // `ratio_two_roots` makes (there on the coefficients relative to t0).
         let scale = hi.abs() + (ca * za).abs() + (cb * zb).abs();
-        if disc.abs() <= 1e-9 * (ca * ca + (4.0 * cb * hi).abs())
-            || (cb * zb).abs() <= 1e-12 * scale
-        {
+        if (cb * zb).abs() <= 1e-12 * scale {
             return general(c, layer, work);
         }
-        if disc < 0.0 {
+        let Some(roots) = ordered_roots([hi, ca, cb], a) else {
+            return general(c, layer, work);
+        };
+        let Some((first, second)) = roots else {
             return Some(());
-        }
-        let q = -0.5 * (ca + ca.signum() * disc.sqrt());
-        let (r1, r2) = (q / cb, hi / q);
-        // The earliest time is the largest z (a < 0) or the smallest (a > 0) not before t0.
-        let (first, second) = if (r1 > r2) == (a < 0.0) {
-            (r1, r2)
-        } else {
-            (r2, r1)
         };
         let z1 = p1[ia];
         let within = |z: f64| {
