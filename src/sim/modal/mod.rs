@@ -885,16 +885,13 @@ impl<'a> Plan<'a> {
         // e^{lambda t} need not be recomputed).
         let (pa, pb) = (z, z * z);
         let slope = a * ca * pa + lb * cb * pb;
-        let mut t = z.ln() / a;
         let h = hi + (ca * pa + cb * pb);
-        if h < 0.0 {
-            let newton = -h / slope;
-            if !(slope > 0.0 && newton <= 1e-9 * horizon) {
-                return general(c, layer, work);
-            }
-            t += newton;
+        // Without a branch on the sign of h, which rounding makes a coin toss.
+        let newton = if h < 0.0 { -h / slope } else { 0.0 };
+        if h < 0.0 && !(slope > 0.0 && newton <= 1e-9 * horizon) {
+            return general(c, layer, work);
         }
-        let t = t.max(t0);
+        let t = (z.ln() / a + newton).max(t0);
         if !(t < t1 || (closing && t <= t1)) {
             return Some(());
         }
