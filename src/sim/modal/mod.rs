@@ -891,7 +891,8 @@ impl<'a> Plan<'a> {
         if h < 0.0 && !(slope > 0.0 && newton <= 1e-9 * horizon) {
             return general(c, layer, work);
         }
-        let t = (z.ln() / a + newton).max(t0);
+        // 1 / a is ready long before the logarithm is: no division after it.
+        let t = (z.ln() * (1.0 / a) + newton).max(t0);
         if !(t < t1 || (closing && t <= t1)) {
             return Some(());
         }
