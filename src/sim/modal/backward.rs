@@ -5,6 +5,7 @@
 //! What it does not do: anything for samples the engine ran (EventProp does those).
 
 use super::{Gradients, Layer, MAX_STATES, Plan, Run};
+use crate::sema::hir::Node;
 
 impl Plan<'_> {
     /// First-spike gradients of one run by every weight; `dl_dt[id]` is the loss's derivative
@@ -79,7 +80,10 @@ impl Plan<'_> {
                     ds += lk[m] * dq[m];
                 }
                 grads.weights[proj][idx] += dw;
-                lt[a.source as usize] += ds * syn.w[idx];
+                // Input spikes carry no gradient: their time derivative is not needed.
+                if let Node::Pop(_) = syn.pre {
+                    lt[a.source as usize] += ds * syn.w[idx];
+                }
             }
         }
     }

@@ -199,8 +199,7 @@ struct Work {
     input_spikes: Vec<Vec<(f64, u32, u32)>>,
     pop_spikes: Vec<Vec<(f64, u32, u32)>>,
     /// Scratch space of `sort_by_time`.
-    sorted: Vec<(f64, u32)>,
-    counts: Vec<u32>,
+    sort: sort::Scratch,
     /// The coefficients of the layer being run, `n` per neuron.
     coef: Vec<f64>,
     /// The layers of finished runs, for the next run to fill (see `Drop for Run`).
@@ -409,7 +408,7 @@ impl<'a> Plan<'a> {
                     .enumerate()
                     .filter_map(|(j, f)| f.map(|f| (f.t, j as u32))),
             );
-            sort_by_time(fired, self.t_max, &mut work.sorted, &mut work.counts);
+            sort_by_time(fired, self.t_max, &mut work.sort);
             for &(t, j) in fired.iter() {
                 let id = outcome.spikes.len() as u32;
                 outcome.spikes.push(SpikeRecord {
