@@ -258,6 +258,8 @@ fn run_saves_predictions_points_and_test_spikes_consistent_with_its_metrics() {
         serde_json::json!(["hidden", "out", "data"])
     );
     assert_eq!(details["test_spike_samples"], 5);
+    // A feed-forward network of this linear model trains on the modal fast path.
+    assert_eq!(details["fast_path"], true);
     // Predictions: int64, one per test sample, and exactly the final test accuracy.
     let predictions = parse_npy(&std::fs::read(res.join("test_predictions.npy")).unwrap()).unwrap();
     assert_eq!(
@@ -399,6 +401,8 @@ train {{
     train(&common::program(&src), &opts(&src, &dir), &mut |_: &str| {}).unwrap();
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
+    // Time-discrete training never takes the (event-mode) fast path.
+    assert_eq!(manifest["details"]["fast_path"], false);
     let predicted = floats(&dir.join("test_predictions.npy"));
     let labels = floats(&dir.join("test_labels.npy"));
     assert_eq!(predicted.len(), 8);
