@@ -787,7 +787,6 @@ impl<'a> Plan<'a> {
         work: &mut Work,
     ) -> bool {
         let md = &self.modes[pop];
-        let kern = &self.kernels[self.program.populations[pop].model.index()];
         layer.fired[j] = Some(Fired {
             t,
             id: 0,
@@ -797,7 +796,10 @@ impl<'a> Plan<'a> {
         layer.p_fired[j * N..(j + 1) * N].copy_from_slice(ps);
         let e = match md.reset {
             Some(_) => md.reset_affine(c, ps),
-            None => md.reset_generic(kern, c, ps, work),
+            None => {
+                let kern = &self.kernels[self.program.populations[pop].model.index()];
+                md.reset_generic(kern, c, ps, work)
+            }
         };
         for m in 0..N {
             c[m] = e[m] / ps[m];

@@ -220,6 +220,7 @@ impl Modes {
     /// The terms C_m e^{lambda_m t} just after a reset at a time t where e^{lambda_m t} =
     /// `ps[m]` and the coefficients were `c`, for an affine reset (a matrix in modal
     /// coordinates, `Modes::reset`).
+    #[inline]
     pub(super) fn reset_affine<const N: usize>(&self, c: &[f64; N], ps: &[f64; N]) -> [f64; N] {
         let (mm, shift) = self
             .reset
