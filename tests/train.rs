@@ -7,23 +7,11 @@ use snnc::runner::{RunOptions, train};
 use snnc::sim::kernels::Backend;
 use std::path::{Path, PathBuf};
 
-const SRC: &str = "
-neuron LIF {
-    param tau_mem = 10 ms
-    param tau_syn = 5 ms
-    param v_th = 1.0
-    param v_reset = -1000.0
-    state v = 0.0
-    state i = 0.0
-    d/dt v = (i - v) / tau_mem
-    d/dt i = -i / tau_syn
-    receptor syn(w) { i += w }
-    spike when v >= v_th
-    on spike { v = v_reset }
-}
+/// The network, after the shared Yin-Yang model (`common::LIF_TTFS`).
+const NETWORK: &str = "
 input data = yinyang(train = 96, validation = 32, test = 32, seed = 1, t_late = 10 ms)
-population hidden = 20 LIF
-population out = 3 LIF
+population hidden = 20 N
+population out = 3 N
 project data -> hidden dense init normal(3.0, 1.6)
 project hidden -> out dense init normal(0.5, 0.8)
 simulation { mode event  t_max 20 ms }
@@ -38,19 +26,24 @@ train {
 }
 ";
 
+fn source() -> String {
+    format!("{}\n{NETWORK}", common::LIF_TTFS)
+}
+
 fn out_dir(name: &str) -> common::TempDir {
     common::TempDir::new(&format!("test-{name}"), false)
 }
 
 fn run(out: &Path, threads: usize, epochs: usize, resume: bool) {
-    let mut p = common::program(SRC);
+    let src = source();
+    let mut p = common::program(&src);
     p.training.as_mut().unwrap().epochs = epochs;
     let opts = RunOptions {
         out: out.to_path_buf(),
         threads,
         backend: Backend::Jit,
         source_name: "test.snn".into(),
-        source_text: SRC.into(),
+        source_text: src.clone(),
         overrides: vec![],
         resume,
         chip: false,
