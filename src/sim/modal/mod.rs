@@ -18,6 +18,9 @@
 //! the engine's crossing finder fed with Lie derivatives computed from the coefficients. The
 //! bounds leave a relative slack far above their rounding, so rounding never hides a crossing.
 //!
+//! An undelayed arrival from a population with the same eigenvalues takes e^{lambda_m t} from
+//! its source's spike (where the quadratic's root gave it), not from a new exponential.
+//!
 //! When every projection into a layer is dense, the layer runs four neurons at a time through
 //! all its intervals (the neurons' coefficients stay in registers and the loops over the four
 //! vectorise); otherwise interval by interval, each arrival updating its targets. The
@@ -137,6 +140,9 @@ pub struct Plan<'a> {
     into: Vec<Vec<usize>>,
     /// Per projection: every presynaptic neuron reaches every postsynaptic one.
     dense: Vec<bool>,
+    /// Per projection: its spikes arrive undelayed from a population with the same eigenvalues,
+    /// so e^{lambda_m t} at an arrival is the one its source's spike computed.
+    carries: Vec<bool>,
 }
 
 /// One arrival at a layer: time, projection, presynaptic index, source spike id.
@@ -303,8 +309,25 @@ impl<'a> Plan<'a> {
             .iter()
             .map(|s| s.targets.iter().all(|t| t.len() == s.n_post))
             .collect();
+        let carries = net
+            .projections
+            .iter()
+            .map(|s| match s.pre {
+                Node::Pop(p) => {
+                    let (a, b) = (&modes[p.index()], &modes[s.post]);
+                    s.delay == 0.0
+                        && a.ratio_two == b.ratio_two
+                        && a.lambda
+                            .iter()
+                            .map(|x| x.to_bits())
+                            .eq(b.lambda.iter().map(|x| x.to_bits()))
+                }
+                Node::Input(_) => false,
+            })
+            .collect();
         Some(Plan {
             dense,
+            carries,
             program,
             kernels,
             net,
@@ -359,7 +382,8 @@ impl<'a> Plan<'a> {
         layers.resize_with(npops, Layer::default);
         let mut ran_all = true;
         for &pop in &self.order {
-            let layer = &mut layers[pop];
+            // Out of the list while it runs, so that it can read the layers before it.
+            let mut layer = std::mem::take(&mut layers[pop]);
             layer.arrivals.clear();
             let incoming: usize = self.into[pop]
                 .iter()
@@ -395,7 +419,11 @@ impl<'a> Plan<'a> {
             if !layer.arrivals.is_sorted_by_key(key) {
                 layer.arrivals.sort_unstable_by_key(key);
             }
-            if self.run_layer(pop, layer, &mut work).is_none() {
+            if self
+                .run_layer(pop, &mut layer, &layers, &mut work)
+                .is_none()
+            {
+                layers[pop] = layer;
                 ran_all = false;
                 break;
             }
@@ -421,6 +449,7 @@ impl<'a> Plan<'a> {
                 }
                 pop_spikes[pop].push((t, j, id));
             }
+            layers[pop] = layer;
         }
         work.input_spikes = input_spikes;
         work.pop_spikes = pop_spikes;
@@ -434,12 +463,19 @@ impl<'a> Plan<'a> {
     }
 
     /// Runs one population over its sorted arrivals; `None` if a neuron spikes twice.
-    fn run_layer(&self, pop: usize, layer: &mut Layer, work: &mut Work) -> Option<()> {
+    /// `done` holds the layers before it (their `p_fired`).
+    fn run_layer(
+        &self,
+        pop: usize,
+        layer: &mut Layer,
+        done: &[Layer],
+        work: &mut Work,
+    ) -> Option<()> {
         match self.modes[pop].n {
-            1 => self.run_layer_n::<1>(pop, layer, work),
-            2 => self.run_layer_n::<2>(pop, layer, work),
-            3 => self.run_layer_n::<3>(pop, layer, work),
-            4 => self.run_layer_n::<4>(pop, layer, work),
+            1 => self.run_layer_n::<1>(pop, layer, done, work),
+            2 => self.run_layer_n::<2>(pop, layer, done, work),
+            3 => self.run_layer_n::<3>(pop, layer, done, work),
+            4 => self.run_layer_n::<4>(pop, layer, done, work),
             n => unreachable!("Plan::new admits at most {MAX_STATES} states, not {n}"),
         }
     }
@@ -457,6 +493,7 @@ impl<'a> Plan<'a> {
         &self,
         pop: usize,
         layer: &mut Layer,
+        done: &[Layer],
         work: &mut Work,
     ) -> Option<()> {
         let md = &self.modes[pop];
@@ -500,7 +537,17 @@ impl<'a> Plan<'a> {
             } else {
                 layer.arrivals[next].t
             };
-            let p1 = p_at(t1);
+            // From the first arrival's source spike where it carries e^{lambda_m t}.
+            let p1 = match layer.arrivals.get(next) {
+                Some(a) if self.carries[a.proj as usize] => {
+                    let Node::Pop(src) = self.net.projections[a.proj as usize].pre else {
+                        unreachable!("only population spikes carry exponentials")
+                    };
+                    let p = &done[src.index()].p_fired[a.pre as usize * N..];
+                    std::array::from_fn(|m| p[m])
+                }
+                _ => p_at(t1),
+            };
             (end.t0, end.p0, end.gp0) = (end.t1, end.p1, end.gp1);
             (end.t1, end.p1, end.gp1) = (t1, p1, std::array::from_fn(|m| g[m] * p1[m]));
             end.start = end.end;
