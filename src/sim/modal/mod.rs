@@ -187,8 +187,9 @@ struct Layer {
     /// coefficient a unit weight adds, `n` per arrival.
     dq: Vec<f64>,
     fired: Vec<Option<Fired>>,
-    /// e^{lambda_m t} at each fired neuron's spike, `n` per neuron.
+    /// e^{lambda_m t} at each fired neuron's spike, and e^{-lambda_m t}, `n` per neuron.
     p_fired: Vec<f64>,
+    q_fired: Vec<f64>,
 }
 
 /// Buffers of one run.
@@ -504,6 +505,8 @@ impl<'a> Plan<'a> {
         layer.fired.resize(size, None);
         layer.p_fired.clear();
         layer.p_fired.resize(size * N, 0.0);
+        layer.q_fired.clear();
+        layer.q_fired.resize(size * N, 0.0);
         layer.dq.clear();
         layer.dq.resize(arrivals * N, 0.0);
         let p_at = |t: f64| -> [f64; N] {
@@ -537,22 +540,30 @@ impl<'a> Plan<'a> {
             } else {
                 layer.arrivals[next].t
             };
-            // From the first arrival's source spike where it carries e^{lambda_m t}.
-            let p1 = match layer.arrivals.get(next) {
+            // From the first arrival's source spike where it carries e^{lambda_m t} and
+            // e^{-lambda_m t}.
+            let (p1, q1) = match layer.arrivals.get(next) {
                 Some(a) if self.carries[a.proj as usize] => {
                     let Node::Pop(src) = self.net.projections[a.proj as usize].pre else {
                         unreachable!("only population spikes carry exponentials")
                     };
-                    let p = &done[src.index()].p_fired[a.pre as usize * N..];
-                    std::array::from_fn(|m| p[m])
+                    let at = a.pre as usize * N;
+                    let (p, q) = (
+                        &done[src.index()].p_fired[at..],
+                        &done[src.index()].q_fired[at..],
+                    );
+                    (std::array::from_fn(|m| p[m]), std::array::from_fn(|m| q[m]))
                 }
-                _ => p_at(t1),
+                _ => {
+                    let p = p_at(t1);
+                    (p, md.inverse(&p))
+                }
             };
             (end.t0, end.p0, end.gp0) = (end.t1, end.p1, end.gp1);
             (end.t1, end.p1, end.gp1) = (t1, p1, std::array::from_fn(|m| g[m] * p1[m]));
             end.start = end.end;
             if !closing {
-                let q: [f64; N] = std::array::from_fn(|m| 1.0 / p1[m]);
+                let q = q1;
                 while next < arrivals && layer.arrivals[next].t == t1 {
                     let a = layer.arrivals[next];
                     let syn = &self.net.projections[a.proj as usize];
@@ -841,6 +852,8 @@ impl<'a> Plan<'a> {
             slope,
         });
         layer.p_fired[j * N..(j + 1) * N].copy_from_slice(ps);
+        let q = md.inverse(ps);
+        layer.q_fired[j * N..(j + 1) * N].copy_from_slice(&q);
         let e = match md.reset {
             Some(_) => md.reset_affine(c, ps),
             None => {
@@ -849,7 +862,7 @@ impl<'a> Plan<'a> {
             }
         };
         for m in 0..N {
-            c[m] = e[m] / ps[m];
+            c[m] = e[m] * q[m];
         }
         // Most resets leave the neuron far below threshold until t1.
         let gp: [f64; N] = std::array::from_fn(|m| md.g[m] * ps[m]);

@@ -40,6 +40,19 @@ pub(super) struct Modes {
 }
 
 impl Modes {
+    /// e^{-lambda_m t} from `p` = e^{lambda_m t}: for eigenvalues a and 2a one division, the
+    /// other factor its square.
+    #[inline(always)]
+    pub(super) fn inverse<const N: usize>(&self, p: &[f64; N]) -> [f64; N] {
+        match self.ratio_two {
+            Some((ia, ib, _)) => {
+                let iz = 1.0 / p[ia];
+                std::array::from_fn(|m| if m == ib { iz * iz } else { iz })
+            }
+            None => std::array::from_fn(|m| 1.0 / p[m]),
+        }
+    }
+
     pub(super) fn new(kern: &ModelKernels, params: &[f64], t_max: f64) -> Option<Modes> {
         let (n, k) = (kern.n, kern.n_params);
         let eig = kern.eigenvalues.as_ref()?;
