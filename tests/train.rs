@@ -58,10 +58,12 @@ fn weights(dir: &Path) -> Vec<u8> {
 
 #[test]
 fn thread_count_does_not_change_results() {
-    let (a, b) = (out_dir("t1"), out_dir("t2"));
+    let (a, b, c) = (out_dir("t1"), out_dir("t2"), out_dir("t3"));
     run(&a, 1, 2, false);
     run(&b, 2, 2, false);
+    run(&c, 3, 2, false);
     assert_eq!(weights(&a), weights(&b));
+    assert_eq!(weights(&a), weights(&c));
     let metrics = |d: &Path| {
         std::fs::read_to_string(d.join("metrics.csv"))
             .unwrap()

@@ -6,6 +6,7 @@
 
 pub mod analytic;
 pub mod bptt;
+mod crew;
 pub mod data;
 pub mod eventprop;
 pub mod files;
@@ -18,6 +19,23 @@ use crate::sim::kernels::ModelKernels;
 use crate::sim::network::Network;
 use crate::sim::rng::Rng;
 use data::Sample;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Samples a thread takes at a time.
+const BLOCK: usize = 4;
+
+/// Results placed by their positions `0..n`, each of which occurs once.
+fn in_order(done: Vec<(usize, SampleResult)>, n: usize) -> Vec<SampleResult> {
+    let mut results: Vec<Option<SampleResult>> = Vec::new();
+    results.resize_with(n, || None);
+    for (k, r) in done {
+        results[k] = Some(r);
+    }
+    results
+        .into_iter()
+        .map(|r| r.expect("every sample was run"))
+        .collect()
+}
 
 /// Why training stopped early.
 #[derive(Debug, Clone, PartialEq)]
@@ -528,7 +546,8 @@ impl<'a> Trainer<'a> {
     /// Runs the samples on `self.threads` threads (the calling one included), which take blocks
     /// of a few samples in turn so that none waits while another has work left; results in
     /// sample order. On the chip, sample `k` is trial `trials + k` (its trial-to-trial noise),
-    /// whatever the threads.
+    /// whatever the threads. The threads last one call; an epoch's batches share a
+    /// [`crew::Crew`] instead.
     fn parallel(
         &self,
         net: &Network,
@@ -536,47 +555,59 @@ impl<'a> Trainer<'a> {
         with_grad: bool,
         trials: u64,
     ) -> Result<Vec<SampleResult>, TrainError> {
-        /// Samples a thread takes at a time.
-        const BLOCK: usize = 4;
         let chip = self.configure(net)?;
-        let chip = chip.as_ref();
         let plan = self.plan(net);
-        let plan = plan.as_ref();
-        let next = std::sync::atomic::AtomicUsize::new(0);
+        let next = AtomicUsize::new(0);
         let work = || {
-            let mut done = Vec::new();
-            loop {
-                let start = next.fetch_add(BLOCK, std::sync::atomic::Ordering::Relaxed);
-                if start >= samples.len() {
-                    return done;
-                }
-                for (k, s) in samples.iter().enumerate().skip(start).take(BLOCK) {
-                    let trial = trials.wrapping_add(k as u64);
-                    done.push((k, self.sample(net, s, with_grad, chip, plan, trial)));
-                }
-            }
+            self.take_blocks(
+                net,
+                samples,
+                &next,
+                with_grad,
+                chip.as_ref(),
+                plan.as_ref(),
+                trials,
+            )
         };
         let helpers = self
             .threads
             .min(samples.len().div_ceil(BLOCK))
             .saturating_sub(1);
-        let mut results: Vec<Option<SampleResult>> = Vec::new();
-        results.resize_with(samples.len(), || None);
+        let mut done = Vec::with_capacity(samples.len());
         std::thread::scope(|scope| {
             let handles: Vec<_> = (0..helpers).map(|_| scope.spawn(work)).collect();
-            let mine = work();
-            for (k, r) in handles
-                .into_iter()
-                .flat_map(|h| h.join().expect("a training thread panicked"))
-                .chain(mine)
-            {
-                results[k] = Some(r);
+            done.extend(work());
+            for h in handles {
+                done.extend(h.join().expect("a training thread panicked"));
             }
         });
-        Ok(results
-            .into_iter()
-            .map(|r| r.expect("every sample was run"))
-            .collect())
+        Ok(in_order(done, samples.len()))
+    }
+
+    /// Runs blocks of `BLOCK` samples, claimed through `next`, until none is left; the results
+    /// with their positions in `samples`. Every thread working on one batch runs this.
+    #[allow(clippy::too_many_arguments)]
+    fn take_blocks(
+        &self,
+        net: &Network,
+        samples: &[&Sample],
+        next: &AtomicUsize,
+        with_grad: bool,
+        chip: Option<&crate::bss2::mock::Mock>,
+        plan: Option<&crate::sim::modal::Plan>,
+        trials: u64,
+    ) -> Vec<(usize, SampleResult)> {
+        let mut done = Vec::new();
+        loop {
+            let start = next.fetch_add(BLOCK, Ordering::Relaxed);
+            if start >= samples.len() {
+                return done;
+            }
+            for (k, s) in samples.iter().enumerate().skip(start).take(BLOCK) {
+                let trial = trials.wrapping_add(k as u64);
+                done.push((k, self.sample(net, s, with_grad, chip, plan, trial)));
+            }
+        }
     }
 
     /// Accuracy and mean loss on a set (forward only).
@@ -672,79 +703,84 @@ impl<'a> Trainer<'a> {
         let mut done = 0usize;
         let (mut loss_sum, mut correct, mut spikes, mut limit_hits, mut grazing) =
             (0.0, 0usize, 0usize, 0u64, 0u64);
-        for (b, batch) in order.chunks(tr.batch).enumerate() {
-            let samples: Vec<&Sample> = batch.iter().map(|i| &self.train[*i]).collect();
-            let trials = ((epoch as u64) << 24) + (b as u64) * (tr.batch as u64);
-            let results = self.parallel(net, &samples, true, trials)?;
-            let mut grads: Vec<Vec<f64>> = net
-                .projections
-                .iter()
-                .map(|s| vec![0.0; s.w.len()])
-                .collect();
-            let mut silent = vec![false; self.program.populations[tr.output.index()].size];
-            for r in &results {
-                done += 1;
-                loss_sum += r.loss;
-                correct += usize::from(r.correct);
-                spikes += r.spikes;
-                limit_hits += r.limit_hits;
-                grazing += r.near_grazing as u64;
-                for (acc, g) in grads
-                    .iter_mut()
-                    .zip(r.grads.as_ref().expect("computed with gradients"))
-                {
-                    for (a, v) in acc.iter_mut().zip(g) {
-                        *a += v;
+        // The helper threads stay for the epoch's batches.
+        std::thread::scope(|scope| {
+            let crew = crew::Crew::start(scope, self, net, self.threads - 1);
+            for (b, batch) in order.chunks(tr.batch).enumerate() {
+                let trials = ((epoch as u64) << 24) + (b as u64) * (tr.batch as u64);
+                let results = crew.run(self, net, batch, trials)?;
+                let mut grads: Vec<Vec<f64>> = net
+                    .projections
+                    .iter()
+                    .map(|s| vec![0.0; s.w.len()])
+                    .collect();
+                let mut silent = vec![false; self.program.populations[tr.output.index()].size];
+                for r in &results {
+                    done += 1;
+                    loss_sum += r.loss;
+                    correct += usize::from(r.correct);
+                    spikes += r.spikes;
+                    limit_hits += r.limit_hits;
+                    grazing += r.near_grazing as u64;
+                    for (acc, g) in grads
+                        .iter_mut()
+                        .zip(r.grads.as_ref().expect("computed with gradients"))
+                    {
+                        for (a, v) in acc.iter_mut().zip(g) {
+                            *a += v;
+                        }
+                    }
+                    for (s, r) in silent.iter_mut().zip(&r.silent_outputs) {
+                        *s |= r;
                     }
                 }
-                for (s, r) in silent.iter_mut().zip(&r.silent_outputs) {
-                    *s |= r;
-                }
-            }
-            let scale = 1.0 / samples.len() as f64;
-            grads.iter_mut().flatten().for_each(|g| *g *= scale);
-            let mut weights: Vec<Vec<f64>> = net.projections.iter().map(|s| s.w.clone()).collect();
-            optim::update(
-                &tr.optimizer,
-                opt,
-                &mut weights,
-                &grads,
-                lr_scale,
-                tr.clip,
-                &masks,
-            );
-            if let Some(bump) = tr.weight_bump {
-                for (k, s) in net.projections.iter().enumerate() {
-                    if s.post == tr.output.index() && s.plastic {
-                        for (j, was_silent) in silent.iter().enumerate() {
-                            if *was_silent {
-                                for i in 0..s.n_pre {
-                                    if let Some(idx) = s.index(i, j) {
-                                        weights[k][idx] += bump;
+                let scale = 1.0 / batch.len() as f64;
+                grads.iter_mut().flatten().for_each(|g| *g *= scale);
+                let mut weights: Vec<Vec<f64>> =
+                    net.projections.iter().map(|s| s.w.clone()).collect();
+                optim::update(
+                    &tr.optimizer,
+                    opt,
+                    &mut weights,
+                    &grads,
+                    lr_scale,
+                    tr.clip,
+                    &masks,
+                );
+                if let Some(bump) = tr.weight_bump {
+                    for (k, s) in net.projections.iter().enumerate() {
+                        if s.post == tr.output.index() && s.plastic {
+                            for (j, was_silent) in silent.iter().enumerate() {
+                                if *was_silent {
+                                    for i in 0..s.n_pre {
+                                        if let Some(idx) = s.index(i, j) {
+                                            weights[k][idx] += bump;
+                                        }
                                     }
                                 }
                             }
                         }
                     }
                 }
-            }
-            for (k, (s, w)) in net.projections.iter_mut().zip(weights).enumerate() {
-                if w.iter().any(|v| !v.is_finite()) {
-                    return Err(TrainError::NonFinite {
-                        epoch,
-                        batch: b,
-                        projection: crate::sim::network::projection_name(self.program, k),
-                    });
+                for (k, (s, w)) in net.projections.iter_mut().zip(weights).enumerate() {
+                    if w.iter().any(|v| !v.is_finite()) {
+                        return Err(TrainError::NonFinite {
+                            epoch,
+                            batch: b,
+                            projection: crate::sim::network::projection_name(self.program, k),
+                        });
+                    }
+                    s.w = w;
                 }
-                s.w = w;
+                on_batch(BatchProgress {
+                    samples_done: done,
+                    samples_total: self.train.len(),
+                    loss: loss_sum / done as f64,
+                    accuracy: correct as f64 / done as f64,
+                });
             }
-            on_batch(BatchProgress {
-                samples_done: done,
-                samples_total: self.train.len(),
-                loss: loss_sum / done as f64,
-                accuracy: correct as f64 / done as f64,
-            });
-        }
+            Ok::<(), TrainError>(())
+        })?;
         let n = self.train.len() as f64;
         let (val_acc, _) = self.evaluate(net, &self.validation)?;
         let (test_acc, _) = self.evaluate(net, &self.test)?;
