@@ -8,11 +8,12 @@
 //! time s adds w (u_m . d) e^{-lambda_m s} to C_m (u_m: the left eigenvectors), and the
 //! threshold is h(t) = h_inf + sum_m (g . v_m) C_m e^{lambda_m t}. So the exponentials of an
 //! arrival time are computed once for all of its targets, a neuron is a few numbers, and each
-//! neuron is tested on each interval between arrivals: each term of h is monotone in t, so on
-//! an interval h <= h_inf + sum_m max(term at the start, term at the end). Where that bound
-//! reaches zero the crossing search runs: for eigenvalues a and 2a (tau_mem = 2 tau_syn) the
-//! largest root of the quadratic in z = e^{a t} inside the interval (a logarithm only for the
-//! root taken), accepted when h there is short of zero by at most a Newton step of 1e-9 of the
+//! neuron is tested on each interval between arrivals (`bounds`): each term of h is monotone
+//! in t, so on an interval h <= h_inf + sum_m max(term at the start, term at the end); for
+//! eigenvalues a and 2a, h is a quadratic in z = e^{a t} whose largest value on the interval is
+//! known exactly. Where the test does not rule a crossing out the search runs: for eigenvalues
+//! a and 2a (tau_mem = 2 tau_syn) the largest root of that quadratic inside the interval (a
+//! logarithm only for the root taken), accepted when h there is short of zero by at most a Newton step of 1e-9 of the
 //! interval (the tolerance of `ir::crossing::check_root`) and moved on by that step; otherwise
 //! the bound on eight pieces of the interval, and from the first piece where it reaches zero
 //! the engine's crossing finder fed with Lie derivatives computed from the coefficients. The
@@ -53,7 +54,8 @@
 //! differs), not bit for bit; `tests/modal.rs` holds the two together.
 //!
 //! This file holds the plan and the forward pass; `modes` derives a model's modal form,
-//! `backward` the gradients, `sort` the order of a layer's spikes.
+//! `bounds` holds the interval tests, `backward` the gradients, `sort` the order of a layer's
+//! spikes.
 
 use super::event::{InputSpikes, Outcome, SpikeRecord};
 use super::kernels::ModelKernels;
@@ -62,65 +64,17 @@ use crate::ir::crossing::{Scratch, check_root, next_crossing_in, ordered_roots, 
 use crate::sema::hir::{InputId, Node, PopId, Program};
 
 mod backward;
+mod bounds;
 mod modes;
 mod sort;
+
+use bounds::{LANES, Quad, QuadInterval, bound, bound_lanes, clearly_below, quad_bound};
 
 use modes::Modes;
 use sort::sort_by_time;
 
 /// Largest |lambda| t_max for which e^{-lambda t} stays far from overflow.
 const MAX_EXPONENT: f64 = 300.0;
-
-/// The bounds rule a neuron out only when they stay below zero by this much relative to the
-/// size of their terms (far more than their rounding errors).
-const SLACK: f64 = 1e-12;
-
-/// Whether a bound stays below zero by more than the slack (false for NaN).
-fn clearly_below(bound: f64, size: f64) -> bool {
-    bound + SLACK * size < 0.0
-}
-
-/// The larger of two numbers, NaN if `a` is NaN (one instruction, unlike `f64::max`).
-#[inline(always)]
-fn larger(a: f64, b: f64) -> f64 {
-    if b > a { b } else { a }
-}
-
-/// An upper bound of h on an interval, plus its slack: each term C_m g_m e^{lambda_m t} is
-/// monotone, so it is at most the larger of its values at the ends (`gp0`, `gp1`: g_m
-/// e^{lambda_m t} there). Without branches, so loops over neurons vectorise.
-#[inline(always)]
-fn bound<const N: usize>(h_inf: f64, c: &[f64; N], gp0: &[f64; N], gp1: &[f64; N]) -> f64 {
-    let (mut bound, mut size) = (h_inf, h_inf.abs());
-    for m in 0..N {
-        let top = larger(c[m] * gp0[m], c[m] * gp1[m]);
-        bound += top;
-        size += top.abs();
-    }
-    bound + SLACK * size
-}
-
-/// Neurons tested together on the dense path.
-const LANES: usize = 4;
-
-/// [`bound`] for `LANES` neurons, coefficients mode by mode.
-#[inline(always)]
-fn bound_lanes<const N: usize>(
-    h_inf: f64,
-    c: &[[f64; LANES]; N],
-    gp0: &[f64; N],
-    gp1: &[f64; N],
-) -> [f64; LANES] {
-    let (mut bound, mut size) = ([h_inf; LANES], [h_inf.abs(); LANES]);
-    for m in 0..N {
-        for l in 0..LANES {
-            let top = larger(c[m][l] * gp0[m], c[m][l] * gp1[m]);
-            bound[l] += top;
-            size[l] += top.abs();
-        }
-    }
-    std::array::from_fn(|l| bound[l] + SLACK * size[l])
-}
 
 /// Pieces an interval is cut into when its bound does not rule a neuron out.
 const PIECES: usize = 8;
@@ -582,6 +536,12 @@ impl<'a> Plan<'a> {
         }
         let last = ivs.len() - 1;
         let c0: [f64; N] = std::array::from_fn(|m| md.c0[m]);
+        let quad = md.ratio_two.map(|(ia, ib, _)| Quad {
+            ia,
+            ib,
+            ga: md.g[ia],
+            gb: md.g[ib],
+        });
         if self.into[pop].iter().all(|&k| self.dense[k]) {
             // LANES neurons at a time, their coefficients mode by mode (the loops over lanes
             // vectorise); a lane past the layer's end has weight 0 and is never searched.
@@ -589,7 +549,18 @@ impl<'a> Plan<'a> {
                 let lanes = LANES.min(size - j0);
                 let mut cl: [[f64; LANES]; N] = std::array::from_fn(|m| [c0[m]; LANES]);
                 for (i, iv) in ivs.iter().enumerate() {
-                    let b = bound_lanes(md.h_inf, &cl, &iv.gp0, &iv.gp1);
+                    let b = match quad {
+                        Some(q) => {
+                            let qi = QuadInterval::new(q, iv);
+                            let (ca, cb) = (cl[q.ia], cl[q.ib]);
+                            let mut b = [0.0; LANES];
+                            for l in 0..LANES {
+                                b[l] = quad_bound(md.h_inf, q, ca[l], cb[l], &qi);
+                            }
+                            b
+                        }
+                        None => bound_lanes(md.h_inf, &cl, &iv.gp0, &iv.gp1),
+                    };
                     if b[..lanes].iter().any(|&b| !clearly_below(b, 0.0)) {
                         for (l, &b) in b[..lanes].iter().enumerate() {
                             if clearly_below(b, 0.0) {
@@ -631,9 +602,13 @@ impl<'a> Plan<'a> {
         for (i, iv) in ivs.iter().enumerate() {
             // The bounds first (a loop without branches), then the candidates.
             candidates.clear();
+            let qi = quad.map(|q| (q, QuadInterval::new(q, iv)));
             candidates.extend(
                 c.iter()
-                    .map(|cj| bound(md.h_inf, cj, &iv.gp0, &iv.gp1))
+                    .map(|cj| match &qi {
+                        Some((q, qi)) => quad_bound(md.h_inf, *q, cj[q.ia], cj[q.ib], qi),
+                        None => bound(md.h_inf, cj, &iv.gp0, &iv.gp1),
+                    })
                     .enumerate()
                     .filter(|(_, b)| !clearly_below(*b, 0.0))
                     .map(|(j, _)| j as u32),
