@@ -8,8 +8,12 @@ pub(super) struct Scratch {
     buckets: Vec<u32>,
 }
 
+/// Buckets per item: fewer collisions, so fewer moves (and mispredicted branches) in the
+/// insertion pass.
+const SPREAD: usize = 4;
+
 /// Sorts spikes `(t, j)` with `0 <= t <= t_max` by time, then index: into buckets
-/// floor((t - lo) n / (hi - lo)) over the range [lo, hi] the times span (the buckets grow with
+/// floor((t - lo) 4n / (hi - lo)) over the range [lo, hi] the times span (the buckets grow with
 /// t), then one insertion pass over the bucketed list, whose elements are out of order only
 /// within a bucket. Linear time for spread-out times, where a comparison sort spent 8 % of a
 /// training run.
@@ -30,8 +34,9 @@ pub(super) fn sort_by_time(items: &mut Vec<(f64, u32)>, t_max: f64, scratch: &mu
     }
     // A zero span puts everything in bucket 0 (`scale` is then infinite times zero: NaN,
     // which `as` turns into 0).
-    let scale = n as f64 / (hi - lo);
-    let top = n.saturating_sub(1) as u32;
+    let slots = SPREAD * n;
+    let scale = slots as f64 / (hi - lo);
+    let top = slots.saturating_sub(1) as u32;
     buckets.clear();
     buckets.extend(
         items
@@ -43,7 +48,7 @@ pub(super) fn sort_by_time(items: &mut Vec<(f64, u32)>, t_max: f64, scratch: &mu
         return;
     }
     counts.clear();
-    counts.resize(n + 1, 0);
+    counts.resize(slots + 1, 0);
     for &b in buckets.iter() {
         counts[b as usize + 1] += 1;
     }
