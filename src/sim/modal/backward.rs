@@ -48,6 +48,11 @@ impl Plan<'_> {
     ) {
         let md = &self.modes[pop];
         let (dq, _) = layer.dq.as_chunks::<N>();
+        // One dense projection into the layer (the common case): its lookups hoisted.
+        let single = match self.into[pop][..] {
+            [k] if self.dense[k] => Some(k),
+            _ => None,
+        };
         for (j, f) in layer.fired.iter().enumerate() {
             let Some(f) = f else { continue };
             if f.slope.abs() < 1e-9 {
@@ -62,6 +67,28 @@ impl Plan<'_> {
             let k: [f64; N] = std::array::from_fn(|m| factor * (md.g[m] * p[m]));
             let lk: [f64; N] = std::array::from_fn(|m| -md.lambda[m] * k[m]);
             let applied = f.applied as usize;
+            let terms = |dq: &[f64; N]| {
+                let (mut dw, mut ds) = (0.0, 0.0);
+                for m in 0..N {
+                    dw += k[m] * dq[m];
+                    ds += lk[m] * dq[m];
+                }
+                (dw, ds)
+            };
+            if let Some(proj) = single {
+                let syn = &self.net.projections[proj];
+                let from_pop = matches!(syn.pre, Node::Pop(_));
+                let gw = &mut grads.weights[proj];
+                for (a, dq) in layer.arrivals[..applied].iter().zip(dq) {
+                    let idx = syn.offsets[a.pre as usize] + j;
+                    let (dw, ds) = terms(dq);
+                    gw[idx] += dw;
+                    if from_pop {
+                        lt[a.source as usize] += ds * syn.w[idx];
+                    }
+                }
+                continue;
+            }
             for (a, dq) in layer.arrivals[..applied].iter().zip(dq) {
                 let proj = a.proj as usize;
                 let syn = &self.net.projections[proj];
@@ -74,11 +101,7 @@ impl Plan<'_> {
                         None => continue,
                     }
                 };
-                let (mut dw, mut ds) = (0.0, 0.0);
-                for m in 0..N {
-                    dw += k[m] * dq[m];
-                    ds += lk[m] * dq[m];
-                }
+                let (dw, ds) = terms(dq);
                 grads.weights[proj][idx] += dw;
                 // Input spikes carry no gradient: their time derivative is not needed.
                 if let Node::Pop(_) = syn.pre {
