@@ -22,7 +22,7 @@ use data::Sample;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Samples a thread takes at a time.
-const BLOCK: usize = 4;
+const BLOCK: usize = 2;
 
 /// Results placed by their positions `0..n`, each of which occurs once.
 fn in_order(done: Vec<(usize, SampleResult)>, n: usize) -> Vec<SampleResult> {
