@@ -418,7 +418,8 @@ impl<'a> Plan<'a> {
     }
 
     /// Runs one population over its sorted arrivals; `None` if a neuron spikes twice.
-    /// `done` holds the layers before it (their `p_fired`).
+    /// `done` holds the layers before it (the exponentials of their spikes, `p_fired` and
+    /// `q_fired`).
     fn run_layer(
         &self,
         pop: usize,
@@ -438,7 +439,8 @@ impl<'a> Plan<'a> {
     /// [`Plan::run_layer`] for a model of `N` states (the loops unrolled by the compiler).
     ///
     /// The arrivals at one time form a group; the interval ends are 0, the group times and
-    /// t_max, with e^{lambda_m t} and g_m e^{lambda_m t} computed once per end. A neuron is
+    /// t_max, with e^{lambda_m t} and g_m e^{lambda_m t} computed once per end (or taken from
+    /// the source spike, `Plan::carries`). A neuron is
     /// tested on each interval in turn (`Plan::candidate`), and the arrivals at the interval's
     /// end are applied before the next one. When every projection into the layer is dense,
     /// the layer runs neuron by neuron (each neuron's coefficients stay in registers); otherwise
