@@ -13,11 +13,12 @@
 //! eigenvalues a and 2a, h is a quadratic in z = e^{a t} whose largest value on the interval is
 //! known exactly. Where the test does not rule a crossing out the search runs: for eigenvalues
 //! a and 2a (tau_mem = 2 tau_syn) the largest root of that quadratic inside the interval (a
-//! logarithm only for the root taken), accepted when h there is short of zero by at most a Newton step of 1e-9 of the
-//! interval (the tolerance of `ir::crossing::check_root`) and moved on by that step; otherwise
-//! the bound on eight pieces of the interval, and from the first piece where it reaches zero
-//! the engine's crossing finder fed with Lie derivatives computed from the coefficients. The
-//! bounds leave a relative slack far above their rounding, so rounding never hides a crossing.
+//! logarithm only for the root taken), accepted when h there is short of zero by at most a
+//! Newton step of 1e-9 of the interval (the tolerance of `ir::crossing::check_root`) and moved
+//! on by that step; otherwise the bound on eight pieces of the interval, and from the first
+//! piece where it reaches zero the engine's crossing finder fed with Lie derivatives computed
+//! from the coefficients. The bounds leave a relative slack far above their rounding, so
+//! rounding never hides a crossing.
 //!
 //! An undelayed arrival from a population with the same eigenvalues takes e^{lambda_m t} from
 //! its source's spike (where the quadratic's root gave it), not from a new exponential.
@@ -440,9 +441,9 @@ impl<'a> Plan<'a> {
     ///
     /// The arrivals at one time form a group; the interval ends are 0, the group times and
     /// t_max, with e^{lambda_m t} and g_m e^{lambda_m t} computed once per end (or taken from
-    /// the source spike, `Plan::carries`). A neuron is
-    /// tested on each interval in turn (`Plan::candidate`), and the arrivals at the interval's
-    /// end are applied before the next one. When every projection into the layer is dense,
+    /// the source spike, `Plan::carries`). A neuron is tested on each interval in turn
+    /// (`Plan::candidate`), and the arrivals at the interval's end are applied before the next
+    /// one. When every projection into the layer is dense,
     /// the layer runs neuron by neuron (each neuron's coefficients stay in registers); otherwise
     /// arrival by arrival, over every target of the arrival. Both orders do the same
     /// arithmetic per neuron, so they give the same results bit for bit.
