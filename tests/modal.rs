@@ -191,6 +191,8 @@ fn check_against_engine(src: &str, seeds: &[u64]) {
         let net = Network::build(&s.program, seed);
         let plan = plan(&s, &net).expect("the fast path runs these networks");
         let by_arrival = self::plan(&s, &net).unwrap().arrival_major();
+        // Without the AVX2 copy of the layer code (the same where the processor lacks AVX2).
+        let portable = self::plan(&s, &net).unwrap().portable();
         for sample in &fast_trainer.train {
             let inputs = fast_trainer.sample_inputs(sample);
             let slow = engine(&s, &net).run(&inputs, false);
@@ -207,13 +209,20 @@ fn check_against_engine(src: &str, seeds: &[u64]) {
                     .collect()
             };
             assert_eq!(bits(&run.outcome), bits(&other.outcome));
+            let third = portable.run(&inputs).expect("the same samples run");
+            assert_eq!(bits(&run.outcome), bits(&third.outcome));
             let dl: Vec<f64> = (0..run.outcome.spikes.len())
                 .map(|k| (k as f64 * 0.37).sin())
                 .collect();
-            let (g1, g2) = (plan.backward(&run, &dl), by_arrival.backward(&other, &dl));
-            for (a, b) in g1.weights.iter().zip(&g2.weights) {
-                let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-                assert_eq!(bits(a), bits(b));
+            let g1 = plan.backward(&run, &dl);
+            for other in [
+                by_arrival.backward(&other, &dl),
+                portable.backward(&third, &dl),
+            ] {
+                for (a, b) in g1.weights.iter().zip(&other.weights) {
+                    let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                    assert_eq!(bits(a), bits(b));
+                }
             }
             spikes += assert_same_spikes(&s, &run.outcome, &slow, 1e-12);
             let (lf, gf) = fast_trainer.loss_and_gradient(&net, sample);

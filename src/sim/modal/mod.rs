@@ -27,7 +27,10 @@
 //! all its intervals (the neurons' coefficients stay in registers and the loops over the four
 //! vectorise); otherwise interval by interval, each arrival updating its targets. The
 //! arithmetic per neuron is the same in both orders, so the results are the same bit for bit
-//! (`Plan::arrival_major` forces the second order; `tests/modal.rs` compares them).
+//! (`Plan::arrival_major` forces the second order; `tests/modal.rs` compares them). On x86-64
+//! the layer code is compiled a second time for AVX2 and that copy runs where the processor
+//! has it; without fused multiply-adds it does the same operations, so the same bits
+//! (`Plan::portable` forces the first copy; compared in the same test).
 //!
 //! What it does not do: state traces, replayed (forced) spikes, an event log, or anything but
 //! training's forward and backward passes (simulation-only runs use the engine).
@@ -77,6 +80,14 @@ use sort::sort_by_time;
 /// Largest |lambda| t_max for which e^{-lambda t} stays far from overflow.
 const MAX_EXPONENT: f64 = 300.0;
 
+/// Whether this processor runs the AVX2 copy of the layer code.
+fn avx2_available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return std::arch::is_x86_feature_detected!("avx2");
+    #[cfg(not(target_arch = "x86_64"))]
+    return false;
+}
+
 /// Pieces an interval is cut into when its bound does not rule a neuron out.
 const PIECES: usize = 8;
 
@@ -98,6 +109,8 @@ pub struct Plan<'a> {
     /// Per projection: its spikes arrive undelayed from a population with the same eigenvalues,
     /// so e^{lambda_m t} at an arrival is the one its source's spike computed.
     carries: Vec<bool>,
+    /// The layers run in their AVX2 copy (x86-64 processors that have it).
+    avx2: bool,
 }
 
 /// One arrival at a layer: time, projection, presynaptic index, source spike id.
@@ -284,6 +297,7 @@ impl<'a> Plan<'a> {
         Some(Plan {
             dense,
             carries,
+            avx2: avx2_available(),
             program,
             kernels,
             net,
@@ -292,6 +306,13 @@ impl<'a> Plan<'a> {
             modes,
             into,
         })
+    }
+
+    /// The same plan without the AVX2 copy of the layer code (for tests: the results are the
+    /// same bit for bit).
+    pub fn portable(mut self) -> Plan<'a> {
+        self.avx2 = false;
+        self
     }
 
     /// The same plan running every layer arrival by arrival (for tests and benchmarks: the
@@ -420,8 +441,39 @@ impl<'a> Plan<'a> {
 
     /// Runs one population over its sorted arrivals; `None` if a neuron spikes twice.
     /// `done` holds the layers before it (the exponentials of their spikes, `p_fired` and
-    /// `q_fired`).
+    /// `q_fired`). Compiled twice on x86-64, and the AVX2 copy taken where the processor has
+    /// it: the same operations on wider registers, so the same bits (`Plan::portable`).
     fn run_layer(
+        &self,
+        pop: usize,
+        layer: &mut Layer,
+        done: &[Layer],
+        work: &mut Work,
+    ) -> Option<()> {
+        #[cfg(target_arch = "x86_64")]
+        if self.avx2 {
+            // SAFETY: `avx2` is set only where the processor reports AVX2 (`Plan::new`).
+            return unsafe { self.run_layer_avx2(pop, layer, done, work) };
+        }
+        self.run_layer_any(pop, layer, done, work)
+    }
+
+    /// [`Plan::run_layer`] compiled for AVX2 (the code it inlines included).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn run_layer_avx2(
+        &self,
+        pop: usize,
+        layer: &mut Layer,
+        done: &[Layer],
+        work: &mut Work,
+    ) -> Option<()> {
+        self.run_layer_any(pop, layer, done, work)
+    }
+
+    /// [`Plan::run_layer`] for the processor it is compiled for.
+    #[inline(always)]
+    fn run_layer_any(
         &self,
         pop: usize,
         layer: &mut Layer,
@@ -447,6 +499,7 @@ impl<'a> Plan<'a> {
     /// the layer runs neuron by neuron (each neuron's coefficients stay in registers); otherwise
     /// arrival by arrival, over every target of the arrival. Both orders do the same
     /// arithmetic per neuron, so they give the same results bit for bit.
+    #[inline(always)]
     fn run_layer_n<const N: usize>(
         &self,
         pop: usize,
