@@ -603,6 +603,7 @@ impl<'a> Plan<'a> {
             // vectorise); a lane past the layer's end has weight 0 and is never searched.
             for j0 in (0..size).step_by(LANES) {
                 let lanes = LANES.min(size - j0);
+                let live = (1u32 << lanes) - 1;
                 let mut cl: [[f64; LANES]; N] = std::array::from_fn(|m| [c0[m]; LANES]);
                 for (i, iv) in ivs.iter().enumerate() {
                     let b = match quad {
@@ -617,7 +618,11 @@ impl<'a> Plan<'a> {
                         }
                         None => bound_lanes(md.h_inf, &cl, &iv.gp0, &iv.gp1),
                     };
-                    if b[..lanes].iter().any(|&b| !clearly_below(b, 0.0)) {
+                    // One branch for all lanes (a lane past the layer's end never opens).
+                    let open = (0..LANES).fold(0u32, |mask, l| {
+                        mask | u32::from(!clearly_below(b[l], 0.0)) << l
+                    });
+                    if open & live != 0 {
                         for (l, &b) in b[..lanes].iter().enumerate() {
                             if clearly_below(b, 0.0) {
                                 continue;
