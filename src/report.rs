@@ -169,7 +169,8 @@ pub fn summary(p: &Program, model_notes: &[Vec<String>]) -> String {
             "event-based (exact), t_max {}{}",
             fmt_time(sim.t_max),
             max_spikes_per_neuron.map_or(String::new(), |m| format!(
-                ", at most {m} spikes per neuron"
+                ", at most {m} spike{} per neuron",
+                if m == 1 { "" } else { "s" }
             ))
         ),
         Mode::Discrete { dt, scheme } => format!(
