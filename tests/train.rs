@@ -85,3 +85,33 @@ fn resuming_after_an_epoch_is_bit_identical() {
     let bytes = std::fs::read(part.join("checkpoint/w0.npy")).unwrap();
     assert!(snnc::results::read_npy_f64(&bytes).is_some());
 }
+
+/// A diverging run (learning rate 1e308) stops with an error that names the epoch, the batch
+/// and the projection, on two threads as on one (the helper threads end with the epoch).
+#[test]
+fn a_diverging_run_stops_with_a_clear_error() {
+    let src = source()
+        .replace("lr = 5e-3", "lr = 1e308")
+        .replace("t_max 20 ms }", "t_max 20 ms  max_spikes 1 }");
+    let p = common::program(&src);
+    for threads in [1, 2] {
+        let out = out_dir(&format!("diverge{threads}"));
+        let opts = RunOptions {
+            out: out.to_path_buf(),
+            threads,
+            backend: Backend::Jit,
+            source_name: "test.snn".into(),
+            source_text: src.clone(),
+            overrides: vec![],
+            resume: false,
+            chip: false,
+            base_dir: PathBuf::from("."),
+        };
+        let err = train(&p, &opts, &mut |_: &str| {}).expect_err("the weights overflow");
+        let msg = err.to_string();
+        assert!(
+            msg.contains("`weights:hidden->out#0`") && msg.contains("in epoch 1, batch 1"),
+            "{msg}"
+        );
+    }
+}

@@ -41,7 +41,7 @@ fn in_order(done: Vec<(usize, SampleResult)>, n: usize) -> Vec<SampleResult> {
 #[derive(Debug, Clone, PartialEq)]
 pub enum TrainError {
     Sim(SimError),
-    /// A gradient or weight became NaN or infinite.
+    /// A gradient or weight became NaN or infinite (`epoch` and `batch` counted from 0).
     NonFinite {
         epoch: usize,
         batch: usize,
@@ -60,9 +60,12 @@ impl std::fmt::Display for TrainError {
                 batch,
                 projection,
             } => {
+                // Counted from 1, as the progress lines and `metrics.csv` count epochs.
                 write!(
                     f,
-                    "a weight or gradient of projection `{projection}` became NaN or infinite in epoch {epoch}, batch {batch}"
+                    "a weight or gradient of projection `{projection}` became NaN or infinite in epoch {}, batch {}",
+                    epoch + 1,
+                    batch + 1
                 )
             }
             TrainError::Unsupported(what) => f.write_str(what),
