@@ -317,11 +317,17 @@ pub fn simulate(
         manifest(p, opts, seed, "simulation", details).as_bytes(),
     )?;
     for c in &counts {
+        let hits = c["limit_hits"].as_u64().unwrap_or(0);
         progress.line(&format!(
-            "{}: {} spikes ({:.2} Hz per neuron)",
+            "{}: {} spikes ({:.2} Hz per neuron){}",
             c["population"].as_str().unwrap_or("?"),
             c["spikes"],
-            c["rate_hz"].as_f64().unwrap_or(0.0)
+            c["rate_hz"].as_f64().unwrap_or(0.0),
+            if hits > 0 {
+                format!("; {hits} crossings dropped by the spike limit (limit_hits)")
+            } else {
+                String::new()
+            }
         ));
     }
     progress.line(&format!(

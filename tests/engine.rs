@@ -845,3 +845,35 @@ fn assert_same_run(
     assert_eq!(a.s, b.s, "{label}");
     assert_eq!(a.refractory, b.refractory, "{label}");
 }
+
+/// A burst faster than a billionth of t_max is cut, not simulated: driven through a weight of
+/// 1e13, the neuron re-crosses about 1e-15 s after each reset (some 1e12 spikes before t_max
+/// without the burst gap). It spikes once per input and every crossing after that is a counted
+/// limit hit; a weight of 1e3 (spikes about 1e-5 s apart) is simulated spike by spike.
+#[test]
+fn a_burst_faster_than_the_engine_can_resolve_is_cut_and_counted() {
+    let src = format!(
+        "{NEURON}
+input data = regular(size = 1, rate = 1 Hz)
+population out = 1 N
+project data -> out dense init constant(1.0)
+simulation {{ t_max 20 ms }}"
+    );
+    let (p, k, mut net) = setup(&src, 0);
+    let inputs = [vec![(0.002, 0), (0.012, 0)]];
+    for w in [1e13, 1e300] {
+        net.projections[0].w = vec![w];
+        let o = run(&p, &k, &net, &inputs);
+        let times: Vec<f64> = neuron_spikes(&o).iter().map(|s| s.2).collect();
+        assert_eq!(times.len(), 2, "weight {w}: {times:?}");
+        for (t, input) in times.iter().zip([0.002, 0.012]) {
+            assert!((t - input).abs() < 1e-12, "weight {w}: {times:?}");
+        }
+        assert!(o.limit_hits[0] >= 2, "weight {w}: {:?}", o.limit_hits);
+    }
+    net.projections[0].w = vec![1e3];
+    let o = run(&p, &k, &net, &inputs);
+    let n = neuron_spikes(&o).len();
+    assert!(n > 100, "{n} spikes");
+    assert_eq!(o.limit_hits[0], 0);
+}

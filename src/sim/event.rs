@@ -48,6 +48,12 @@ impl std::fmt::Display for SimError {
     }
 }
 
+/// A neuron does not spike again within this fraction of t_max after a spike: a burst faster
+/// than that (a reset that leaves the neuron at threshold, or a current so large that the reset
+/// is overrun at once) would take the engine forever or nearly. Such crossings count as limit
+/// hits (`Outcome::limit_hits`), so the results say when this changed them.
+pub const BURST_GAP: f64 = 1e-9;
+
 /// A spike of any node, with an id used by the adjoint pass.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct SpikeRecord {
@@ -249,8 +255,9 @@ struct PopState {
     refractory_until: Vec<f64>,
     t_ref: Vec<f64>,
     count: Vec<u32>,
-    /// Time of the neuron's last spike (minus infinity before the first).
-    last_spike: Vec<f64>,
+    /// The neuron spikes again only after this time: its last spike plus [`BURST_GAP`] times
+    /// t_max (minus infinity before the first spike).
+    quiet_until: Vec<f64>,
     version: Vec<u32>,
     /// The neuron's deferred crossing check: (version, due time, candidate). A later input
     /// makes it stale (the version moves on).
@@ -452,7 +459,7 @@ impl<'a> EventEngine<'a> {
                     refractory_until: vec![0.0; size],
                     t_ref,
                     count: vec![0; size],
-                    last_spike: vec![f64::NEG_INFINITY; size],
+                    quiet_until: vec![f64::NEG_INFINITY; size],
                     version: vec![0; size],
                     slot: vec![None; size],
                     wake: vec![f64::INFINITY; size],
@@ -704,7 +711,7 @@ impl Run<'_, '_> {
                 // The check never moves the time earlier (see `Candidate`), so neither limit can
                 // apply later if it cannot now.
                 let t = start + c.t;
-                let free = t > s.last_spike[i]
+                let free = t > s.quiet_until[i]
                     && self.e.max_spikes.is_none_or(|m| (s.count[i] as usize) < m);
                 if self.deferred && free {
                     self.defer(pop, i, version, t, c);
@@ -845,13 +852,14 @@ impl Run<'_, '_> {
         self.queue_crossing(pop, i, at, version);
     }
 
-    /// Queues neuron `i`'s crossing at `t`, unless its spike limit forbids it or it would spike
-    /// twice at one instant (a reset that leaves it above threshold would otherwise spin
-    /// forever); those count as limit hits.
+    /// Queues neuron `i`'s crossing at `t`, unless its spike limit forbids it or it comes within
+    /// [`BURST_GAP`] t_max of its last spike (a reset that leaves it at threshold, or one that
+    /// an enormous input overruns at once, would otherwise spin forever or nearly); those count
+    /// as limit hits.
     fn queue_crossing(&mut self, pop: usize, i: usize, t: f64, version: u32) {
         let s = &self.pops[pop];
         let limit =
-            t <= s.last_spike[i] || self.e.max_spikes.is_some_and(|m| s.count[i] as usize >= m);
+            t <= s.quiet_until[i] || self.e.max_spikes.is_some_and(|m| s.count[i] as usize >= m);
         if limit {
             self.out.limit_hits[pop] += 1;
         } else {
@@ -973,7 +981,7 @@ impl Run<'_, '_> {
         // The reset takes state and parameters only; the free slot's value is not read.
         self.apply(pop, i, reset.as_ref(), 0.0);
         self.pops[pop].count[i] += 1;
-        self.pops[pop].last_spike[i] = t;
+        self.pops[pop].quiet_until[i] = t + BURST_GAP * self.e.t_max;
         self.pops[pop].refractory_until[i] = t + self.pops[pop].t_ref[i];
         self.emit(Node::Pop(crate::sema::hir::PopId(pop as u32)), i as u32, t);
         self.schedule_crossing(pop, i, t);
