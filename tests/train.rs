@@ -34,21 +34,26 @@ fn out_dir(name: &str) -> common::TempDir {
     common::TempDir::new(&format!("test-{name}"), false)
 }
 
-fn run(out: &Path, threads: usize, epochs: usize, resume: bool) {
-    let src = source();
-    let mut p = common::program(&src);
-    p.training.as_mut().unwrap().epochs = epochs;
-    let opts = RunOptions {
+/// The options of a run of `src` into `out`.
+fn options(out: &Path, threads: usize, src: &str, resume: bool) -> RunOptions {
+    RunOptions {
         out: out.to_path_buf(),
         threads,
         backend: Backend::Jit,
         source_name: "test.snn".into(),
-        source_text: src.clone(),
+        source_text: src.to_string(),
         overrides: vec![],
         resume,
         chip: false,
         base_dir: PathBuf::from("."),
-    };
+    }
+}
+
+fn run(out: &Path, threads: usize, epochs: usize, resume: bool) {
+    let src = source();
+    let mut p = common::program(&src);
+    p.training.as_mut().unwrap().epochs = epochs;
+    let opts = options(out, threads, &src, resume);
     train(&p, &opts, &mut |_: &str| {}).unwrap();
 }
 
@@ -96,17 +101,7 @@ fn a_diverging_run_stops_with_a_clear_error() {
     let p = common::program(&src);
     for threads in [1, 2] {
         let out = out_dir(&format!("diverge{threads}"));
-        let opts = RunOptions {
-            out: out.to_path_buf(),
-            threads,
-            backend: Backend::Jit,
-            source_name: "test.snn".into(),
-            source_text: src.clone(),
-            overrides: vec![],
-            resume: false,
-            chip: false,
-            base_dir: PathBuf::from("."),
-        };
+        let opts = options(&out, threads, &src, false);
         let err = train(&p, &opts, &mut |_: &str| {}).expect_err("the weights overflow");
         let msg = err.to_string();
         assert!(
