@@ -863,9 +863,24 @@ simulation {{ t_max 20 ms }}"
     let inputs = [vec![(0.002, 0), (0.012, 0)]];
     for w in [1e13, 1e300] {
         net.projections[0].w = vec![w];
-        let o = run(&p, &k, &net, &inputs);
+        // A generous spike limit, so that without the gap this fails (1000 spikes) instead of
+        // running for hours.
+        let e = EventEngine {
+            forced: None,
+            program: &p,
+            kernels: &k,
+            network: &net,
+            t_max: p.simulation.t_max,
+            max_spikes: Some(1000),
+        };
+        let o = e.run(&inputs.to_vec(), false);
         let times: Vec<f64> = neuron_spikes(&o).iter().map(|s| s.2).collect();
-        assert_eq!(times.len(), 2, "weight {w}: {times:?}");
+        assert_eq!(
+            times.len(),
+            2,
+            "weight {w}: first spikes {:?}",
+            &times[..3.min(times.len())]
+        );
         for (t, input) in times.iter().zip([0.002, 0.012]) {
             assert!((t - input).abs() < 1e-12, "weight {w}: {times:?}");
         }
