@@ -183,16 +183,19 @@ fn assert_same_spikes(s: &Setup, fast: &Outcome, slow: &Outcome, rel: f64) -> us
 }
 
 /// Forward spikes and gradients of the fast path against the engine with EventProp.
-fn check_against_engine(src: &str, seeds: &[u64]) {
+/// Returns how many layers ran in two passes (`Run::two_pass_layers`).
+fn check_against_engine(src: &str, seeds: &[u64]) -> usize {
     let s = setup(src);
     let (fast_trainer, slow_trainer) = trainers(&s);
-    let (mut spikes, mut grads, mut runs) = (0, 0, 0);
+    let (mut spikes, mut grads, mut runs, mut two_pass) = (0, 0, 0, 0);
     for &seed in seeds {
         let net = Network::build(&s.program, seed);
         let plan = plan(&s, &net).expect("the fast path runs these networks");
         let by_arrival = self::plan(&s, &net).unwrap().arrival_major();
         // Without the AVX2 copy of the layer code (the same where the processor lacks AVX2).
         let portable = self::plan(&s, &net).unwrap().portable();
+        // Dense ratio-two layers through the exact loop, not in two passes.
+        let one_pass = self::plan(&s, &net).unwrap().one_pass();
         for sample in &fast_trainer.train {
             let inputs = fast_trainer.sample_inputs(sample);
             let slow = engine(&s, &net).run(&inputs, false);
@@ -200,6 +203,7 @@ fn check_against_engine(src: &str, seeds: &[u64]) {
                 continue;
             };
             runs += 1;
+            two_pass += run.two_pass_layers();
             // Dense layers neuron by neuron and arrival by arrival: the same bits.
             let other = by_arrival.run(&inputs).expect("the same samples run");
             let bits = |o: &Outcome| -> Vec<(String, u32, u64)> {
@@ -211,6 +215,8 @@ fn check_against_engine(src: &str, seeds: &[u64]) {
             assert_eq!(bits(&run.outcome), bits(&other.outcome));
             let third = portable.run(&inputs).expect("the same samples run");
             assert_eq!(bits(&run.outcome), bits(&third.outcome));
+            let fourth = one_pass.run(&inputs).expect("the same samples run");
+            assert_eq!(bits(&run.outcome), bits(&fourth.outcome));
             let dl: Vec<f64> = (0..run.outcome.spikes.len())
                 .map(|k| (k as f64 * 0.37).sin())
                 .collect();
@@ -218,6 +224,7 @@ fn check_against_engine(src: &str, seeds: &[u64]) {
             for other in [
                 by_arrival.backward(&other, &dl),
                 portable.backward(&third, &dl),
+                one_pass.backward(&fourth, &dl),
             ] {
                 for (a, b) in g1.weights.iter().zip(&other.weights) {
                     let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
@@ -251,11 +258,14 @@ fn check_against_engine(src: &str, seeds: &[u64]) {
         grads > 10 * runs,
         "only {grads} nonzero gradients in {runs} runs"
     );
+    two_pass
 }
 
 #[test]
 fn closed_form_crossings_match_the_engine_and_eventprop() {
-    check_against_engine(&source(LIF_TTFS, LAYERS), &[1, 2, 3]);
+    // Three layers per run, and the reset deep enough that each runs in two passes.
+    let two_pass = check_against_engine(&source(LIF_TTFS, LAYERS), &[1, 2, 3]);
+    assert!(two_pass > 0, "no layer ran in two passes");
 }
 
 #[test]
@@ -395,6 +405,54 @@ project hidden -> out dense init normal(1.5, 0.8)",
         assert_eq!(gf, gs);
     }
     assert!(declined > 0, "no sample had a second spike");
+}
+
+/// Resets too shallow for the certificate that a neuron stays below threshold (`first`): such
+/// layers run through the exact loop instead of in two passes, to the same bits, and a second
+/// spike (from the current left after the reset, or from later arrivals) still sends the
+/// sample to the engine.
+#[test]
+fn a_shallow_reset_runs_through_the_exact_loop() {
+    let (mut ran, mut exact_loop, mut declined) = (0, 0, 0);
+    for (reset, weights) in [
+        ("-0.5", "1.3, 0.3"),
+        ("-1.0", "3.0, 0.1"),
+        ("-3.0", "4.0, 0.1"),
+        // Deep enough for the free course, not for later arrivals (the certificate's kicks).
+        ("-5.0", "3.0, 1.0"),
+        ("-8.0", "4.0, 2.0"),
+    ] {
+        let src = source(
+            &LIF_TTFS.replace("v_reset = -1000.0", &format!("v_reset = {reset}")),
+            &format!(
+                "population hidden = 8 N\npopulation out = 3 N
+project data -> hidden dense init normal({weights})
+project hidden -> out dense init normal(0.5, 0.3)"
+            ),
+        );
+        let s = setup(&src);
+        let net = Network::build(&s.program, 1);
+        let (fast, _) = trainers(&s);
+        let plan = plan(&s, &net).unwrap();
+        let one_pass = self::plan(&s, &net).unwrap().one_pass();
+        let bits = |o: &Outcome| -> Vec<u64> { o.spikes.iter().map(|r| r.t.to_bits()).collect() };
+        for sample in &fast.train {
+            let inputs = fast.sample_inputs(sample);
+            match (plan.run(&inputs), one_pass.run(&inputs)) {
+                (Some(run), Some(other)) => {
+                    assert_eq!(bits(&run.outcome), bits(&other.outcome));
+                    ran += 1;
+                    exact_loop += 2 - run.two_pass_layers();
+                }
+                (None, None) => declined += 1,
+                _ => panic!("reset {reset}: the two orders disagree on a second spike"),
+            }
+        }
+    }
+    assert!(
+        ran > 0 && exact_loop > 0 && declined > 0,
+        "{ran} runs, {exact_loop} layers through the exact loop, {declined} declined"
+    );
 }
 
 /// Voltage jumps: a spike can happen at the very time of an arrival. An excitatory and an

@@ -8,7 +8,7 @@ use super::Interval;
 
 /// The bounds rule a neuron out only when they stay below zero by this much relative to the
 /// size of their terms (far more than their rounding errors).
-const SLACK: f64 = 1e-12;
+pub(super) const SLACK: f64 = 1e-12;
 
 /// Whether a bound stays below zero by more than the slack (false for NaN).
 pub(super) fn clearly_below(bound: f64, size: f64) -> bool {
@@ -17,7 +17,7 @@ pub(super) fn clearly_below(bound: f64, size: f64) -> bool {
 
 /// The larger of two numbers, NaN if `a` is NaN (one instruction, unlike `f64::max`).
 #[inline(always)]
-fn larger(a: f64, b: f64) -> f64 {
+pub(super) fn larger(a: f64, b: f64) -> f64 {
     if b > a { b } else { a }
 }
 

@@ -30,7 +30,12 @@
 //! (`Plan::arrival_major` forces the second order; `tests/modal.rs` compares them). On x86-64
 //! the layer code is compiled a second time for AVX2 and that copy runs where the processor
 //! has it; without fused multiply-adds it does the same operations, so the same bits
-//! (`Plan::portable` forces the first copy; compared in the same test).
+//! (`Plan::portable` forces the first copy; compared in the same test). A dense layer of
+//! ratio-two neurons whose affine reset leaves them below threshold for good (a certificate per
+//! spike) runs in two passes instead (`first`): first each neuron's first interval the exact
+//! test lets through, without branches, then those spikes four at a time; where the
+//! certificate or a root is in doubt the layer runs through the exact loop, so the results are
+//! the same bits either way (`Plan::one_pass` forces the exact loop; compared in the same test).
 //!
 //! What it does not do: state traces, replayed (forced) spikes, an event log, or anything but
 //! training's forward and backward passes (simulation-only runs use the engine).
@@ -58,8 +63,8 @@
 //! differs), not bit for bit; `tests/modal.rs` holds the two together.
 //!
 //! This file holds the plan and the forward pass; `modes` derives a model's modal form,
-//! `bounds` holds the interval tests, `backward` the gradients, `sort` the order of a layer's
-//! spikes.
+//! `bounds` holds the interval tests, `first` (with `first_avx2`) the two-pass layers,
+//! `backward` the gradients, `sort` the order of a layer's spikes.
 
 use super::event::{InputSpikes, Outcome, SpikeRecord};
 use super::kernels::ModelKernels;
@@ -69,6 +74,9 @@ use crate::sema::hir::{InputId, Node, PopId, Program};
 
 mod backward;
 mod bounds;
+mod first;
+#[cfg(target_arch = "x86_64")]
+mod first_avx2;
 mod modes;
 mod sort;
 
@@ -111,6 +119,9 @@ pub struct Plan<'a> {
     carries: Vec<bool>,
     /// The layers run in their AVX2 copy (x86-64 processors that have it).
     avx2: bool,
+    /// Per population: the range of its receptor's response to a unit weight, where the layer
+    /// may run in two passes (`first`: ratio-two modes, an affine reset, one receptor).
+    kappa: Vec<Option<(f64, f64)>>,
 }
 
 /// One arrival at a layer: time, projection, presynaptic index, source spike id.
@@ -175,6 +186,10 @@ struct Work {
     pop_spikes: Vec<Vec<(f64, u32, u32)>>,
     /// Scratch space of `sort_by_time`.
     sort: sort::Scratch,
+    /// The neurons the first pass of `first` found opening an interval.
+    opened: Vec<first::Opened>,
+    /// Layers of this run that ran in two passes.
+    two_pass: usize,
     /// The coefficients of the layer being run, `n` per neuron.
     coef: Vec<f64>,
     /// The layers of finished runs, for the next run to fill (see `Drop for Run`).
@@ -199,9 +214,17 @@ fn reuse<T>(lists: &mut Vec<Vec<T>>, n: usize) {
 pub struct Run {
     pub outcome: Outcome,
     layers: Vec<Layer>,
+    /// How many layers ran in two passes (`first`).
+    two_pass: usize,
 }
 
 impl Run {
+    /// How many layers ran in two passes (`first`; the others through the exact loop): for
+    /// tests and benchmarks.
+    pub fn two_pass_layers(&self) -> usize {
+        self.two_pass
+    }
+
     /// The spikes, without what the backward pass needs.
     pub fn into_outcome(mut self) -> Outcome {
         let empty = Outcome {
@@ -294,7 +317,21 @@ impl<'a> Plan<'a> {
                 Node::Input(_) => false,
             })
             .collect();
+        let kappa = (0..program.populations.len())
+            .map(|pop| {
+                let md = &modes[pop];
+                let receptor = net.projections[*into[pop].first()?].receptor;
+                let one = into[pop]
+                    .iter()
+                    .all(|&k| net.projections[k].receptor == receptor);
+                if !one || md.reset.is_none() {
+                    return None;
+                }
+                first::kernel_range(md, &md.d[receptor], t_max)
+            })
+            .collect();
         Some(Plan {
+            kappa,
             dense,
             carries,
             avx2: avx2_available(),
@@ -312,6 +349,13 @@ impl<'a> Plan<'a> {
     /// same bit for bit).
     pub fn portable(mut self) -> Plan<'a> {
         self.avx2 = false;
+        self
+    }
+
+    /// The same plan without the two-pass layers of `first` (for tests: the results are the
+    /// same bit for bit).
+    pub fn one_pass(mut self) -> Plan<'a> {
+        self.kappa.fill(None);
         self
     }
 
@@ -430,13 +474,18 @@ impl<'a> Plan<'a> {
         }
         work.input_spikes = input_spikes;
         work.pop_spikes = pop_spikes;
+        let two_pass = std::mem::take(&mut work.two_pass);
         if !ran_all && work.spare.len() < 4 {
             work.spare.push(layers);
             WORK.with(|w| w.replace(work));
             return None;
         }
         WORK.with(|w| w.replace(work));
-        ran_all.then_some(Run { outcome, layers })
+        ran_all.then_some(Run {
+            outcome,
+            layers,
+            two_pass,
+        })
     }
 
     /// Runs one population over its sorted arrivals; `None` if a neuron spikes twice.
@@ -599,6 +648,18 @@ impl<'a> Plan<'a> {
             gb: md.g[ib],
         });
         if self.into[pop].iter().all(|&k| self.dense[k]) {
+            if let (Some(q), Some(kappa)) = (quad, self.kappa[pop]) {
+                let mut opened = std::mem::take(&mut work.opened);
+                let done =
+                    self.run_first_spikes::<N>(pop, layer, &ivs, &arr, (q, c0, kappa), &mut opened);
+                work.opened = opened;
+                if done {
+                    work.two_pass += 1;
+                    return Some(());
+                }
+                // The exact loop, from the start.
+                layer.fired.fill(None);
+            }
             // LANES neurons at a time, their coefficients mode by mode (the loops over lanes
             // vectorise); a lane past the layer's end has weight 0 and is never searched.
             for j0 in (0..size).step_by(LANES) {

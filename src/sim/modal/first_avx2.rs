@@ -1,0 +1,169 @@
+//! The first pass of `first` in explicit AVX2 instructions, four neurons to a register.
+//!
+//! The compiler's vectoriser turns the portable loops over lanes into vector code in some builds
+//! and not in others (small changes elsewhere in the layer code decide it), and the pass runs
+//! on every interval of every group of neurons. Written out here it is vector code in every
+//! build. Each instruction is the IEEE operation the portable code performs, in the same order
+//! (`bounds::quad_bound` for the test; `larger(a, b)` is `max(b, a)`, which like it keeps `a`
+//! when either is NaN), so the results are the same bits (`Plan::portable` runs the portable
+//! code; `tests/modal.rs` compares them).
+//!
+//! What it does not do: the second pass, or anything for processors without AVX2.
+
+use super::bounds::{LANES, Quad, SLACK, larger};
+use super::first::Opened;
+use super::{Interval, MAX_STATES};
+use std::arch::x86_64::{
+    __m256d, _CMP_EQ_OQ, _CMP_GE_OQ, _CMP_GT_OQ, _CMP_LT_OQ, _CMP_NLT_UQ, _mm256_add_pd,
+    _mm256_and_pd, _mm256_andnot_pd, _mm256_blendv_pd, _mm256_cmp_pd, _mm256_loadu_pd,
+    _mm256_max_pd, _mm256_mul_pd, _mm256_set1_pd, _mm256_setzero_pd, _mm256_storeu_pd,
+    _mm256_sub_pd,
+};
+
+/// |x| lane by lane (the sign bit cleared, as `f64::abs`).
+#[inline(always)]
+fn abs(x: __m256d) -> __m256d {
+    // SAFETY: register operations only; the caller is compiled with AVX2.
+    unsafe { _mm256_andnot_pd(_mm256_set1_pd(-0.0), x) }
+}
+
+/// The four lanes of a register.
+#[inline(always)]
+fn lanes(x: __m256d) -> [f64; LANES] {
+    let mut out = [0.0; LANES];
+    // SAFETY: `out` holds four f64.
+    unsafe { _mm256_storeu_pd(out.as_mut_ptr(), x) };
+    out
+}
+
+/// A register from four lanes.
+#[inline(always)]
+fn load(x: &[f64; LANES]) -> __m256d {
+    // SAFETY: `x` holds four f64.
+    unsafe { _mm256_loadu_pd(x.as_ptr()) }
+}
+
+/// The first pass over the neurons of a dense ratio-two layer of `size` neurons (see
+/// `first`): per neuron its first interval that the exact test lets through, its coefficients
+/// there and its kicks, into `opened`. `h_inf`, `q`, `c0` and `(kmin, kmax)` as in
+/// `Plan::first_pass`.
+#[target_feature(enable = "avx2")]
+#[allow(clippy::too_many_arguments)]
+pub(super) fn first_pass<const N: usize>(
+    h_inf: f64,
+    q: Quad,
+    ivs: &[Interval<N>],
+    arr: &[(&[f64], [f64; N])],
+    c0: [f64; N],
+    (kmin, kmax): (f64, f64),
+    size: usize,
+    opened: &mut Vec<Opened>,
+) {
+    let kabs = kmin.abs().max(kmax.abs());
+    let zero = _mm256_setzero_pd();
+    let (hv, habs, slack) = (
+        _mm256_set1_pd(h_inf),
+        _mm256_set1_pd(h_inf.abs()),
+        _mm256_set1_pd(SLACK),
+    );
+    let (ga, gb) = (_mm256_set1_pd(q.ga), _mm256_set1_pd(q.gb));
+    let (kmaxv, kminv, kabsv) = (
+        _mm256_set1_pd(kmax),
+        _mm256_set1_pd(kmin),
+        _mm256_set1_pd(kabs),
+    );
+    let none = _mm256_set1_pd(f64::INFINITY);
+    // `clearly_below(b, 0.0)` compares b + SLACK * 0.0 with zero.
+    let no_slack = _mm256_set1_pd(SLACK * 0.0);
+    for j0 in (0..size).step_by(LANES) {
+        let live = LANES.min(size - j0);
+        let mut cl: [__m256d; N] = std::array::from_fn(|m| _mm256_set1_pd(c0[m]));
+        let mut first = none;
+        let mut snap = cl;
+        let (mut kick, mut kick_size) = (zero, zero);
+        for (i, iv) in ivs.iter().enumerate() {
+            // As `QuadInterval::new`.
+            let (za, zb) = (iv.p0[q.ia], iv.p1[q.ia]);
+            let (zlo, zhi) = if za < zb { (za, zb) } else { (zb, za) };
+            let s0 = larger(iv.gp0[q.ia].abs(), iv.gp1[q.ia].abs());
+            let s1 = larger(iv.gp0[q.ib].abs(), iv.gp1[q.ib].abs());
+            let (ca, cb) = (cl[q.ia], cl[q.ib]);
+            // As `quad_bound`.
+            let h0 = _mm256_add_pd(
+                hv,
+                _mm256_add_pd(
+                    _mm256_mul_pd(ca, _mm256_set1_pd(iv.gp0[q.ia])),
+                    _mm256_mul_pd(cb, _mm256_set1_pd(iv.gp0[q.ib])),
+                ),
+            );
+            let h1 = _mm256_add_pd(
+                hv,
+                _mm256_add_pd(
+                    _mm256_mul_pd(ca, _mm256_set1_pd(iv.gp1[q.ia])),
+                    _mm256_mul_pd(cb, _mm256_set1_pd(iv.gp1[q.ib])),
+                ),
+            );
+            let sz = _mm256_add_pd(
+                habs,
+                _mm256_add_pd(
+                    _mm256_mul_pd(abs(ca), _mm256_set1_pd(s0)),
+                    _mm256_mul_pd(abs(cb), _mm256_set1_pd(s1)),
+                ),
+            );
+            let ends = _mm256_add_pd(_mm256_max_pd(h1, h0), _mm256_mul_pd(slack, sz));
+            let (a, b) = (_mm256_mul_pd(ca, ga), _mm256_mul_pd(cb, gb));
+            let m2b = _mm256_mul_pd(_mm256_set1_pd(-2.0), b);
+            let inside = _mm256_and_pd(
+                _mm256_cmp_pd::<_CMP_GT_OQ>(a, _mm256_mul_pd(_mm256_set1_pd(zlo), m2b)),
+                _mm256_cmp_pd::<_CMP_LT_OQ>(a, _mm256_mul_pd(_mm256_set1_pd(zhi), m2b)),
+            );
+            let four_bh = _mm256_mul_pd(_mm256_mul_pd(_mm256_set1_pd(4.0), b), hv);
+            let aa = _mm256_mul_pd(a, a);
+            let disc = _mm256_sub_pd(aa, four_bh);
+            let crest = _mm256_and_pd(
+                inside,
+                _mm256_cmp_pd::<_CMP_GE_OQ>(
+                    _mm256_add_pd(disc, _mm256_mul_pd(slack, _mm256_add_pd(aa, abs(four_bh)))),
+                    zero,
+                ),
+            );
+            let bound = _mm256_blendv_pd(ends, zero, crest);
+            // Not clearly below zero (NaN included), and no interval opened before.
+            let open = _mm256_cmp_pd::<_CMP_NLT_UQ>(_mm256_add_pd(bound, no_slack), zero);
+            let newly = _mm256_and_pd(open, _mm256_cmp_pd::<_CMP_EQ_OQ>(first, none));
+            first = _mm256_blendv_pd(first, _mm256_set1_pd(i as f64), newly);
+            for m in 0..N {
+                snap[m] = _mm256_blendv_pd(snap[m], cl[m], newly);
+            }
+            for (row, dq) in &arr[iv.start..iv.end] {
+                let w = match row.get(j0..j0 + LANES) {
+                    Some(w) => load(w.try_into().expect("LANES weights")),
+                    None => load(&std::array::from_fn(|l| {
+                        if l < live { row[j0 + l] } else { 0.0 }
+                    })),
+                };
+                for m in 0..N {
+                    cl[m] = _mm256_add_pd(cl[m], _mm256_mul_pd(w, _mm256_set1_pd(dq[m])));
+                }
+                let (up, down) = (_mm256_mul_pd(w, kmaxv), _mm256_mul_pd(w, kminv));
+                kick = _mm256_add_pd(kick, _mm256_max_pd(up, down));
+                kick_size = _mm256_add_pd(kick_size, _mm256_mul_pd(abs(w), kabsv));
+            }
+        }
+        let (first, kick, kick_size) = (lanes(first), lanes(kick), lanes(kick_size));
+        let snap: [[f64; LANES]; N] = std::array::from_fn(|m| lanes(snap[m]));
+        for l in 0..live {
+            if first[l] != f64::INFINITY {
+                let c: [f64; MAX_STATES] =
+                    std::array::from_fn(|m| if m < N { snap[m][l] } else { 0.0 });
+                opened.push(Opened::new(
+                    (j0 + l) as u32,
+                    first[l] as u32,
+                    c,
+                    kick[l],
+                    kick_size[l],
+                ));
+            }
+        }
+    }
+}
