@@ -374,6 +374,32 @@ impl Plan<'_> {
         if ok != [true; LANES] {
             return false;
         }
+        // The reset (as `Plan::fire`, `Modes::inverse` and `Modes::reset_affine`) and the
+        // certificates, lane by lane, before the logarithms (so their chains overlap).
+        let mut ps = [[0.0; N]; LANES];
+        let mut q = [[0.0; N]; LANES];
+        let mut bound = [0.0; LANES];
+        let mut size = [0.0; LANES];
+        for l in 0..LANES {
+            ps[l][ia] = z[l];
+            ps[l][ib] = z[l] * z[l];
+            let iz = 1.0 / z[l];
+            q[l] = std::array::from_fn(|m| if m == ib { iz * iz } else { iz });
+            let e: [f64; N] = std::array::from_fn(|m| o[l].c[m] * ps[l][m]);
+            (bound[l], size[l]) = (hi + o[l].kick, hi.abs() + o[l].kick_size);
+            for m in 0..N {
+                let mut um = shift[m];
+                for k in 0..N {
+                    um += mm[m][k] * e[k];
+                }
+                let cm = um * q[l][m];
+                let (now, later) = (g[m] * (cm * ps[l][m]), g[m] * (cm * end[m]));
+                let top = if later > now { later } else { now };
+                bound[l] += top;
+                size[l] += top.abs();
+            }
+        }
+        let certified = (0..LANES).all(|l| bound[l] + CERTIFICATE_SLACK * size[l] < 0.0);
         let t: [f64; LANES] =
             std::array::from_fn(|l| (z[l].ln() * (1.0 / a) + newton[l]).max(t0[l]));
         for l in 0..LANES {
@@ -382,38 +408,16 @@ impl Plan<'_> {
                 return false;
             }
         }
-        // The records, the reset (as `Plan::fire` and `Modes::reset_affine`), the certificates.
-        let mut certified = true;
         for l in 0..LANES {
             let j = o[l].j as usize;
-            let mut ps = [0.0; N];
-            ps[ia] = z[l];
-            ps[ib] = z[l] * z[l];
             layer.fired[j] = Some(Fired {
                 t: t[l],
                 id: 0,
                 applied: iv[l].start as u32,
                 slope: slope[l],
             });
-            // As `Modes::inverse`.
-            let iz = 1.0 / z[l];
-            let q: [f64; N] = std::array::from_fn(|m| if m == ib { iz * iz } else { iz });
-            layer.p_fired[j * N..(j + 1) * N].copy_from_slice(&ps);
-            layer.q_fired[j * N..(j + 1) * N].copy_from_slice(&q);
-            let e: [f64; N] = std::array::from_fn(|m| o[l].c[m] * ps[m]);
-            let (mut bound, mut size) = (hi + o[l].kick, hi.abs() + o[l].kick_size);
-            for m in 0..N {
-                let mut um = shift[m];
-                for k in 0..N {
-                    um += mm[m][k] * e[k];
-                }
-                let cm = um * q[m];
-                let (now, later) = (g[m] * (cm * ps[m]), g[m] * (cm * end[m]));
-                let top = if later > now { later } else { now };
-                bound += top;
-                size += top.abs();
-            }
-            certified &= bound + CERTIFICATE_SLACK * size < 0.0;
+            layer.p_fired[j * N..(j + 1) * N].copy_from_slice(&ps[l]);
+            layer.q_fired[j * N..(j + 1) * N].copy_from_slice(&q[l]);
         }
         certified
     }
