@@ -14,8 +14,31 @@ use super::{BLOCK, SampleResult, TrainError, Trainer, in_order};
 use crate::sim::network::Network;
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
-use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::mpsc::{Receiver, RecvError, Sender, TryRecvError, channel};
 use std::thread::Scope;
+use std::time::{Duration, Instant};
+
+/// How long a thread spins for the next message before it sleeps on the channel: longer than
+/// the optimiser step between two batches, so that a helper is awake when the next batch comes
+/// (waking a sleeping thread costs tens of microseconds, a batch a few hundred).
+const SPIN: Duration = Duration::from_micros(100);
+
+/// The next message on `rx`: spun for up to [`SPIN`], then waited for.
+fn receive<T>(rx: &Receiver<T>) -> Result<T, RecvError> {
+    let start = Instant::now();
+    loop {
+        for _ in 0..64 {
+            match rx.try_recv() {
+                Ok(message) => return Ok(message),
+                Err(TryRecvError::Disconnected) => return Err(RecvError),
+                Err(TryRecvError::Empty) => std::hint::spin_loop(),
+            }
+        }
+        if start.elapsed() > SPIN {
+            return rx.recv();
+        }
+    }
+}
 
 /// One batch for one helper.
 struct Task {
@@ -48,7 +71,7 @@ impl Crew {
                 let (replies, reply_rx) = channel::<Reply>();
                 let mut net = net.clone();
                 scope.spawn(move || {
-                    for task in tasks {
+                    while let Ok(task) = receive(&tasks) {
                         for (s, w) in net.projections.iter_mut().zip(task.weights.iter()) {
                             s.w.clone_from(w);
                         }
@@ -101,7 +124,7 @@ impl Crew {
         // batch.
         let theirs = self.helpers[..busy]
             .iter()
-            .map(|(_, replies)| replies.recv().expect("a training thread panicked"));
+            .map(|(_, replies)| receive(replies).expect("a training thread panicked"));
         let mut done = Vec::with_capacity(samples.len());
         let mut error = None;
         for reply in std::iter::once(mine).chain(theirs) {
