@@ -591,6 +591,23 @@ impl<'a> Plan<'a> {
             start: 0,
             end: 0,
         };
+        // One projection into the layer (the common case): its lookups hoisted, and the
+        // exponentials its source spikes carry (`Plan::carries`) as arrays by neuron.
+        let single = match self.into[pop][..] {
+            [k] => {
+                let syn = &self.net.projections[k];
+                let d: [f64; N] = std::array::from_fn(|m| md.d[syn.receptor][m]);
+                let carried = match syn.pre {
+                    Node::Pop(src) if self.carries[k] => Some((
+                        done[src.index()].p_fired.as_chunks::<N>().0,
+                        done[src.index()].q_fired.as_chunks::<N>().0,
+                    )),
+                    _ => None,
+                };
+                Some((syn, d, carried))
+            }
+            _ => None,
+        };
         let mut next = 0;
         loop {
             let closing = next == arrivals;
@@ -602,7 +619,10 @@ impl<'a> Plan<'a> {
             // From the first arrival's source spike where it carries e^{lambda_m t} and
             // e^{-lambda_m t}.
             let (p1, q1) = match layer.arrivals.get(next) {
-                Some(a) if self.carries[a.proj as usize] => {
+                Some(a) if let Some((_, _, Some((p, q)))) = single => {
+                    (p[a.pre as usize], q[a.pre as usize])
+                }
+                Some(a) if single.is_none() && self.carries[a.proj as usize] => {
                     let Node::Pop(src) = self.net.projections[a.proj as usize].pre else {
                         unreachable!("only population spikes carry exponentials")
                     };
@@ -625,8 +645,13 @@ impl<'a> Plan<'a> {
                 let q = q1;
                 while next < arrivals && layer.arrivals[next].t == t1 {
                     let a = layer.arrivals[next];
-                    let syn = &self.net.projections[a.proj as usize];
-                    let d = &md.d[syn.receptor];
+                    let (syn, d) = match single {
+                        Some((syn, d, _)) => (syn, d),
+                        None => {
+                            let syn = &self.net.projections[a.proj as usize];
+                            (syn, std::array::from_fn(|m| md.d[syn.receptor][m]))
+                        }
+                    };
                     let dq: [f64; N] = std::array::from_fn(|m| d[m] * q[m]);
                     layer.dq[next * N..(next + 1) * N].copy_from_slice(&dq);
                     arr.push((syn.row(a.pre as usize), dq));
