@@ -6,8 +6,10 @@
 //! of neurons) and carries each spike's square root, divisions and logarithm in its chain.
 //! Here the first pass only notes, without branches, each neuron's first interval that the
 //! exact test (`bounds::quad_bound`) lets through and its coefficients there (before its first
-//! spike a neuron's coefficients do not depend on any reset); the second pass finds those
-//! spikes one after the other, and resets each neuron with a certificate that it stays below
+//! spike a neuron's coefficients do not depend on any reset; `first_avx2` writes this pass out
+//! in vector instructions); the second pass finds those spikes four at a time, so that their
+//! chains of square root, divisions and logarithm overlap, and resets each neuron with a
+//! certificate that it stays below
 //! threshold until t_max: its free course after the reset stays below
 //! h_inf + sum_m max(term at the spike, term at t_max) (each term is monotone), and each
 //! arrival of weight w adds at most max(w kappa_max, w kappa_min), where [kappa_min,
@@ -31,11 +33,14 @@ use super::{Fired, Interval, Layer, MAX_STATES, Plan};
 const KERNEL_MARGIN: f64 = 1e-9;
 
 /// Relative slack of the certificate that a reset neuron stays below threshold. Far above the
-/// rounding of its sums, and above the most by which h may fall short of zero at a root the
-/// exact loop accepts (a Newton step of 1e-9 of an interval, at most 1e-9 |lambda| t_max <=
-/// 3e-7 of the size of h's terms, `MAX_EXPONENT`), so a certified neuron is one the exact loop
-/// never finds crossing again.
-const CERTIFICATE_SLACK: f64 = 1e-6;
+/// rounding of its sums, and far above the most by which h may fall short of zero at a root the
+/// exact loop accepts: a Newton step of 1e-9 of an interval times h', at most
+/// 1e-9 t_max sum_m |lambda_m T_m| with |lambda| t_max <= 300 (`MAX_EXPONENT`) and terms T_m
+/// within a small factor of the certificate's size (a unit weight's response peaks at a quarter
+/// of its terms for these modes). So a certified neuron is one the exact loop never finds
+/// crossing again. The Yin-Yang resets are certified with h below -0.77 of that size (the
+/// largest ratio over a 50-epoch run).
+const CERTIFICATE_SLACK: f64 = 1e-4;
 
 /// A neuron's first interval that the exact test let through, found by the first pass.
 #[derive(Clone, Copy, Debug)]
