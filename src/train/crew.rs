@@ -23,8 +23,11 @@ use std::time::{Duration, Instant};
 /// (waking a sleeping thread costs tens of microseconds, a batch a few hundred).
 const SPIN: Duration = Duration::from_micros(100);
 
-/// The next message on `rx`: spun for up to [`SPIN`], then waited for.
-fn receive<T>(rx: &Receiver<T>) -> Result<T, RecvError> {
+/// The next message on `rx`: spun for up to [`SPIN`] when `spin`, then waited for.
+fn receive<T>(rx: &Receiver<T>, spin: bool) -> Result<T, RecvError> {
+    if !spin {
+        return rx.recv();
+    }
     let start = Instant::now();
     loop {
         for _ in 0..64 {
@@ -54,6 +57,9 @@ type Reply = Result<Vec<(usize, SampleResult)>, TrainError>;
 /// The helpers of one epoch; they stop when it is dropped.
 pub(super) struct Crew {
     helpers: Vec<(Sender<Task>, Receiver<Reply>)>,
+    /// Whether threads spin for messages: only when each has a processor of its own (spinning
+    /// threads would take time from working ones otherwise).
+    spin: bool,
 }
 
 impl Crew {
@@ -65,13 +71,15 @@ impl Crew {
         net: &Network,
         helpers: usize,
     ) -> Crew {
+        let processors = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let spin = helpers < processors;
         let helpers = (0..helpers)
             .map(|_| {
                 let (task_tx, tasks) = channel::<Task>();
                 let (replies, reply_rx) = channel::<Reply>();
                 let mut net = net.clone();
                 scope.spawn(move || {
-                    while let Ok(task) = receive(&tasks) {
+                    while let Ok(task) = receive(&tasks, spin) {
                         for (s, w) in net.projections.iter_mut().zip(task.weights.iter()) {
                             s.w.clone_from(w);
                         }
@@ -86,7 +94,7 @@ impl Crew {
                 (task_tx, reply_rx)
             })
             .collect();
-        Crew { helpers }
+        Crew { helpers, spin }
     }
 
     /// Forward and backward runs of the training samples at positions `batch`, on the calling
@@ -124,7 +132,7 @@ impl Crew {
         // batch.
         let theirs = self.helpers[..busy]
             .iter()
-            .map(|(_, replies)| receive(replies).expect("a training thread panicked"));
+            .map(|(_, replies)| receive(replies, self.spin).expect("a training thread panicked"));
         let mut done = Vec::with_capacity(samples.len());
         let mut error = None;
         for reply in std::iter::once(mine).chain(theirs) {
