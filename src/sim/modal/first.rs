@@ -157,18 +157,6 @@ impl Plan<'_> {
         pop: usize,
         ivs: &[Interval<N>],
         arr: &[(&[f64], [f64; N])],
-        plan: (Quad, [f64; N], (f64, f64)),
-        opened: &mut Vec<Opened>,
-    ) {
-        self.first_pass_any::<N>(pop, ivs, arr, plan, opened);
-    }
-
-    #[inline(always)]
-    fn first_pass_any<const N: usize>(
-        &self,
-        pop: usize,
-        ivs: &[Interval<N>],
-        arr: &[(&[f64], [f64; N])],
         (q, c0, kappa): (Quad, [f64; N], (f64, f64)),
         opened: &mut Vec<Opened>,
     ) {
