@@ -143,7 +143,8 @@ impl Plan<'_> {
             unsafe {
                 super::first_avx2::first_pass::<N>(h_inf, q, ivs, arr, c0, kappa, size, opened)
             };
-            return self.open_spikes::<N>(&self.modes[pop], layer, ivs, opened);
+            // SAFETY: as above.
+            return unsafe { self.open_spikes_avx2::<N>(&self.modes[pop], layer, ivs, opened) };
         }
         self.first_pass::<N>(pop, ivs, arr, (q, c0, kappa), opened);
         self.open_spikes::<N>(&self.modes[pop], layer, ivs, opened)
@@ -221,29 +222,11 @@ impl Plan<'_> {
         }
     }
 
-    /// The second pass over the neurons the first found (`opened`), `LANES` at a time (a last,
-    /// partial group repeats its first neuron, whose records are then written twice with the
-    /// same values), so that their chains of square root, divisions and logarithm overlap.
-    /// False where the exact loop could go another way.
-    #[inline(never)]
-    fn open_spikes<const N: usize>(
-        &self,
-        md: &Modes,
-        layer: &mut Layer,
-        ivs: &[Interval<N>],
-        opened: &[Opened],
-    ) -> bool {
-        #[cfg(target_arch = "x86_64")]
-        if self.avx2 {
-            // SAFETY: `avx2` is set only where the processor reports AVX2 (`Plan::new`).
-            return unsafe { self.open_spikes_avx2::<N>(md, layer, ivs, opened) };
-        }
-        self.open_spikes_any::<N>(md, layer, ivs, opened)
-    }
-
-    /// [`Plan::open_spikes`] compiled for AVX2 (the same operations, so the same bits).
+    /// [`Plan::open_spikes`] compiled for AVX2 (the same operations, so the same bits), kept
+    /// out of the layer code.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
+    #[inline(never)]
     fn open_spikes_avx2<const N: usize>(
         &self,
         md: &Modes,
@@ -251,12 +234,15 @@ impl Plan<'_> {
         ivs: &[Interval<N>],
         opened: &[Opened],
     ) -> bool {
-        self.open_spikes_any::<N>(md, layer, ivs, opened)
+        self.open_spikes::<N>(md, layer, ivs, opened)
     }
 
-    /// [`Plan::open_spikes`] for the processor it is compiled for.
+    /// The second pass over the neurons the first found (`opened`), `LANES` at a time (a last,
+    /// partial group repeats its first neuron, whose records are then written twice with the
+    /// same values), so that their chains of square root, divisions and logarithm overlap.
+    /// False where the exact loop could go another way.
     #[inline(always)]
-    fn open_spikes_any<const N: usize>(
+    fn open_spikes<const N: usize>(
         &self,
         md: &Modes,
         layer: &mut Layer,
