@@ -26,6 +26,7 @@
 //! projections or several receptors.
 
 use super::bounds::{LANES, Quad, QuadInterval, clearly_below, quad_bound};
+use super::log::ln;
 use super::modes::Modes;
 use super::{Fired, Interval, Layer, MAX_STATES, Plan};
 
@@ -40,18 +41,18 @@ const KERNEL_MARGIN: f64 = 1e-9;
 /// of its terms for these modes). So a certified neuron is one the exact loop never finds
 /// crossing again. The Yin-Yang resets are certified with h below -0.77 of that size (the
 /// largest ratio over a 50-epoch run).
-const CERTIFICATE_SLACK: f64 = 1e-4;
+pub(super) const CERTIFICATE_SLACK: f64 = 1e-4;
 
 /// A neuron's first interval that the exact test let through, found by the first pass.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Opened {
-    j: u32,
-    interval: u32,
+    pub(super) j: u32,
+    pub(super) interval: u32,
     /// Its coefficients there (the first `N`).
-    c: [f64; MAX_STATES],
+    pub(super) c: [f64; MAX_STATES],
     /// Sum over the layer's arrivals of max(w kappa_max, w kappa_min), and of |w| max|kappa|.
-    kick: f64,
-    kick_size: f64,
+    pub(super) kick: f64,
+    pub(super) kick_size: f64,
 }
 
 impl Opened {
@@ -75,16 +76,16 @@ impl Opened {
 /// What the second pass needs of the model, in fixed-size arrays: the modes of eigenvalues a
 /// (`ia`) and 2a (`ib`), 2a (`lb`), h_inf, g, the affine reset (`mm`, `shift`, as
 /// `Modes::reset`) and e^{lambda_m t_max} (`end`).
-struct Model<const N: usize> {
-    ia: usize,
-    ib: usize,
-    a: f64,
-    lb: f64,
-    h_inf: f64,
-    g: [f64; N],
-    mm: [[f64; N]; N],
-    shift: [f64; N],
-    end: [f64; N],
+pub(super) struct Model<const N: usize> {
+    pub(super) ia: usize,
+    pub(super) ib: usize,
+    pub(super) a: f64,
+    pub(super) lb: f64,
+    pub(super) h_inf: f64,
+    pub(super) g: [f64; N],
+    pub(super) mm: [[f64; N]; N],
+    pub(super) shift: [f64; N],
+    pub(super) end: [f64; N],
 }
 
 /// The smallest and largest response kappa(u) = sum_m g_m d_m e^{lambda_m u} of a unit weight
@@ -147,7 +148,13 @@ impl Plan<'_> {
             return unsafe { self.open_spikes_avx2::<N>(&self.modes[pop], layer, ivs, opened) };
         }
         self.first_pass::<N>(pop, ivs, arr, (q, c0, kappa), opened);
-        self.open_spikes::<N>(&self.modes[pop], layer, ivs, opened)
+        Self::open_spikes::<N>(
+            &self.modes[pop],
+            layer,
+            ivs,
+            opened,
+            Self::first_spikes::<N>,
+        )
     }
 
     /// The first pass (see the module comment) into `opened`, in portable code (on x86-64
@@ -234,7 +241,10 @@ impl Plan<'_> {
         ivs: &[Interval<N>],
         opened: &[Opened],
     ) -> bool {
-        self.open_spikes::<N>(md, layer, ivs, opened)
+        let spikes = |m: &Model<N>, l: &mut Layer, i: &[Interval<N>], o: [&Opened; LANES]| {
+            super::first_avx2::first_spikes::<N>(m, l, i, o)
+        };
+        Self::open_spikes::<N>(md, layer, ivs, opened, spikes)
     }
 
     /// The second pass over the neurons the first found (`opened`), `LANES` at a time (a last,
@@ -243,11 +253,11 @@ impl Plan<'_> {
     /// False where the exact loop could go another way.
     #[inline(always)]
     fn open_spikes<const N: usize>(
-        &self,
         md: &Modes,
         layer: &mut Layer,
         ivs: &[Interval<N>],
         opened: &[Opened],
+        spikes: impl Fn(&Model<N>, &mut Layer, &[Interval<N>], [&Opened; LANES]) -> bool,
     ) -> bool {
         let (Some((ia, ib, a)), Some((mm, shift))) = (md.ratio_two, &md.reset) else {
             return false;
@@ -265,7 +275,7 @@ impl Plan<'_> {
         };
         for group in opened.chunks(LANES) {
             let pick: [&Opened; LANES] = std::array::from_fn(|l| group.get(l).unwrap_or(&group[0]));
-            if !Self::first_spikes::<N>(&model, layer, ivs, pick) {
+            if !spikes(&model, layer, ivs, pick) {
                 return false;
             }
         }
@@ -380,7 +390,7 @@ impl Plan<'_> {
         }
         let certified = (0..LANES).all(|l| bound[l] + CERTIFICATE_SLACK * size[l] < 0.0);
         let t: [f64; LANES] =
-            std::array::from_fn(|l| (z[l].ln() * (1.0 / a) + newton[l]).max(t0[l]));
+            std::array::from_fn(|l| (ln(z[l]) * (1.0 / a) + newton[l]).max(t0[l]));
         for l in 0..LANES {
             let closing = o[l].interval as usize == last;
             if !(t[l] < t1[l] || (closing && t[l] <= t1[l])) {

@@ -1,4 +1,4 @@
-//! The first pass of `first` in explicit AVX2 instructions, four neurons to a register.
+//! The two passes of `first` in explicit AVX2 instructions, four neurons to a register.
 //!
 //! The compiler's vectoriser turns the portable loops over lanes into vector code in some builds
 //! and not in others (small changes elsewhere in the layer code decide it), and the pass runs
@@ -8,16 +8,20 @@
 //! when either is NaN), so the results are the same bits (`Plan::portable` runs the portable
 //! code; `tests/modal.rs` compares them).
 //!
-//! What it does not do: the second pass, or anything for processors without AVX2.
+//! The second pass's groups of four spikes ([`first_spikes`]) are written out the same way.
+//!
+//! What it does not do: anything for processors without AVX2.
 
 use super::bounds::{LANES, Quad, SLACK, larger};
-use super::first::Opened;
-use super::{Interval, MAX_STATES};
+use super::first::{CERTIFICATE_SLACK, Model, Opened};
+use super::log::ln4;
+use super::{Fired, Interval, Layer, MAX_STATES};
 use std::arch::x86_64::{
-    __m256d, _CMP_EQ_OQ, _CMP_GE_OQ, _CMP_GT_OQ, _CMP_LT_OQ, _CMP_NLT_UQ, _mm256_add_pd,
-    _mm256_and_pd, _mm256_andnot_pd, _mm256_blendv_pd, _mm256_cmp_pd, _mm256_loadu_pd,
-    _mm256_max_pd, _mm256_mul_pd, _mm256_set1_pd, _mm256_setzero_pd, _mm256_storeu_pd,
-    _mm256_sub_pd,
+    __m256d, _CMP_EQ_OQ, _CMP_GE_OQ, _CMP_GT_OQ, _CMP_LE_OQ, _CMP_LT_OQ, _CMP_NGT_UQ, _CMP_NLT_UQ,
+    _mm256_add_pd, _mm256_and_pd, _mm256_andnot_pd, _mm256_blendv_pd, _mm256_cmp_pd, _mm256_div_pd,
+    _mm256_loadu_pd, _mm256_max_pd, _mm256_movemask_pd, _mm256_mul_pd, _mm256_or_pd,
+    _mm256_set1_pd, _mm256_setzero_pd, _mm256_sqrt_pd, _mm256_storeu_pd, _mm256_sub_pd,
+    _mm256_xor_pd,
 };
 
 /// |x| lane by lane (the sign bit cleared, as `f64::abs`).
@@ -166,4 +170,181 @@ pub(super) fn first_pass<const N: usize>(
             }
         }
     }
+}
+
+/// `Plan::first_spikes` in AVX2 instructions, the four neurons of a group in one register: the
+/// same operations lane by lane as the portable code (`ordered_roots`' stable form, the checks
+/// of `Plan::search_ratio_two`, the reset and certificate of `first`, and `log::ln4` for the
+/// logarithm), so the same bits. False where the exact loop could go another way for any of
+/// them.
+#[target_feature(enable = "avx2")]
+pub(super) fn first_spikes<const N: usize>(
+    model: &Model<N>,
+    layer: &mut Layer,
+    ivs: &[Interval<N>],
+    o: [&Opened; LANES],
+) -> bool {
+    let Model {
+        ia,
+        ib,
+        a,
+        lb,
+        h_inf: hi,
+        ref g,
+        ref mm,
+        ref shift,
+        ref end,
+    } = *model;
+    let last = ivs.len() - 1;
+    let iv: [&Interval<N>; LANES] = std::array::from_fn(|l| &ivs[o[l].interval as usize]);
+    let by_lane = |f: &dyn Fn(usize) -> f64| load(&std::array::from_fn(f));
+    let (t0, t1) = (by_lane(&|l| iv[l].t0), by_lane(&|l| iv[l].t1));
+    let (za, zb, z1) = (
+        by_lane(&|l| iv[l].p0[ia]),
+        by_lane(&|l| iv[l].p0[ib]),
+        by_lane(&|l| iv[l].p1[ia]),
+    );
+    let c: [__m256d; N] = std::array::from_fn(|m| by_lane(&|l| o[l].c[m]));
+    let (zero, hv) = (_mm256_setzero_pd(), _mm256_set1_pd(hi));
+    let ca = _mm256_mul_pd(_mm256_set1_pd(g[ia]), c[ia]);
+    let cb = _mm256_mul_pd(_mm256_set1_pd(g[ib]), c[ib]);
+    // As `Plan::search_ratio_two` and `ordered_roots`.
+    let (caza, cbzb) = (_mm256_mul_pd(ca, za), _mm256_mul_pd(cb, zb));
+    let h0 = _mm256_add_pd(hv, _mm256_add_pd(caza, cbzb));
+    let horizon = _mm256_sub_pd(t1, t0);
+    let scale = _mm256_add_pd(
+        _mm256_add_pd(_mm256_set1_pd(hi.abs()), abs(caza)),
+        abs(cbzb),
+    );
+    let c1c1 = _mm256_mul_pd(ca, ca);
+    let four_c2c0 = _mm256_mul_pd(_mm256_mul_pd(_mm256_set1_pd(4.0), cb), hv);
+    let disc = _mm256_sub_pd(c1c1, four_c2c0);
+    // `signum` of a number: its sign on 1.
+    let sign = _mm256_or_pd(_mm256_and_pd(ca, _mm256_set1_pd(-0.0)), _mm256_set1_pd(1.0));
+    let q = _mm256_mul_pd(
+        _mm256_set1_pd(-0.5),
+        _mm256_add_pd(ca, _mm256_mul_pd(sign, _mm256_sqrt_pd(disc))),
+    );
+    let (e1, e2) = (_mm256_div_pd(q, cb), _mm256_div_pd(hv, q));
+    // (e1 > e2) == (a < 0)
+    let keep = if a < 0.0 {
+        _mm256_cmp_pd::<_CMP_GT_OQ>(e1, e2)
+    } else {
+        _mm256_cmp_pd::<_CMP_NGT_UQ>(e1, e2)
+    };
+    let (first, second) = (
+        _mm256_blendv_pd(e2, e1, keep),
+        _mm256_blendv_pd(e1, e2, keep),
+    );
+    let within = |z: __m256d| {
+        if a < 0.0 {
+            _mm256_and_pd(
+                _mm256_cmp_pd::<_CMP_LE_OQ>(z, za),
+                _mm256_cmp_pd::<_CMP_GE_OQ>(z, z1),
+            )
+        } else {
+            _mm256_and_pd(
+                _mm256_cmp_pd::<_CMP_GE_OQ>(z, za),
+                _mm256_cmp_pd::<_CMP_LE_OQ>(z, z1),
+            )
+        }
+    };
+    let take_first = _mm256_and_pd(_mm256_cmp_pd::<_CMP_GT_OQ>(first, zero), within(first));
+    let take_second = _mm256_and_pd(_mm256_cmp_pd::<_CMP_GT_OQ>(second, zero), within(second));
+    let z = _mm256_blendv_pd(second, first, take_first);
+    let doubts = [
+        _mm256_cmp_pd::<_CMP_GE_OQ>(h0, zero),
+        _mm256_cmp_pd::<_CMP_NGT_UQ>(horizon, zero),
+        _mm256_cmp_pd::<_CMP_LE_OQ>(abs(cbzb), _mm256_mul_pd(_mm256_set1_pd(1e-12), scale)),
+        _mm256_cmp_pd::<_CMP_LE_OQ>(
+            abs(disc),
+            _mm256_mul_pd(_mm256_set1_pd(1e-9), _mm256_add_pd(c1c1, abs(four_c2c0))),
+        ),
+        _mm256_cmp_pd::<_CMP_LT_OQ>(disc, zero),
+        _mm256_cmp_pd::<_CMP_EQ_OQ>(_mm256_or_pd(take_first, take_second), zero),
+    ];
+    // The root's check.
+    let (pa, pb) = (z, _mm256_mul_pd(z, z));
+    let slope = _mm256_add_pd(
+        _mm256_mul_pd(_mm256_mul_pd(_mm256_set1_pd(a), ca), pa),
+        _mm256_mul_pd(_mm256_mul_pd(_mm256_set1_pd(lb), cb), pb),
+    );
+    let h = _mm256_add_pd(
+        hv,
+        _mm256_add_pd(_mm256_mul_pd(ca, pa), _mm256_mul_pd(cb, pb)),
+    );
+    let below = _mm256_cmp_pd::<_CMP_LT_OQ>(h, zero);
+    let newton = _mm256_blendv_pd(
+        zero,
+        _mm256_div_pd(_mm256_xor_pd(h, _mm256_set1_pd(-0.0)), slope),
+        below,
+    );
+    let fine = _mm256_and_pd(
+        _mm256_cmp_pd::<_CMP_GT_OQ>(slope, zero),
+        _mm256_cmp_pd::<_CMP_LE_OQ>(newton, _mm256_mul_pd(_mm256_set1_pd(1e-9), horizon)),
+    );
+    let unchecked = _mm256_andnot_pd(fine, below);
+    let doubt = doubts.iter().fold(unchecked, |d, x| _mm256_or_pd(d, *x));
+    if _mm256_movemask_pd(doubt) != 0 {
+        return false;
+    }
+    // The reset and the certificates (as `Plan::fire` and `first`).
+    let ps: [__m256d; N] = std::array::from_fn(|m| match m {
+        _ if m == ia => pa,
+        _ if m == ib => pb,
+        _ => zero,
+    });
+    let iz = _mm256_div_pd(_mm256_set1_pd(1.0), z);
+    let q: [__m256d; N] = std::array::from_fn(|m| if m == ib { _mm256_mul_pd(iz, iz) } else { iz });
+    let e: [__m256d; N] = std::array::from_fn(|m| _mm256_mul_pd(c[m], ps[m]));
+    let mut bound = _mm256_add_pd(hv, by_lane(&|l| o[l].kick));
+    let mut size = _mm256_add_pd(_mm256_set1_pd(hi.abs()), by_lane(&|l| o[l].kick_size));
+    for m in 0..N {
+        let mut um = _mm256_set1_pd(shift[m]);
+        for k in 0..N {
+            um = _mm256_add_pd(um, _mm256_mul_pd(_mm256_set1_pd(mm[m][k]), e[k]));
+        }
+        let cm = _mm256_mul_pd(um, q[m]);
+        let gm = _mm256_set1_pd(g[m]);
+        let now = _mm256_mul_pd(gm, _mm256_mul_pd(cm, ps[m]));
+        let later = _mm256_mul_pd(gm, _mm256_mul_pd(cm, _mm256_set1_pd(end[m])));
+        let top = _mm256_blendv_pd(now, later, _mm256_cmp_pd::<_CMP_GT_OQ>(later, now));
+        bound = _mm256_add_pd(bound, top);
+        size = _mm256_add_pd(size, abs(top));
+    }
+    let margin = _mm256_add_pd(
+        bound,
+        _mm256_mul_pd(_mm256_set1_pd(CERTIFICATE_SLACK), size),
+    );
+    let certified = _mm256_movemask_pd(_mm256_cmp_pd::<_CMP_LT_OQ>(margin, zero)) == 0b1111;
+    // `f64::max(x, t0)`: t0 where x is NaN, as `_mm256_max_pd` returns its second operand then.
+    let t = _mm256_max_pd(
+        _mm256_add_pd(_mm256_mul_pd(ln4(z), _mm256_set1_pd(1.0 / a)), newton),
+        t0,
+    );
+    let (t, t1, slope) = (lanes(t), lanes(t1), lanes(slope));
+    for l in 0..LANES {
+        let closing = o[l].interval as usize == last;
+        if !(t[l] < t1[l] || (closing && t[l] <= t1[l])) {
+            return false;
+        }
+    }
+    let (ps, q): ([[f64; LANES]; N], [[f64; LANES]; N]) = (
+        std::array::from_fn(|m| lanes(ps[m])),
+        std::array::from_fn(|m| lanes(q[m])),
+    );
+    for l in 0..LANES {
+        let j = o[l].j as usize;
+        layer.fired[j] = Some(Fired {
+            t: t[l],
+            id: 0,
+            applied: iv[l].start as u32,
+            slope: slope[l],
+        });
+        for m in 0..N {
+            layer.p_fired[j * N + m] = ps[m][l];
+            layer.q_fired[j * N + m] = q[m][l];
+        }
+    }
+    certified
 }

@@ -77,6 +77,7 @@ mod bounds;
 mod first;
 #[cfg(target_arch = "x86_64")]
 mod first_avx2;
+mod log;
 mod modes;
 mod sort;
 
@@ -1075,7 +1076,7 @@ impl<'a> Plan<'a> {
             return general(c, layer, work);
         }
         // 1 / a is ready long before the logarithm is: no division after it.
-        let t = (z.ln() * (1.0 / a) + newton).max(t0);
+        let t = (log::ln(z) * (1.0 / a) + newton).max(t0);
         if !(t < t1 || (closing && t <= t1)) {
             return Some(());
         }
