@@ -414,8 +414,11 @@ fn general<S: Signal>(f: &mut Finder<'_, '_, S>, ordered: &[f64], horizon: f64) 
 }
 
 /// Root isolation over every y_k (see the module comment): the first crossing in
-/// `[0, horizon]`, whatever the bound said.
-fn isolate<S: Signal>(f: &mut Finder<'_, '_, S>, _ordered: &[f64], horizon: f64) -> Crossing {
+/// `[0, horizon]`, whatever the bound said. The isolation stops where the tail bound shows h
+/// below zero for good ([`settled`]): further out the y_k are below the rounding of the
+/// states, and their signs (which the isolation trusts) would be noise.
+fn isolate<S: Signal>(f: &mut Finder<'_, '_, S>, ordered: &[f64], horizon: f64) -> Crossing {
+    let horizon = settled(f, ordered, horizon);
     let mut f = Finder {
         signal: &mut *f.signal,
         coef: f.full,
@@ -735,6 +738,60 @@ fn bounded_below_threshold<S: Signal>(
         }),
         Some(t) => Bound::Until(t),
     }
+}
+
+/// A time from which h stays below zero for good by the tail bound of [`below_on_grid`] (the
+/// constant term plus the positive parts of the decaying ones), tried at a tenth of the fastest
+/// time constant and doubling from there; `horizon` if none is found before it or the modes
+/// cannot be used. The isolation needs to look no further.
+fn settled<S: Signal>(f: &mut Finder<'_, '_, S>, lambdas: &[f64], horizon: f64) -> f64 {
+    let n = lambdas.len();
+    f.modes.prepare(lambdas);
+    if !f.modes.usable || lambdas.iter().any(|l| *l > 0.0) || f.modes.steps[0] == 0.0 {
+        return horizon;
+    }
+    f.evaluations += 1;
+    f.signal.lie_at(0.0, f.lie);
+    let mut c = [0.0f64; 6];
+    for (j, cj) in c[..n].iter_mut().enumerate() {
+        *cj = (0..n).map(|m| f.modes.inv[j][m] * f.lie[m]).sum();
+    }
+    let scale = c[..n].iter().map(|v| v.abs()).sum::<f64>() + f.lie[0].abs();
+    if !scale.is_finite() {
+        return horizon;
+    }
+    let power = f.modes.power;
+    let mut t = f.modes.steps[0];
+    while t < horizon {
+        let tail: f64 = (0..n)
+            .map(|j| {
+                let (l, e) = (lambdas[j], (lambdas[j] * t).exp());
+                match power[j] {
+                    0 if l == 0.0 => c[j],
+                    0 => (c[j] * e).max(0.0),
+                    // t e^{lambda t} falls after its peak at -1/lambda; before it, its peak.
+                    _ if t >= -1.0 / l => (c[j] * t * e).max(0.0),
+                    _ => (c[j] * (-1.0 / l) * (-1.0f64).exp() * (1.0 + 1e-12)).max(0.0),
+                }
+            })
+            .sum();
+        if tail < -1e-6 * scale {
+            return t;
+        }
+        t *= 2.0;
+    }
+    horizon
+}
+
+/// The coefficients of the threshold signal's modes from its Lie derivatives at t = 0, as
+/// [`bounded_below_threshold`] uses them: h(t) = sum_j c_j t^p_j e^{lambda_j t} with
+/// `c_j = sum_m inv[j][m] L_m` (`power[j] = p_j`, 1 for the second copy of an exactly repeated
+/// eigenvalue). `None` where that bound cannot use them (more than six eigenvalues, close but
+/// unequal ones, more than one repeated pair).
+pub(crate) fn mode_map(lambdas: &[f64]) -> Option<([u8; 6], [[f64; 6]; 6])> {
+    let mut m = Modes::default();
+    m.prepare(lambdas);
+    m.usable.then_some((m.power, m.inv))
 }
 
 /// The map from the Lie derivatives at t = 0 to the mode coefficients of
