@@ -326,7 +326,20 @@ pub struct Simulation {
     pub t_max: f64,
     /// Adaptive-integration tolerance for nonlinear models.
     pub tolerance: f64,
+    /// How event mode advances time (`driver`).
+    pub driver: Driver,
     pub span: Span,
+}
+
+/// How the exact event engine advances time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Driver {
+    /// The stepped driver where it applies (linear networks whose links between populations
+    /// all have delays), else the queue.
+    #[default]
+    Auto,
+    /// One global event queue, always.
+    Queue,
 }
 
 #[derive(Clone, Debug, PartialEq)]

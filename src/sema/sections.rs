@@ -44,10 +44,16 @@ pub fn check_simulation(
             errs,
         )
         .unwrap_or(1e-10);
+    let driver = a
+        .choice("driver", &["auto", "queue"], errs)
+        .filter(|c| c.no_args(errs));
     let discrete = mode.as_ref().is_some_and(|m| m.name == "discrete");
     let only = if discrete { "event" } else { "discrete" };
     let wrong_mode: &[(&str, bool)] = if discrete {
-        &[("max_spikes", max_spikes.is_some())]
+        &[
+            ("max_spikes", max_spikes.is_some()),
+            ("driver", driver.is_some()),
+        ]
     } else {
         &[("dt", dt.is_some()), ("scheme", scheme.is_some())]
     };
@@ -112,6 +118,10 @@ pub fn check_simulation(
         mode,
         t_max,
         tolerance,
+        driver: match driver.map(|c| c.name) {
+            Some(d) if d == "queue" => Driver::Queue,
+            _ => Driver::Auto,
+        },
         span,
     });
     (sim, mode_span)

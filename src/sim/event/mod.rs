@@ -27,6 +27,8 @@ use crate::sema::hir::{Node, Program};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
+mod stepped;
+
 /// Spike trains of the input nodes: `inputs[input_id]` is a list of (time, channel), sorted.
 pub type InputSpikes = Vec<Vec<(f64, u32)>>;
 
@@ -395,14 +397,31 @@ impl<'a> EventEngine<'a> {
         traces: Option<&TraceRequest>,
         progress: &mut dyn FnMut(f64),
     ) -> (Outcome, Traces) {
-        self.run_with(inputs, record_log, traces, progress, true)
+        self.run_with(inputs, record_log, traces, progress, true, true)
             .unwrap_or_else(|| {
-                self.run_with(inputs, record_log, traces, progress, false)
+                self.run_with(inputs, record_log, traces, progress, false, true)
                     .expect("not deferred")
             })
     }
 
-    /// One run; `None` if a deferred crossing check could not keep the event order.
+    /// [`EventEngine::run`] with the queue driver even where the stepped driver applies (for
+    /// tests and benchmarks that compare the two).
+    pub fn run_queued(&self, inputs: &InputSpikes, record_log: bool) -> Outcome {
+        let mut none = |_| {};
+        self.run_with(inputs, record_log, None, &mut none, true, false)
+            .or_else(|| self.run_with(inputs, record_log, None, &mut none, false, false))
+            .expect("not deferred")
+            .0
+    }
+
+    /// Whether a run without event log or traces takes the stepped driver (`stepped`).
+    pub fn steps(&self) -> bool {
+        self.program.simulation.driver == crate::sema::hir::Driver::Auto
+            && stepped::Stepped::new(self, false, None).is_some()
+    }
+
+    /// One run; `None` if a deferred crossing check could not keep the event order. With
+    /// `stepped`, networks the stepped driver applies to take it (`stepped`).
     fn run_with(
         &self,
         inputs: &InputSpikes,
@@ -410,6 +429,7 @@ impl<'a> EventEngine<'a> {
         traces: Option<&TraceRequest>,
         progress: &mut dyn FnMut(f64),
         deferred: bool,
+        stepped: bool,
     ) -> Option<(Outcome, Traces)> {
         let pops = self
             .program
@@ -496,6 +516,14 @@ impl<'a> EventEngine<'a> {
             deferred,
             reordered: false,
         };
+        let auto = self.program.simulation.driver == crate::sema::hir::Driver::Auto;
+        if stepped
+            && auto
+            && let Some(plan) = stepped::Stepped::new(self, record_log, traces)
+        {
+            run.drive_stepped(&plan, inputs, progress);
+            return Some((run.out, Traces::default()));
+        }
         for (input, spikes) in inputs.iter().enumerate() {
             for &(t, idx) in spikes {
                 if t <= self.t_max {
@@ -704,7 +732,7 @@ impl Run<'_, '_> {
             self.schedule_integrated(pop, i, now, start, version);
             return;
         }
-        let found = match self.search(pop, i, now, start, None) {
+        let found = match self.search(pop, i, (now, start, self.e.t_max), None) {
             Deferred::Done(found) => found,
             Deferred::Candidate(c) => {
                 let s = &self.pops[pop];
@@ -721,7 +749,9 @@ impl Run<'_, '_> {
                 loop {
                     match stage {
                         Deferred::Done(found) => break found,
-                        Deferred::Candidate(c) => stage = self.search(pop, i, now, start, Some(c)),
+                        Deferred::Candidate(c) => {
+                            stage = self.search(pop, i, (now, start, self.e.t_max), Some(c))
+                        }
                     }
                 }
             }
@@ -732,13 +762,12 @@ impl Run<'_, '_> {
     }
 
     /// Neuron `i`'s crossing search from its state at `now` (its current time), looking from
-    /// `start`: the cheap first part, or with `candidate` the rest of it.
+    /// `start` up to `end`: the cheap first part, or with `candidate` the rest of it.
     fn search(
         &mut self,
         pop: usize,
         i: usize,
-        now: f64,
-        start: f64,
+        (now, start, end): (f64, f64, f64),
         candidate: Option<Candidate>,
     ) -> Deferred {
         let kern = &self.e.kernels[self.e.program.populations[pop].model.index()];
@@ -784,7 +813,7 @@ impl Run<'_, '_> {
             copy_state(&mut largs[..n], xt);
             kern.lie.call(largs, out);
         };
-        let horizon = self.e.t_max - start;
+        let horizon = end - start;
         match candidate {
             None => next_crossing_deferred(finder, &mut signal, lambdas, horizon),
             Some(c) => finish_crossing(finder, &mut signal, lambdas, horizon, c),
@@ -833,7 +862,7 @@ impl Run<'_, '_> {
         // search restarts from the same state, time and start.
         let now = self.pops[pop].t_last[i];
         let start = now.max(self.pops[pop].refractory_until[i]);
-        let found = match self.search(pop, i, now, start, Some(c)) {
+        let found = match self.search(pop, i, (now, start, self.e.t_max), Some(c)) {
             Deferred::Done(Crossing {
                 time: Some(found), ..
             }) => found,
@@ -1105,11 +1134,11 @@ simulation {{ t_max 30 ms }}"
                 spikes.sort_by(|a, b| a.0.total_cmp(&b.0));
                 let inputs = vec![spikes];
                 let now = engine
-                    .run_with(&inputs, true, None, &mut |_| {}, false)
+                    .run_with(&inputs, true, None, &mut |_| {}, false, false)
                     .expect("not deferred")
                     .0;
                 let later = engine
-                    .run_with(&inputs, true, None, &mut |_| {}, true)
+                    .run_with(&inputs, true, None, &mut |_| {}, true, false)
                     .expect("in order")
                     .0;
                 assert_eq!(now.spikes, later.spikes);

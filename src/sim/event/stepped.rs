@@ -1,0 +1,715 @@
+//! The exact engine's stepped driver, for networks of linear neurons whose projections between
+//! populations all have delays: time advances in steps no longer than the shortest such delay.
+//!
+//! Within a step no neuron can affect another (a spike arrives a delay later, in a later step),
+//! so each neuron's step is its own business: its free evolution plus the arrivals of the step,
+//! all known when the step begins. Most neurons are shown to stay below threshold for the whole
+//! step by a bound of the threshold signal h (below) and moved to the step's end in closed form:
+//! x <- P x + p plus, per arrival at t_a, its exact response w Phi(t1 - t_a) d (the flow is
+//! affine, so the parts add). Every other neuron (near threshold, leaving refractoriness, waiting
+//! after a spike-gap hit) goes through the step as the queue driver moves it, arrival by arrival,
+//! with the same crossing search (`Run::search`), resets, refractoriness and spike-gap rule. So
+//! no crossing is missed or invented and spike times are exact to rounding; they are not the
+//! queue driver's bits, because the states advance by other floating-point operations.
+//!
+//! The bound. Along the free flow h(s) = sum_j c_j m_j(s), with modes m_j = e^{lambda_j s} or
+//! s e^{lambda_j s} (a repeated eigenvalue) and c = T x + t from the Lie derivatives
+//! (`crossing::mode_map`). On [0, L], h <= max(h(0), h(L)) + L^2/8 max|h''| (the interpolation
+//! error of a C^2 function), and |h''| <= sum_j |c_j| w_j with w_j the largest |m_j''| there.
+//! An arrival of weight w adds at most max(0, w kappa_max, w kappa_min), where
+//! [kappa_min, kappa_max] bounds the response of h to a unit jump over [0, L] the same way
+//! (0 because the arrival may come late in the step). A neuron is cleared when the sum stays
+//! below zero by a relative margin far above rounding.
+//!
+//! Order at one time is the queue driver's: arrivals before crossings, and spikes recorded by
+//! (time, population, neuron) after the input spikes.
+//!
+//! What it does not do: event logs (gradients), traces, forced spikes, spike limits, models
+//! without the closed-form path, per-neuron parameters, receptors that are not `x += w d`,
+//! projections between populations without delay. `EventEngine` runs the queue driver then.
+
+use super::{BURST_GAP, EventEngine, InputSpikes, Run, SpikeRecord, TraceRequest};
+use crate::ir::crossing::{Deferred, mode_map};
+use crate::sema::hir::{InputId, Node, PopId};
+
+/// Relative margin of the bound (far above its rounding, far below anything it must see).
+const MARGIN: f64 = 1e-9;
+
+/// Relative tolerance of the checks that the probed maps reproduce the model's functions.
+const PROBE_TOLERANCE: f64 = 1e-7;
+
+/// Most states a model may have here (fixed-size buffers).
+const MAX_STATES: usize = 8;
+
+/// Steps shorter than this fraction of the fastest time constant keep the bound tight.
+const STEP_OF_FASTEST: f64 = 0.25;
+
+/// What one step length needs of a population.
+struct Step {
+    /// The free flow over the step: x' = P x + p (`p_mat` row by row).
+    p_mat: Vec<f64>,
+    p_vec: Vec<f64>,
+    /// Per mode: its value at 0 and at `len`, and the bound of |m''| times len^2 / 8.
+    m0: Vec<f64>,
+    m1: Vec<f64>,
+    curve: Vec<f64>,
+    /// Per receptor: the range of h's response to a unit jump over the step, and its size.
+    kappa: Vec<(f64, f64, f64)>,
+}
+
+/// One population's model as the driver uses it.
+struct PopPlan {
+    /// c = T x + t, the coefficients of h's modes (`t_mat` has n values per mode).
+    t_mat: Vec<f64>,
+    t_vec: Vec<f64>,
+    /// Per receptor: the state jump of a unit weight.
+    d: Vec<Vec<f64>>,
+    full: Step,
+    last: Step,
+}
+
+/// The driver's plan for one network: the step and every population's maps.
+pub(super) struct Stepped {
+    dt: f64,
+    steps: usize,
+    pops: Vec<PopPlan>,
+}
+
+/// An arrival of a spike through a projection (at every target of `pre`).
+#[derive(Clone, Copy)]
+struct Arrival {
+    t: f64,
+    proj: u32,
+    pre: u32,
+}
+
+/// Calls `f` on `row` (state, parameters, last argument) into `out`.
+fn call(f: &dyn crate::sim::kernels::Eval, row: &[f64], out: &mut [f64]) {
+    f.call(row, out);
+}
+
+impl Stepped {
+    /// The plan for this engine's network, or `None` where the driver does not apply (see the
+    /// module comment).
+    pub(super) fn new(
+        e: &EventEngine,
+        record_log: bool,
+        traces: Option<&TraceRequest>,
+    ) -> Option<Stepped> {
+        if record_log || traces.is_some() || e.forced.is_some() || e.max_spikes.is_some() {
+            return None;
+        }
+        if !(e.t_max.is_finite() && e.t_max > 0.0) {
+            return None;
+        }
+        let mut delay = f64::INFINITY;
+        let mut linked = false;
+        for p in &e.network.projections {
+            if let Node::Pop(_) = p.pre {
+                linked = true;
+                delay = delay.min(p.delay);
+            }
+        }
+        // Without links between populations the queue driver does no more work than needed.
+        if !linked || delay.is_nan() || delay <= 0.0 {
+            return None;
+        }
+        let mut fastest = 0.0f64;
+        let mut models = Vec::new();
+        for (pi, pop) in e.program.populations.iter().enumerate() {
+            let kern = &e.kernels[pop.model.index()];
+            if !kern.exact_events() || pop.size == 0 || kern.n > MAX_STATES {
+                return None;
+            }
+            let ps = &e.network.params[pi];
+            if ps
+                .iter()
+                .any(|q| q.iter().any(|v| v.to_bits() != q[0].to_bits()))
+            {
+                return None;
+            }
+            let params: Vec<f64> = ps.iter().map(|q| q[0]).collect();
+            let mut args = vec![0.0; kern.n + kern.n_params];
+            args[kern.n..].copy_from_slice(&params);
+            let eig = kern.eigenvalues.as_ref()?;
+            let mut lambdas = vec![0.0; eig.n_outputs()];
+            eig.call(&args, &mut lambdas);
+            fastest = lambdas.iter().fold(fastest, |m, l| m.max(l.abs()));
+            models.push((params, lambdas));
+        }
+        // Strictly shorter than every delay, so that a spike's arrivals land in a later step
+        // whatever the rounding of t + delay.
+        let mut dt = (delay * (1.0 - 1e-6)).min(e.t_max);
+        if fastest > 0.0 {
+            dt = dt.min(STEP_OF_FASTEST / fastest);
+        }
+        let mut steps = (e.t_max / dt).ceil().max(1.0) as usize;
+        while (steps - 1) as f64 * dt >= e.t_max && steps > 1 {
+            steps -= 1;
+        }
+        while (steps as f64) * dt < e.t_max {
+            steps += 1;
+        }
+        let last_len = e.t_max - (steps - 1) as f64 * dt;
+        let pops = e
+            .program
+            .populations
+            .iter()
+            .zip(&models)
+            .map(|(pop, (params, lambdas))| {
+                PopPlan::new(&e.kernels[pop.model.index()], params, lambdas, dt, last_len)
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Some(Stepped { dt, steps, pops })
+    }
+}
+
+impl PopPlan {
+    fn new(
+        kern: &crate::sim::kernels::ModelKernels,
+        params: &[f64],
+        lambdas: &[f64],
+        dt: f64,
+        last_len: f64,
+    ) -> Option<PopPlan> {
+        let (n, k) = (kern.n, kern.n_params);
+        let (power, inv) = mode_map(lambdas)?;
+        let nm = lambdas.len();
+        if kern.n_lie < nm {
+            return None;
+        }
+        let mut row = vec![0.0; n + k + 1];
+        row[n..n + k].copy_from_slice(params);
+        // c = inv L(x), with L(x) the Lie derivatives, affine in x: probed at 0 and at the unit
+        // vectors.
+        let mut lie = vec![0.0; kern.n_lie];
+        let modes_at = |row: &[f64], lie: &mut Vec<f64>| -> Vec<f64> {
+            call(kern.lie.as_ref(), &row[..n + k], lie);
+            (0..nm)
+                .map(|j| (0..nm).map(|m| inv[j][m] * lie[m]).sum())
+                .collect()
+        };
+        let t_vec = modes_at(&row, &mut lie);
+        let mut t_mat = vec![0.0; nm * n];
+        for s in 0..n {
+            row[s] = 1.0;
+            let c = modes_at(&row, &mut lie);
+            row[s] = 0.0;
+            for j in 0..nm {
+                t_mat[j * n + s] = c[j] - t_vec[j];
+            }
+        }
+        // Per receptor, x += w d: probed at 0 and checked at the unit vectors and weight 2.
+        let mut d = Vec::with_capacity(kern.jumps.len());
+        let mut out = vec![0.0; n];
+        for jump in &kern.jumps {
+            row[n + k] = 1.0;
+            call(jump.as_ref(), &row, &mut out);
+            let dr = out.clone();
+            let scale = dr.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+            row[n + k] = 2.0;
+            call(jump.as_ref(), &row, &mut out);
+            if (0..n).any(|s| (out[s] - 2.0 * dr[s]).abs() > PROBE_TOLERANCE * scale) {
+                return None;
+            }
+            for s in 0..n {
+                row[s] = 1.0;
+                row[n + k] = 1.0;
+                call(jump.as_ref(), &row, &mut out);
+                row[s] = 0.0;
+                let moved = (0..n).any(|r| {
+                    let want = dr[r] + if r == s { 1.0 } else { 0.0 };
+                    (out[r] - want).abs() > PROBE_TOLERANCE * scale
+                });
+                if moved {
+                    return None;
+                }
+            }
+            d.push(dr);
+        }
+        row[n + k] = 0.0;
+        let mut plan = PopPlan {
+            t_mat,
+            t_vec,
+            d,
+            full: Step::empty(),
+            last: Step::empty(),
+        };
+        plan.full = plan.step(kern, &mut row, lambdas, &power, dt)?;
+        plan.last = plan.step(kern, &mut row, lambdas, &power, last_len)?;
+        Some(plan)
+    }
+
+    /// What a step of length `len` needs, checked against the model's own functions.
+    fn step(
+        &self,
+        kern: &crate::sim::kernels::ModelKernels,
+        row: &mut [f64],
+        lambdas: &[f64],
+        power: &[u8; 6],
+        len: f64,
+    ) -> Option<Step> {
+        let n = kern.n;
+        let k = kern.n_params;
+        let nm = lambdas.len();
+        let prop = kern.propagate.as_ref()?;
+        row[..n].fill(0.0);
+        row[n + k] = len;
+        let mut p_vec = vec![0.0; n];
+        call(prop.as_ref(), row, &mut p_vec);
+        let mut p_mat = vec![0.0; n * n];
+        let mut out = vec![0.0; n];
+        for s in 0..n {
+            row[s] = 1.0;
+            call(prop.as_ref(), row, &mut out);
+            row[s] = 0.0;
+            for r in 0..n {
+                p_mat[r * n + s] = out[r] - p_vec[r];
+            }
+        }
+        let mut m0 = vec![0.0; nm];
+        let mut m1 = vec![0.0; nm];
+        let mut curve = vec![0.0; nm];
+        for j in 0..nm {
+            let (l, grow) = (lambdas[j], (lambdas[j] * len).exp().max(1.0));
+            let (a, b, second) = if power[j] == 0 {
+                (1.0, (l * len).exp(), l * l * grow)
+            } else {
+                (
+                    0.0,
+                    len * (l * len).exp(),
+                    (l * l * len + 2.0 * l.abs()) * grow,
+                )
+            };
+            (m0[j], m1[j], curve[j]) = (a, b, second * len * len / 8.0);
+        }
+        if m1.iter().chain(&curve).any(|v| !v.is_finite()) {
+            return None;
+        }
+        // The modes must give h at both ends of the step, from 0 and every unit vector.
+        let mut h = [0.0];
+        for s in 0..=n {
+            if s < n {
+                row[s] = 1.0;
+            }
+            let c = self.modes(&row[..n]);
+            call(kern.threshold.as_ref(), &row[..n + k], &mut h);
+            let at0: f64 = (0..nm).map(|j| c[j] * m0[j]).sum();
+            call(prop.as_ref(), row, &mut out);
+            let saved: Vec<f64> = row[..n].to_vec();
+            row[..n].copy_from_slice(&out);
+            let mut h1 = [0.0];
+            call(kern.threshold.as_ref(), &row[..n + k], &mut h1);
+            row[..n].copy_from_slice(&saved);
+            let at1: f64 = (0..nm).map(|j| c[j] * m1[j]).sum();
+            let size: f64 = (0..nm)
+                .map(|j| (c[j] * m0[j]).abs() + (c[j] * m1[j]).abs())
+                .sum();
+            if (at0 - h[0]).abs() > PROBE_TOLERANCE * size.max(h[0].abs())
+                || (at1 - h1[0]).abs() > PROBE_TOLERANCE * size.max(h1[0].abs())
+            {
+                return None;
+            }
+            if s < n {
+                row[s] = 0.0;
+            }
+        }
+        let kappa = self
+            .d
+            .iter()
+            .map(|dr| {
+                let e: Vec<f64> = (0..nm)
+                    .map(|j| (0..n).map(|s| self.t_mat[j * n + s] * dr[s]).sum())
+                    .collect();
+                let k0: f64 = (0..nm).map(|j| e[j] * m0[j]).sum();
+                let k1: f64 = (0..nm).map(|j| e[j] * m1[j]).sum();
+                let bend: f64 = (0..nm).map(|j| e[j].abs() * curve[j]).sum();
+                let size: f64 = (0..nm)
+                    .map(|j| e[j].abs() * (m0[j].abs() + m1[j].abs()))
+                    .sum::<f64>()
+                    + bend;
+                (k0.min(k1) - bend, k0.max(k1) + bend, size)
+            })
+            .collect();
+        row[n + k] = 0.0;
+        Some(Step {
+            p_mat,
+            p_vec,
+            m0,
+            m1,
+            curve,
+            kappa,
+        })
+    }
+
+    /// The mode coefficients of state `x`.
+    fn modes(&self, x: &[f64]) -> Vec<f64> {
+        let n = x.len();
+        (0..self.t_vec.len())
+            .map(|j| self.t_vec[j] + (0..n).map(|s| self.t_mat[j * n + s] * x[s]).sum::<f64>())
+            .collect()
+    }
+}
+
+impl Step {
+    fn empty() -> Step {
+        Step {
+            p_mat: Vec::new(),
+            p_vec: Vec::new(),
+            m0: Vec::new(),
+            m1: Vec::new(),
+            curve: Vec::new(),
+            kappa: Vec::new(),
+        }
+    }
+}
+
+/// Per population, what the arrivals of the current step left on each neuron.
+#[derive(Default)]
+struct Pending {
+    /// The arrivals' exact responses at the step's end, `n` per neuron.
+    acc: Vec<f64>,
+    /// The bound's kicks and their sizes.
+    kick: Vec<f64>,
+    kick_size: Vec<f64>,
+    /// The neuron had an arrival this step.
+    touched: Vec<bool>,
+    /// Where the neuron goes through the step exactly: its list of arrivals.
+    slot: Vec<u32>,
+    /// After a spike-gap hit: the neuron waits for its next arrival (as the queue driver
+    /// searches again only at its next event).
+    stalled: Vec<bool>,
+}
+
+const NO_SLOT: u32 = u32::MAX;
+
+impl Run<'_, '_> {
+    /// Runs the whole sample with the stepped driver (`plan` for this engine's network).
+    pub(super) fn drive_stepped(
+        &mut self,
+        plan: &Stepped,
+        inputs: &InputSpikes,
+        progress: &mut dyn FnMut(f64),
+    ) {
+        let e = self.e;
+        let t_max = e.t_max;
+        // The input spikes are recorded first, as the queue driver emits them, and their
+        // arrivals sorted once.
+        let mut from_inputs: Vec<Arrival> = Vec::new();
+        for (input, spikes) in inputs.iter().enumerate() {
+            let node = Node::Input(InputId(input as u32));
+            for &(t, idx) in spikes {
+                if t > t_max {
+                    continue;
+                }
+                self.out.spikes.push(SpikeRecord { node, idx, t });
+                for (k, proj) in e.network.projections.iter().enumerate() {
+                    if proj.pre == node && !proj.targets[idx as usize].is_empty() {
+                        let ta = t + proj.delay;
+                        if ta <= t_max {
+                            from_inputs.push(Arrival {
+                                t: ta,
+                                proj: k as u32,
+                                pre: idx,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        let key = |a: &Arrival| (a.t.to_bits(), a.proj, a.pre);
+        from_inputs.sort_unstable_by_key(key);
+        let mut next_input = 0;
+        // Spike arrivals by step, in a ring long enough for the longest delay.
+        let longest = e
+            .network
+            .projections
+            .iter()
+            .fold(0.0f64, |m, p| m.max(p.delay));
+        let ring = (longest / plan.dt).ceil() as usize + 3;
+        let mut buckets: Vec<Vec<Arrival>> = vec![Vec::new(); ring];
+        let mut pending: Vec<Pending> = e
+            .program
+            .populations
+            .iter()
+            .zip(&self.pops)
+            .map(|(p, s)| Pending {
+                acc: vec![0.0; p.size * s.n],
+                kick: vec![0.0; p.size],
+                kick_size: vec![0.0; p.size],
+                touched: vec![false; p.size],
+                slot: vec![NO_SLOT; p.size],
+                stalled: vec![false; p.size],
+            })
+            .collect();
+        let mut step_arrivals: Vec<Arrival> = Vec::new();
+        let mut exact: Vec<(usize, usize)> = Vec::new();
+        let mut lists: Vec<Vec<(u32, f64)>> = Vec::new();
+        let mut fired: Vec<(f64, u32, u32)> = Vec::new();
+        let mut resp = [0.0; MAX_STATES];
+        let mut zero = [0.0; MAX_STATES];
+        let mut args: Vec<f64> = Vec::new();
+        for k in 0..plan.steps {
+            let t0 = k as f64 * plan.dt;
+            let closing = k + 1 == plan.steps;
+            let t1 = if closing {
+                t_max
+            } else {
+                (k + 1) as f64 * plan.dt
+            };
+            if k % 64 == 0 {
+                progress(t0);
+            }
+            // This step's arrivals, in the queue driver's order.
+            step_arrivals.clear();
+            step_arrivals.append(&mut buckets[k % ring]);
+            while next_input < from_inputs.len() && (from_inputs[next_input].t < t1 || closing) {
+                step_arrivals.push(from_inputs[next_input]);
+                next_input += 1;
+            }
+            step_arrivals.sort_unstable_by_key(key);
+            // Their exact responses at t1 and the bound's kicks, target by target.
+            for a in &step_arrivals {
+                let syn = &e.network.projections[a.proj as usize];
+                let (post, r) = (syn.post, syn.receptor);
+                let pp = &plan.pops[post];
+                let step = if closing { &pp.last } else { &pp.full };
+                let s = &self.pops[post];
+                let (n, kp) = (s.n, s.k);
+                let prop = e.kernels[e.program.populations[post].model.index()]
+                    .propagate
+                    .as_ref()
+                    .expect("checked: exact model");
+                args.clear();
+                args.extend_from_slice(&pp.d[r]);
+                args.extend_from_slice(&s.row(0)[n..n + kp]);
+                args.push(t1 - a.t);
+                call(prop.as_ref(), &args, &mut resp[..n]);
+                args[..n].fill(0.0);
+                call(prop.as_ref(), &args, &mut zero[..n]);
+                for v in 0..n {
+                    resp[v] -= zero[v];
+                }
+                let (kmin, kmax, ksize) = step.kappa[r];
+                let pd = &mut pending[post];
+                let pre = a.pre as usize;
+                for (&j, &w) in syn.targets[pre].iter().zip(syn.row(pre)) {
+                    let j = j as usize;
+                    for v in 0..n {
+                        pd.acc[j * n + v] += w * resp[v];
+                    }
+                    pd.kick[j] += (w * kmax).max(w * kmin).max(0.0);
+                    pd.kick_size[j] += w.abs() * ksize;
+                    pd.touched[j] = true;
+                }
+            }
+            // Every neuron: cleared and moved in closed form, or marked for the exact path.
+            exact.clear();
+            for pop in 0..self.pops.len() {
+                let pp = &plan.pops[pop];
+                let step = if closing { &pp.last } else { &pp.full };
+                let pd = &mut pending[pop];
+                let s = &mut self.pops[pop];
+                let n = s.n;
+                let nm = pp.t_vec.len();
+                for i in 0..pd.kick.len() {
+                    let ru = s.refractory_until[i];
+                    let untested = ru > t1 || (ru == t1 && !closing);
+                    let through = if pd.stalled[i] {
+                        pd.touched[i]
+                    } else if untested {
+                        false
+                    } else if ru > t0 {
+                        true
+                    } else {
+                        let x = &s.row(i)[..n];
+                        let (mut h0, mut h1, mut bend, mut size) = (0.0, 0.0, 0.0, 0.0);
+                        for j in 0..nm {
+                            let mut c = pp.t_vec[j];
+                            for (v, xv) in x.iter().enumerate() {
+                                c += pp.t_mat[j * n + v] * xv;
+                            }
+                            let (a, b) = (c * step.m0[j], c * step.m1[j]);
+                            h0 += a;
+                            h1 += b;
+                            bend += c.abs() * step.curve[j];
+                            size += a.abs() + b.abs();
+                        }
+                        let bound = h0.max(h1) + bend + pd.kick[i];
+                        let cleared = bound + MARGIN * (size + bend + pd.kick_size[i]) < 0.0;
+                        !cleared
+                    };
+                    if through {
+                        pd.slot[i] = exact.len() as u32;
+                        exact.push((pop, i));
+                    } else {
+                        let row = s.row_mut(i);
+                        let mut y = [0.0f64; MAX_STATES];
+                        for r in 0..n {
+                            let mut v = step.p_vec[r];
+                            for (c, xc) in row[..n].iter().enumerate() {
+                                v += step.p_mat[r * n + c] * xc;
+                            }
+                            y[r] = v + pd.acc[i * n + r];
+                        }
+                        row[..n].copy_from_slice(&y[..n]);
+                        s.t_last[i] = t1;
+                    }
+                    pd.acc[i * n..(i + 1) * n].fill(0.0);
+                    pd.kick[i] = 0.0;
+                    pd.kick_size[i] = 0.0;
+                }
+            }
+            // The marked neurons' arrivals, in order.
+            if lists.len() < exact.len() {
+                lists.resize_with(exact.len(), Vec::new);
+            }
+            for l in &mut lists[..exact.len()] {
+                l.clear();
+            }
+            if !exact.is_empty() {
+                for (ai, a) in step_arrivals.iter().enumerate() {
+                    let syn = &e.network.projections[a.proj as usize];
+                    let pd = &pending[syn.post];
+                    let pre = a.pre as usize;
+                    for (&j, &w) in syn.targets[pre].iter().zip(syn.row(pre)) {
+                        let slot = pd.slot[j as usize];
+                        if slot != NO_SLOT {
+                            lists[slot as usize].push((ai as u32, w));
+                        }
+                    }
+                }
+            }
+            fired.clear();
+            for (slot, &(pop, i)) in exact.iter().enumerate() {
+                let list = std::mem::take(&mut lists[slot]);
+                let mut stalled = pending[pop].stalled[i];
+                let mut cur = t0;
+                let mut at = 0;
+                while at < list.len() {
+                    let ta = step_arrivals[list[at].0 as usize].t;
+                    // A spike-gap hit here waits for this very arrival.
+                    if !stalled {
+                        self.scan(pop, i, (cur, ta, false), &mut buckets, plan, &mut fired);
+                    }
+                    self.advance(pop, i, ta);
+                    while at < list.len() && step_arrivals[list[at].0 as usize].t == ta {
+                        let (ai, w) = list[at];
+                        let r = e.network.projections[step_arrivals[ai as usize].proj as usize]
+                            .receptor;
+                        let jump = &e.kernels[e.program.populations[pop].model.index()].jumps[r];
+                        self.apply(pop, i, jump.as_ref(), w);
+                        at += 1;
+                    }
+                    stalled = false;
+                    cur = ta;
+                }
+                if !stalled {
+                    stalled = self.scan(pop, i, (cur, t1, closing), &mut buckets, plan, &mut fired);
+                }
+                self.advance(pop, i, t1);
+                pending[pop].stalled[i] = stalled;
+                pending[pop].slot[i] = NO_SLOT;
+                lists[slot] = list;
+            }
+            for pd in &mut pending {
+                pd.touched.fill(false);
+            }
+            fired.sort_unstable_by_key(|&(t, pop, i)| (t.to_bits(), pop, i));
+            for &(t, pop, i) in &fired {
+                self.out.spikes.push(SpikeRecord {
+                    node: Node::Pop(PopId(pop)),
+                    idx: i,
+                    t,
+                });
+            }
+        }
+    }
+
+    /// Finds and fires neuron `i`'s crossings in `[from, to)` (`[from, to]` when `closed`) from
+    /// its state at `from`, as the queue driver would between two events. True if a crossing
+    /// fell within the spike gap (a limit hit): the neuron then waits for its next arrival.
+    fn scan(
+        &mut self,
+        pop: usize,
+        i: usize,
+        (mut from, to, closed): (f64, f64, bool),
+        buckets: &mut [Vec<Arrival>],
+        plan: &Stepped,
+        fired: &mut Vec<(f64, u32, u32)>,
+    ) -> bool {
+        loop {
+            let start = from.max(self.pops[pop].refractory_until[i]);
+            if start > to || (start == to && !closed) {
+                return false;
+            }
+            self.advance(pop, i, from);
+            let mut stage = self.search(pop, i, (from, start, to), None);
+            let found = loop {
+                match stage {
+                    Deferred::Done(found) => break found,
+                    Deferred::Candidate(c) => {
+                        stage = self.search(pop, i, (from, start, to), Some(c))
+                    }
+                }
+            };
+            let Some(dt) = found.time else {
+                return false;
+            };
+            let t = start + dt;
+            if t > to || (t == to && !closed) {
+                return false;
+            }
+            if t <= self.pops[pop].quiet_until[i] {
+                self.out.limit_hits[pop] += 1;
+                return true;
+            }
+            self.fire(pop, i, t, buckets, plan, fired);
+            from = t;
+        }
+    }
+
+    /// Neuron `i` spikes at `t`: reset, refractoriness, spike gap, and its arrivals into the
+    /// steps they fall in.
+    fn fire(
+        &mut self,
+        pop: usize,
+        i: usize,
+        t: f64,
+        buckets: &mut [Vec<Arrival>],
+        plan: &Stepped,
+        fired: &mut Vec<(f64, u32, u32)>,
+    ) {
+        let e = self.e;
+        self.advance(pop, i, t);
+        let reset = &e.kernels[e.program.populations[pop].model.index()].reset;
+        self.apply(pop, i, reset.as_ref(), 0.0);
+        let s = &mut self.pops[pop];
+        s.count[i] += 1;
+        s.quiet_until[i] = t + BURST_GAP * e.t_max;
+        s.refractory_until[i] = t + s.t_ref[i];
+        fired.push((t, pop as u32, i as u32));
+        let node = Node::Pop(PopId(pop as u32));
+        for (k, proj) in e.network.projections.iter().enumerate() {
+            if proj.pre != node || proj.targets[i].is_empty() {
+                continue;
+            }
+            let ta = t + proj.delay;
+            if ta > e.t_max {
+                continue;
+            }
+            let mut step = ((ta / plan.dt) as usize).min(plan.steps - 1);
+            while step > 0 && step as f64 * plan.dt > ta {
+                step -= 1;
+            }
+            while step + 1 < plan.steps && (step + 1) as f64 * plan.dt <= ta {
+                step += 1;
+            }
+            buckets[step % buckets.len()].push(Arrival {
+                t: ta,
+                proj: k as u32,
+                pre: i as u32,
+            });
+        }
+    }
+}
