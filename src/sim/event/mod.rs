@@ -27,6 +27,7 @@ use crate::sema::hir::{Node, Program};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
+mod short;
 mod stepped;
 
 /// Spike trains of the input nodes: `inputs[input_id]` is a list of (time, channel), sorted.
@@ -732,7 +733,7 @@ impl Run<'_, '_> {
             self.schedule_integrated(pop, i, now, start, version);
             return;
         }
-        let found = match self.search(pop, i, (now, start, self.e.t_max), None) {
+        let found = match self.search(pop, i, now, start, None) {
             Deferred::Done(found) => found,
             Deferred::Candidate(c) => {
                 let s = &self.pops[pop];
@@ -749,9 +750,7 @@ impl Run<'_, '_> {
                 loop {
                     match stage {
                         Deferred::Done(found) => break found,
-                        Deferred::Candidate(c) => {
-                            stage = self.search(pop, i, (now, start, self.e.t_max), Some(c))
-                        }
+                        Deferred::Candidate(c) => stage = self.search(pop, i, now, start, Some(c)),
                     }
                 }
             }
@@ -762,12 +761,13 @@ impl Run<'_, '_> {
     }
 
     /// Neuron `i`'s crossing search from its state at `now` (its current time), looking from
-    /// `start` up to `end`: the cheap first part, or with `candidate` the rest of it.
+    /// `start`: the cheap first part, or with `candidate` the rest of it.
     fn search(
         &mut self,
         pop: usize,
         i: usize,
-        (now, start, end): (f64, f64, f64),
+        now: f64,
+        start: f64,
         candidate: Option<Candidate>,
     ) -> Deferred {
         let kern = &self.e.kernels[self.e.program.populations[pop].model.index()];
@@ -813,7 +813,7 @@ impl Run<'_, '_> {
             copy_state(&mut largs[..n], xt);
             kern.lie.call(largs, out);
         };
-        let horizon = end - start;
+        let horizon = self.e.t_max - start;
         match candidate {
             None => next_crossing_deferred(finder, &mut signal, lambdas, horizon),
             Some(c) => finish_crossing(finder, &mut signal, lambdas, horizon, c),
@@ -862,7 +862,7 @@ impl Run<'_, '_> {
         // search restarts from the same state, time and start.
         let now = self.pops[pop].t_last[i];
         let start = now.max(self.pops[pop].refractory_until[i]);
-        let found = match self.search(pop, i, (now, start, self.e.t_max), Some(c)) {
+        let found = match self.search(pop, i, now, start, Some(c)) {
             Deferred::Done(Crossing {
                 time: Some(found), ..
             }) => found,

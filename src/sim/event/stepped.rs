@@ -6,11 +6,12 @@
 //! all known when the step begins. Most neurons are shown to stay below threshold for the whole
 //! step by a bound of the threshold signal h (below) and moved to the step's end in closed form:
 //! x <- P x + p plus, per arrival at t_a, its exact response w Phi(t1 - t_a) d (the flow is
-//! affine, so the parts add). Every other neuron (near threshold, leaving refractoriness, waiting
-//! after a spike-gap hit) goes through the step as the queue driver moves it, arrival by arrival,
-//! with the same crossing search (`Run::search`), resets, refractoriness and spike-gap rule. So
-//! no crossing is missed or invented and spike times are exact to rounding; they are not the
-//! queue driver's bits, because the states advance by other floating-point operations.
+//! affine, so the parts add). Every other neuron (near threshold, waiting after a spike-gap hit)
+//! goes through the step as the queue driver moves it, arrival by arrival, with its resets,
+//! refractoriness and spike-gap rule; the crossings between two arrivals come from `short`, a
+//! finder for intervals this short that works on the same modes and never misses a crossing
+//! either. So spike times are exact to rounding; they are not the queue driver's bits, because
+//! the states advance and the roots are found by other floating-point operations.
 //!
 //! The bound. Along the free flow h(s) = sum_j c_j m_j(s), with modes m_j = e^{lambda_j s} or
 //! s e^{lambda_j s} (a repeated eigenvalue) and c = T x + t from the Lie derivatives
@@ -28,8 +29,9 @@
 //! without the closed-form path, per-neuron parameters, receptors that are not `x += w d`,
 //! projections between populations without delay. `EventEngine` runs the queue driver then.
 
+use super::short;
 use super::{BURST_GAP, EventEngine, InputSpikes, Run, SpikeRecord, TraceRequest};
-use crate::ir::crossing::{Deferred, mode_map};
+use crate::ir::crossing::mode_map;
 use crate::sema::hir::{InputId, Node, PopId};
 
 /// Relative margin of the bound (far above its rounding, far below anything it must see).
@@ -38,8 +40,8 @@ const MARGIN: f64 = 1e-9;
 /// Relative tolerance of the checks that the probed maps reproduce the model's functions.
 const PROBE_TOLERANCE: f64 = 1e-7;
 
-/// Most states a model may have here (fixed-size buffers).
-const MAX_STATES: usize = 8;
+/// Most states a model may have here (a [`Line`] holds them and two more values).
+const MAX_STATES: usize = 5;
 
 /// Steps shorter than this fraction of the fastest time constant keep the bound tight.
 const STEP_OF_FASTEST: f64 = 0.25;
@@ -49,10 +51,13 @@ struct Step {
     /// The free flow over the step: x' = P x + p (`p_mat` row by row).
     p_mat: Vec<f64>,
     p_vec: Vec<f64>,
-    /// Per mode: its value at 0 and at `len`, and the bound of |m''| times len^2 / 8.
+    /// Per mode: its value at 0 and at `len`, the bound of |m''| over the step times
+    /// len^2 / 8, and the bounds of |m''| and |m| themselves (for `short`).
     m0: Vec<f64>,
     m1: Vec<f64>,
     curve: Vec<f64>,
+    weight: Vec<f64>,
+    size: Vec<f64>,
     /// Per receptor: the range of h's response to a unit jump over the step, and its size.
     kappa: Vec<(f64, f64, f64)>,
 }
@@ -62,6 +67,9 @@ struct PopPlan {
     /// c = T x + t, the coefficients of h's modes (`t_mat` has n values per mode).
     t_mat: Vec<f64>,
     t_vec: Vec<f64>,
+    /// The modes' eigenvalues and powers (`crossing::mode_map`).
+    lambda: Vec<f64>,
+    power: Vec<u8>,
     /// Per receptor: the state jump of a unit weight.
     d: Vec<Vec<f64>>,
     full: Step,
@@ -175,7 +183,7 @@ impl PopPlan {
         let (n, k) = (kern.n, kern.n_params);
         let (power, inv) = mode_map(lambdas)?;
         let nm = lambdas.len();
-        if kern.n_lie < nm {
+        if kern.n_lie < nm || nm != n + 1 || n > MAX_STATES {
             return None;
         }
         let mut row = vec![0.0; n + k + 1];
@@ -231,6 +239,8 @@ impl PopPlan {
         let mut plan = PopPlan {
             t_mat,
             t_vec,
+            lambda: lambdas.to_vec(),
+            power: power[..nm].to_vec(),
             d,
             full: Step::empty(),
             last: Step::empty(),
@@ -270,20 +280,20 @@ impl PopPlan {
         let mut m0 = vec![0.0; nm];
         let mut m1 = vec![0.0; nm];
         let mut curve = vec![0.0; nm];
+        let mut weight = vec![0.0; nm];
+        let mut size = vec![0.0; nm];
         for j in 0..nm {
             let (l, grow) = (lambdas[j], (lambdas[j] * len).exp().max(1.0));
-            let (a, b, second) = if power[j] == 0 {
-                (1.0, (l * len).exp(), l * l * grow)
+            let (a, b, second, most) = if power[j] == 0 {
+                (1.0, (l * len).exp(), l * l * grow, grow)
             } else {
-                (
-                    0.0,
-                    len * (l * len).exp(),
-                    (l * l * len + 2.0 * l.abs()) * grow,
-                )
+                let second = (l * l * len + 2.0 * l.abs()) * grow;
+                (0.0, len * (l * len).exp(), second, len * grow)
             };
             (m0[j], m1[j], curve[j]) = (a, b, second * len * len / 8.0);
+            (weight[j], size[j]) = (second, most);
         }
-        if m1.iter().chain(&curve).any(|v| !v.is_finite()) {
+        if m1.iter().chain(&curve).chain(&size).any(|v| !v.is_finite()) {
             return None;
         }
         // The modes must give h at both ends of the step, from 0 and every unit vector.
@@ -338,6 +348,8 @@ impl PopPlan {
             m0,
             m1,
             curve,
+            weight,
+            size,
             kappa,
         })
     }
@@ -359,19 +371,29 @@ impl Step {
             m0: Vec::new(),
             m1: Vec::new(),
             curve: Vec::new(),
+            weight: Vec::new(),
+            size: Vec::new(),
             kappa: Vec::new(),
         }
     }
 }
 
+/// What the arrivals of the current step left on one neuron, in one cache line: their exact
+/// responses at the step's end (`n` values), and last the bound's kick (with its margin).
+#[derive(Clone, Copy, Default)]
+#[repr(align(64))]
+struct Line([f64; LINE]);
+
+/// Values in a [`Line`].
+const LINE: usize = 8;
+
+/// Index of the kick and of its size in a [`Line`].
+const KICK: usize = LINE - 1;
+
 /// Per population, what the arrivals of the current step left on each neuron.
 #[derive(Default)]
 struct Pending {
-    /// The arrivals' exact responses at the step's end, `n` per neuron.
-    acc: Vec<f64>,
-    /// The bound's kicks and their sizes.
-    kick: Vec<f64>,
-    kick_size: Vec<f64>,
+    lines: Vec<Line>,
     /// The neuron had an arrival this step.
     touched: Vec<bool>,
     /// Where the neuron goes through the step exactly: its list of arrivals.
@@ -382,6 +404,100 @@ struct Pending {
 }
 
 const NO_SLOT: u32 = u32::MAX;
+
+/// Adds one arrival's response `resp` (weight 1) to its targets, with weights `w`, and its
+/// bound's kick `max(0, w kappa_max, w kappa_min)` plus its margin (`kick`: kappa_min, kappa_max
+/// and the margin per unit weight).
+fn scatter<const N: usize>(
+    pd: &mut Pending,
+    (targets, w): (&[u32], &[f64]),
+    resp: &[f64; MAX_STATES],
+    (kmin, kmax, margin): (f64, f64, f64),
+) {
+    let resp: [f64; N] = std::array::from_fn(|v| resp[v]);
+    for (&j, &w) in targets.iter().zip(w) {
+        let line = &mut pd.lines[j as usize].0;
+        for v in 0..N {
+            line[v] += w * resp[v];
+        }
+        line[KICK] += (w * kmax).max(w * kmin).max(0.0) + w.abs() * margin;
+        pd.touched[j as usize] = true;
+    }
+}
+
+/// One population's neurons for a step `[t0, t1)` (`[t0, t1]` when `closing`): each cleared by
+/// the bound and moved to t1 in closed form (with its arrivals' responses), or marked for the
+/// exact path (appended to `marked` and given a slot). `N` states, `M = N + 1` modes.
+fn sweep<const N: usize, const M: usize>(
+    pp: &PopPlan,
+    step: &Step,
+    (pd, s, (t0, t1, closing)): (&mut Pending, &mut super::PopState, (f64, f64, bool)),
+    pop: usize,
+    marked: &mut Vec<(usize, usize)>,
+) {
+    debug_assert_eq!((s.n, pp.t_vec.len()), (N, M));
+    let t_mat: [[f64; N]; M] =
+        std::array::from_fn(|j| std::array::from_fn(|v| pp.t_mat[j * N + v]));
+    let t_vec: [f64; M] = std::array::from_fn(|j| pp.t_vec[j]);
+    let (m0, m1, curve): ([f64; M], [f64; M], [f64; M]) = (
+        std::array::from_fn(|j| step.m0[j]),
+        std::array::from_fn(|j| step.m1[j]),
+        std::array::from_fn(|j| step.curve[j]),
+    );
+    let p_mat: [[f64; N]; N] =
+        std::array::from_fn(|r| std::array::from_fn(|c| step.p_mat[r * N + c]));
+    let p_vec: [f64; N] = std::array::from_fn(|r| step.p_vec[r]);
+    let stride = s.n + s.k + 1;
+    let _ = t0;
+    for (i, ((line, &ru), (&stalled, &touched))) in pd
+        .lines
+        .iter_mut()
+        .zip(&s.refractory_until)
+        .zip(pd.stalled.iter().zip(&pd.touched))
+        .enumerate()
+    {
+        let l = line.0;
+        *line = Line::default();
+        let x: [f64; N] = std::array::from_fn(|v| s.rows[i * stride + v]);
+        // A neuron whose refractory period ends in the step is tested from then on; the bound
+        // covers the whole step, so it clears that part too.
+        let untested = ru > t1 || (ru == t1 && !closing);
+        let through = if stalled {
+            touched
+        } else if untested {
+            false
+        } else {
+            let (mut h0, mut h1, mut bend, mut size) = (0.0, 0.0, 0.0, 0.0);
+            for j in 0..M {
+                let mut c = t_vec[j];
+                for v in 0..N {
+                    c += t_mat[j][v] * x[v];
+                }
+                let (a, b) = (c * m0[j], c * m1[j]);
+                h0 += a;
+                h1 += b;
+                bend += c.abs() * curve[j];
+                size += a.abs() + b.abs();
+            }
+            let bound = h0.max(h1) + bend + l[KICK];
+            let cleared = bound + MARGIN * (size + bend) < 0.0;
+            !cleared
+        };
+        if through {
+            pd.slot[i] = marked.len() as u32;
+            marked.push((pop, i));
+            continue;
+        }
+        for r in 0..N {
+            let mut v = p_vec[r];
+            for c in 0..N {
+                v += p_mat[r][c] * x[c];
+            }
+            s.rows[i * stride + r] = v + l[r];
+        }
+        s.t_last[i] = t1;
+    }
+}
 
 impl Run<'_, '_> {
     /// Runs the whole sample with the stepped driver (`plan` for this engine's network).
@@ -433,10 +549,8 @@ impl Run<'_, '_> {
             .populations
             .iter()
             .zip(&self.pops)
-            .map(|(p, s)| Pending {
-                acc: vec![0.0; p.size * s.n],
-                kick: vec![0.0; p.size],
-                kick_size: vec![0.0; p.size],
+            .map(|(p, _)| Pending {
+                lines: vec![Line::default(); p.size],
                 touched: vec![false; p.size],
                 slot: vec![NO_SLOT; p.size],
                 stalled: vec![false; p.size],
@@ -491,16 +605,17 @@ impl Run<'_, '_> {
                     resp[v] -= zero[v];
                 }
                 let (kmin, kmax, ksize) = step.kappa[r];
+                let ksize = MARGIN * ksize;
                 let pd = &mut pending[post];
                 let pre = a.pre as usize;
-                for (&j, &w) in syn.targets[pre].iter().zip(syn.row(pre)) {
-                    let j = j as usize;
-                    for v in 0..n {
-                        pd.acc[j * n + v] += w * resp[v];
-                    }
-                    pd.kick[j] += (w * kmax).max(w * kmin).max(0.0);
-                    pd.kick_size[j] += w.abs() * ksize;
-                    pd.touched[j] = true;
+                let targets = (&syn.targets[pre][..], syn.row(pre));
+                let kick = (kmin, kmax, ksize);
+                match n {
+                    1 => scatter::<1>(pd, targets, &resp, kick),
+                    2 => scatter::<2>(pd, targets, &resp, kick),
+                    3 => scatter::<3>(pd, targets, &resp, kick),
+                    4 => scatter::<4>(pd, targets, &resp, kick),
+                    _ => scatter::<5>(pd, targets, &resp, kick),
                 }
             }
             // Every neuron: cleared and moved in closed form, or marked for the exact path.
@@ -508,56 +623,15 @@ impl Run<'_, '_> {
             for pop in 0..self.pops.len() {
                 let pp = &plan.pops[pop];
                 let step = if closing { &pp.last } else { &pp.full };
-                let pd = &mut pending[pop];
-                let s = &mut self.pops[pop];
-                let n = s.n;
-                let nm = pp.t_vec.len();
-                for i in 0..pd.kick.len() {
-                    let ru = s.refractory_until[i];
-                    let untested = ru > t1 || (ru == t1 && !closing);
-                    let through = if pd.stalled[i] {
-                        pd.touched[i]
-                    } else if untested {
-                        false
-                    } else if ru > t0 {
-                        true
-                    } else {
-                        let x = &s.row(i)[..n];
-                        let (mut h0, mut h1, mut bend, mut size) = (0.0, 0.0, 0.0, 0.0);
-                        for j in 0..nm {
-                            let mut c = pp.t_vec[j];
-                            for (v, xv) in x.iter().enumerate() {
-                                c += pp.t_mat[j * n + v] * xv;
-                            }
-                            let (a, b) = (c * step.m0[j], c * step.m1[j]);
-                            h0 += a;
-                            h1 += b;
-                            bend += c.abs() * step.curve[j];
-                            size += a.abs() + b.abs();
-                        }
-                        let bound = h0.max(h1) + bend + pd.kick[i];
-                        let cleared = bound + MARGIN * (size + bend + pd.kick_size[i]) < 0.0;
-                        !cleared
-                    };
-                    if through {
-                        pd.slot[i] = exact.len() as u32;
-                        exact.push((pop, i));
-                    } else {
-                        let row = s.row_mut(i);
-                        let mut y = [0.0f64; MAX_STATES];
-                        for r in 0..n {
-                            let mut v = step.p_vec[r];
-                            for (c, xc) in row[..n].iter().enumerate() {
-                                v += step.p_mat[r * n + c] * xc;
-                            }
-                            y[r] = v + pd.acc[i * n + r];
-                        }
-                        row[..n].copy_from_slice(&y[..n]);
-                        s.t_last[i] = t1;
-                    }
-                    pd.acc[i * n..(i + 1) * n].fill(0.0);
-                    pd.kick[i] = 0.0;
-                    pd.kick_size[i] = 0.0;
+                let args = (&mut pending[pop], &mut self.pops[pop], (t0, t1, closing));
+                let marked = &mut exact;
+                match pp.t_vec.len() {
+                    2 => sweep::<1, 2>(pp, step, args, pop, marked),
+                    3 => sweep::<2, 3>(pp, step, args, pop, marked),
+                    4 => sweep::<3, 4>(pp, step, args, pop, marked),
+                    5 => sweep::<4, 5>(pp, step, args, pop, marked),
+                    6 => sweep::<5, 6>(pp, step, args, pop, marked),
+                    m => unreachable!("Stepped::new admits n + 1 modes for n <= 5, not {m}"),
                 }
             }
             // The marked neurons' arrivals, in order.
@@ -590,7 +664,8 @@ impl Run<'_, '_> {
                     let ta = step_arrivals[list[at].0 as usize].t;
                     // A spike-gap hit here waits for this very arrival.
                     if !stalled {
-                        self.scan(pop, i, (cur, ta, false), &mut buckets, plan, &mut fired);
+                        let at = (cur, ta, false);
+                        self.scan(pop, i, at, (plan, closing), &mut buckets, &mut fired);
                     }
                     self.advance(pop, i, ta);
                     while at < list.len() && step_arrivals[list[at].0 as usize].t == ta {
@@ -605,7 +680,8 @@ impl Run<'_, '_> {
                     cur = ta;
                 }
                 if !stalled {
-                    stalled = self.scan(pop, i, (cur, t1, closing), &mut buckets, plan, &mut fired);
+                    let at = (cur, t1, closing);
+                    stalled = self.scan(pop, i, at, (plan, closing), &mut buckets, &mut fired);
                 }
                 self.advance(pop, i, t1);
                 pending[pop].stalled[i] = stalled;
@@ -634,26 +710,35 @@ impl Run<'_, '_> {
         pop: usize,
         i: usize,
         (mut from, to, closed): (f64, f64, bool),
+        (plan, last): (&Stepped, bool),
         buckets: &mut [Vec<Arrival>],
-        plan: &Stepped,
         fired: &mut Vec<(f64, u32, u32)>,
     ) -> bool {
+        let pp = &plan.pops[pop];
+        let step = if last { &pp.last } else { &pp.full };
+        let modes = short::Modes {
+            lambda: &pp.lambda,
+            power: &pp.power,
+            weight: &step.weight,
+            size: &step.size,
+        };
+        let (n, m) = (self.pops[pop].n, pp.t_vec.len());
         loop {
             let start = from.max(self.pops[pop].refractory_until[i]);
             if start > to || (start == to && !closed) {
                 return false;
             }
-            self.advance(pop, i, from);
-            let mut stage = self.search(pop, i, (from, start, to), None);
-            let found = loop {
-                match stage {
-                    Deferred::Done(found) => break found,
-                    Deferred::Candidate(c) => {
-                        stage = self.search(pop, i, (from, start, to), Some(c))
-                    }
+            // Nothing happens to the neuron before `start`.
+            self.advance(pop, i, start);
+            let x = self.pops[pop].x(i);
+            let mut c = [0.0; short::MODES];
+            for j in 0..m {
+                c[j] = pp.t_vec[j];
+                for v in 0..n {
+                    c[j] += pp.t_mat[j * n + v] * x[v];
                 }
-            };
-            let Some(dt) = found.time else {
+            }
+            let Some(dt) = short::first_crossing(&modes, &c[..m], to - start) else {
                 return false;
             };
             let t = start + dt;
