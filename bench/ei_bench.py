@@ -66,6 +66,8 @@ def snnc(mode, t_sim):
            "--set", f"simulation.t_max={t_sim * 1000:g}ms"]
     if mode == "discrete":
         cmd += ["--set", "simulation.mode=discrete", "--set", "simulation.dt=0.1ms"]
+    if mode == "queue":
+        cmd += ["--set", "simulation.driver=queue"]
     wall, rss, log = measured(cmd)
     manifest = json.load(open(os.path.join(out, "manifest.json")))
     codes = manifest["details"]["node_codes"]
@@ -81,10 +83,15 @@ def snnc(mode, t_sim):
         # as the event run's (same seed), so take their count from there.
         counts["drive"] = DRIVE_SPIKES if DRIVE_SPIKES is not None else int(2000 * 25 * t_sim)
     events = int(sum(counts[name] * degrees[name] for name in counts))
-    if mode == "event":
+    if mode != "discrete":
         DRIVE_SPIKES = counts["drive"]
+    names = {
+        "event": "snnc event (exact, stepped driver)",
+        "queue": "snnc event (exact, queue driver)",
+        "discrete": "snnc discrete (dt 0.1 ms)",
+    }
     res = dict(
-        name=f"snnc {mode}" + (" (exact)" if mode == "event" else " (dt 0.1 ms)"),
+        name=names[mode],
         wall_s=wall,
         loop_s=manifest["details"]["wall_seconds"],
         rss_mib=rss,
@@ -145,6 +152,7 @@ def main():
         ("brian2-cpp", lambda: brian2("cpp_standalone", t_sim)),
         ("brian2-runtime", lambda: brian2("runtime", t_sim)),
         ("snnc-event", lambda: snnc("event", t_sim)),
+        ("snnc-queue", lambda: snnc("queue", t_sim)),
         ("snnc-discrete", lambda: snnc("discrete", t_sim)),
     ]
     for key, f in plan:

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # The issue-5 scale benchmark: bench/ei_10k.snn (10,000 LIF neurons, about 1,000,000 recurrent
-# synapses, Poisson drive) on snnc's event engine (exact) and discrete engine (dt = 0.1 ms), and
+# synapses, Poisson drive) on snnc's event engine (exact; its stepped and its queue driver) and
+# discrete engine (dt = 0.1 ms), and
 # the same network in Brian2 (bench/ei_brian2.py) in runtime (Cython) and C++ standalone mode,
 # all in one script run; prints one table with ratios against Brian2 C++ standalone.
 #
 # Usage: bench/ei_brian2.sh [MODEL_SECONDS] [OUT_DIR] [ONLY]   (default 1 s, a temporary folder,
 # all runs; ONLY is a comma-separated list of run names: brian2-cpp, brian2-runtime,
-# snnc-discrete, snnc-event)
+# snnc-discrete, snnc-event, snnc-queue)
 #
 # Brian2 goes into a virtualenv OUTSIDE the repository ($HOME/venvs/brian2) the first time; it
 # needs Python >= 3.10 and a C++ compiler. Simulators run with `nice -n 5` so that builds of
