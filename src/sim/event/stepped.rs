@@ -81,6 +81,8 @@ pub(super) struct Stepped {
     dt: f64,
     steps: usize,
     pops: Vec<PopPlan>,
+    /// The sweep runs in its AVX2 copy (x86-64 processors that have it).
+    avx2: bool,
 }
 
 /// An arrival of a spike through a projection (at every target of `pre`).
@@ -168,7 +170,12 @@ impl Stepped {
                 PopPlan::new(&e.kernels[pop.model.index()], params, lambdas, dt, last_len)
             })
             .collect::<Option<Vec<_>>>()?;
-        Some(Stepped { dt, steps, pops })
+        Some(Stepped {
+            dt,
+            steps,
+            pops,
+            avx2: avx2_available(),
+        })
     }
 }
 
@@ -425,9 +432,60 @@ fn scatter<const N: usize>(
     }
 }
 
+#[cfg(test)]
+thread_local! {
+    /// Tests set this to run the portable sweep on processors with AVX2.
+    static PORTABLE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether the sweep may run in its AVX2 copy.
+fn avx2_available() -> bool {
+    #[cfg(test)]
+    if PORTABLE.with(|p| p.get()) {
+        return false;
+    }
+    #[cfg(target_arch = "x86_64")]
+    return std::arch::is_x86_feature_detected!("avx2");
+    #[allow(unreachable_code)]
+    false
+}
+
+/// [`sweep`] compiled for AVX2 (the same operations on wider registers, so the same bits), for
+/// processors that have it.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn sweep_avx2<const N: usize, const M: usize>(
+    pp: &PopPlan,
+    step: &Step,
+    args: (&mut Pending, &mut super::PopState, (f64, f64, bool)),
+    pop: usize,
+    marked: &mut Vec<(usize, usize)>,
+) {
+    sweep::<N, M>(pp, step, args, pop, marked)
+}
+
+/// [`sweep`] for `N` states, in its AVX2 copy where `avx2`.
+fn sweep_any<const N: usize, const M: usize>(
+    avx2: bool,
+    pp: &PopPlan,
+    step: &Step,
+    args: (&mut Pending, &mut super::PopState, (f64, f64, bool)),
+    pop: usize,
+    marked: &mut Vec<(usize, usize)>,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if avx2 {
+        // SAFETY: `avx2` is true only where the processor reports AVX2 (`Stepped::new`).
+        return unsafe { sweep_avx2::<N, M>(pp, step, args, pop, marked) };
+    }
+    let _ = avx2;
+    sweep::<N, M>(pp, step, args, pop, marked)
+}
+
 /// One population's neurons for a step `[t0, t1)` (`[t0, t1]` when `closing`): each cleared by
 /// the bound and moved to t1 in closed form (with its arrivals' responses), or marked for the
 /// exact path (appended to `marked` and given a slot). `N` states, `M = N + 1` modes.
+#[inline(always)]
 fn sweep<const N: usize, const M: usize>(
     pp: &PopPlan,
     step: &Step,
@@ -444,60 +502,82 @@ fn sweep<const N: usize, const M: usize>(
         std::array::from_fn(|j| step.m1[j]),
         std::array::from_fn(|j| step.curve[j]),
     );
+    // The size of the modes' values at the ends, for the margin.
+    let ends: [f64; M] = std::array::from_fn(|j| m0[j].abs() + m1[j].abs());
     let p_mat: [[f64; N]; N] =
         std::array::from_fn(|r| std::array::from_fn(|c| step.p_mat[r * N + c]));
     let p_vec: [f64; N] = std::array::from_fn(|r| step.p_vec[r]);
     let stride = s.n + s.k + 1;
     let _ = t0;
-    for (i, ((line, &ru), (&stalled, &touched))) in pd
-        .lines
-        .iter_mut()
-        .zip(&s.refractory_until)
-        .zip(pd.stalled.iter().zip(&pd.touched))
-        .enumerate()
-    {
-        let l = line.0;
-        *line = Line::default();
-        let x: [f64; N] = std::array::from_fn(|v| s.rows[i * stride + v]);
-        // A neuron whose refractory period ends in the step is tested from then on; the bound
-        // covers the whole step, so it clears that part too.
-        let untested = ru > t1 || (ru == t1 && !closing);
-        let through = if stalled {
-            touched
-        } else if untested {
-            false
-        } else {
-            let (mut h0, mut h1, mut bend, mut size) = (0.0, 0.0, 0.0, 0.0);
-            for j in 0..M {
-                let mut c = t_vec[j];
-                for v in 0..N {
-                    c += t_mat[j][v] * x[v];
+    let size = pd.lines.len();
+    // GROUP neurons at a time, each lane's sums its own (so they run side by side).
+    for i0 in (0..size).step_by(GROUP) {
+        let lanes = GROUP.min(size - i0);
+        let mut x = [[0.0f64; GROUP]; N];
+        let mut kick = [0.0f64; GROUP];
+        for l in 0..lanes {
+            for v in 0..N {
+                x[v][l] = s.rows[(i0 + l) * stride + v];
+            }
+            kick[l] = pd.lines[i0 + l].0[KICK];
+        }
+        let (mut h0, mut h1, mut bend, mut big) =
+            ([0.0; GROUP], [0.0; GROUP], [0.0; GROUP], [0.0; GROUP]);
+        for j in 0..M {
+            let mut c = [t_vec[j]; GROUP];
+            for v in 0..N {
+                for l in 0..GROUP {
+                    c[l] += t_mat[j][v] * x[v][l];
                 }
-                let (a, b) = (c * m0[j], c * m1[j]);
-                h0 += a;
-                h1 += b;
-                bend += c.abs() * curve[j];
-                size += a.abs() + b.abs();
             }
-            let bound = h0.max(h1) + bend + l[KICK];
-            let cleared = bound + MARGIN * (size + bend) < 0.0;
-            !cleared
-        };
-        if through {
-            pd.slot[i] = marked.len() as u32;
-            marked.push((pop, i));
-            continue;
+            for l in 0..GROUP {
+                h0[l] += c[l] * m0[j];
+                h1[l] += c[l] * m1[j];
+                bend[l] += c[l].abs() * curve[j];
+                big[l] += c[l].abs() * ends[j];
+            }
         }
+        let mut y = [[0.0f64; GROUP]; N];
         for r in 0..N {
-            let mut v = p_vec[r];
-            for c in 0..N {
-                v += p_mat[r][c] * x[c];
+            for l in 0..GROUP {
+                let mut v = p_vec[r];
+                for c in 0..N {
+                    v += p_mat[r][c] * x[c][l];
+                }
+                y[r][l] = v;
             }
-            s.rows[i * stride + r] = v + l[r];
         }
-        s.t_last[i] = t1;
+        for l in 0..lanes {
+            let i = i0 + l;
+            let line = std::mem::take(&mut pd.lines[i]).0;
+            let ru = s.refractory_until[i];
+            // A neuron whose refractory period ends in the step is tested from then on; the
+            // bound covers the whole step, so it clears that part too.
+            let untested = ru > t1 || (ru == t1 && !closing);
+            let through = if pd.stalled[i] {
+                pd.touched[i]
+            } else if untested {
+                false
+            } else {
+                let bound = h0[l].max(h1[l]) + bend[l] + kick[l];
+                let cleared = bound + MARGIN * (big[l] + bend[l]) < 0.0;
+                !cleared
+            };
+            if through {
+                pd.slot[i] = marked.len() as u32;
+                marked.push((pop, i));
+                continue;
+            }
+            for r in 0..N {
+                s.rows[i * stride + r] = y[r][l] + line[r];
+            }
+            s.t_last[i] = t1;
+        }
     }
 }
+
+/// Neurons swept side by side.
+const GROUP: usize = 4;
 
 impl Run<'_, '_> {
     /// Runs the whole sample with the stepped driver (`plan` for this engine's network).
@@ -625,12 +705,13 @@ impl Run<'_, '_> {
                 let step = if closing { &pp.last } else { &pp.full };
                 let args = (&mut pending[pop], &mut self.pops[pop], (t0, t1, closing));
                 let marked = &mut exact;
+                let avx2 = plan.avx2;
                 match pp.t_vec.len() {
-                    2 => sweep::<1, 2>(pp, step, args, pop, marked),
-                    3 => sweep::<2, 3>(pp, step, args, pop, marked),
-                    4 => sweep::<3, 4>(pp, step, args, pop, marked),
-                    5 => sweep::<4, 5>(pp, step, args, pop, marked),
-                    6 => sweep::<5, 6>(pp, step, args, pop, marked),
+                    2 => sweep_any::<1, 2>(avx2, pp, step, args, pop, marked),
+                    3 => sweep_any::<2, 3>(avx2, pp, step, args, pop, marked),
+                    4 => sweep_any::<3, 4>(avx2, pp, step, args, pop, marked),
+                    5 => sweep_any::<4, 5>(avx2, pp, step, args, pop, marked),
+                    6 => sweep_any::<5, 6>(avx2, pp, step, args, pop, marked),
                     m => unreachable!("Stepped::new admits n + 1 modes for n <= 5, not {m}"),
                 }
             }
@@ -796,5 +877,53 @@ impl Run<'_, '_> {
                 pre: i as u32,
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PORTABLE;
+    use crate::sim::event::EventEngine;
+    use crate::sim::kernels::{Backend, ModelKernels};
+    use crate::sim::network::Network;
+
+    /// The sweep's AVX2 copy and its portable code give the same spikes bit for bit (the same
+    /// IEEE operations, no fused multiply-adds), on a recurrent E/I network of three-state
+    /// neurons and one of two-state neurons.
+    #[test]
+    fn the_avx2_sweep_gives_the_portable_bits() {
+        let ei = include_str!("../../../bench/ei_10k.snn")
+            .replace("8000 LIF", "400 LIF")
+            .replace("2000 LIF", "100 LIF")
+            .replace("size = 2000", "size = 200")
+            .replace("p = 0.01", "p = 0.2")
+            .replace("t_max 1 s", "t_max 200 ms");
+        let program = crate::driver::check_source("test.snn", &ei)
+            .program
+            .expect("the test program checks");
+        let kernels: Vec<ModelKernels> = crate::driver::lower(&program)
+            .iter()
+            .map(|m| ModelKernels::new(m, Backend::Jit).expect("compiles"))
+            .collect();
+        let network = Network::build(&program, 5);
+        let engine = EventEngine {
+            program: &program,
+            kernels: &kernels,
+            network: &network,
+            t_max: program.simulation.t_max,
+            max_spikes: None,
+            forced: None,
+        };
+        assert!(engine.steps());
+        let inputs = crate::sim::inputs::generate(&program, 1, program.simulation.t_max);
+        let wide = engine.run(&inputs, false);
+        PORTABLE.with(|p| p.set(true));
+        let portable = engine.run(&inputs, false);
+        PORTABLE.with(|p| p.set(false));
+        let bits = |o: &crate::sim::event::Outcome| -> Vec<(u32, u64)> {
+            o.spikes.iter().map(|s| (s.idx, s.t.to_bits())).collect()
+        };
+        assert!(wide.spikes.len() > 2000, "{}", wide.spikes.len());
+        assert_eq!(bits(&wide), bits(&portable));
     }
 }
