@@ -72,6 +72,9 @@ struct PopPlan {
     power: Vec<u8>,
     /// Per receptor: the state jump of a unit weight.
     d: Vec<Vec<f64>>,
+    /// The fixed point x_inf of the flow, and per receptor x_inf + d, so that one propagator
+    /// call gives a jump's response (`None` without a fixed point: then two calls).
+    fixed: Option<(Vec<f64>, Vec<Vec<f64>>)>,
     full: Step,
     last: Step,
 }
@@ -248,12 +251,21 @@ impl PopPlan {
             t_vec,
             lambda: lambdas.to_vec(),
             power: power[..nm].to_vec(),
+            fixed: None,
             d,
             full: Step::empty(),
             last: Step::empty(),
         };
         plan.full = plan.step(kern, &mut row, lambdas, &power, dt)?;
         plan.last = plan.step(kern, &mut row, lambdas, &power, last_len)?;
+        plan.fixed = fixed_point(&plan.full.p_mat, &plan.full.p_vec).map(|x| {
+            let shifted = plan
+                .d
+                .iter()
+                .map(|d| x.iter().zip(d).map(|(x, d)| x + d).collect())
+                .collect();
+            (x, shifted)
+        });
         Some(plan)
     }
 
@@ -368,6 +380,44 @@ impl PopPlan {
             .map(|j| self.t_vec[j] + (0..n).map(|s| self.t_mat[j * n + s] * x[s]).sum::<f64>())
             .collect()
     }
+}
+
+/// The fixed point of x -> P x + p (`p_mat` row by row), by Gaussian elimination with partial
+/// pivoting on (I - P) x = p; `None` if there is none to rounding (a state that does not decay).
+fn fixed_point(p_mat: &[f64], p_vec: &[f64]) -> Option<Vec<f64>> {
+    let n = p_vec.len();
+    let mut a: Vec<Vec<f64>> = (0..n)
+        .map(|r| {
+            let mut row: Vec<f64> = (0..n)
+                .map(|c| f64::from(u8::from(r == c)) - p_mat[r * n + c])
+                .collect();
+            row.push(p_vec[r]);
+            row
+        })
+        .collect();
+    for col in 0..n {
+        let piv = (col..n).max_by(|x, y| a[*x][col].abs().total_cmp(&a[*y][col].abs()))?;
+        a.swap(col, piv);
+        let d = a[col][col];
+        if d.abs() <= 1e-9 {
+            return None;
+        }
+        for r in 0..n {
+            if r != col {
+                let f = a[r][col] / d;
+                for c in col..=n {
+                    a[r][c] -= f * a[col][c];
+                }
+            }
+        }
+    }
+    let x: Vec<f64> = (0..n).map(|r| a[r][n] / a[r][r]).collect();
+    // It must be a fixed point to rounding.
+    let moved = (0..n).any(|r| {
+        let y: f64 = p_vec[r] + (0..n).map(|c| p_mat[r * n + c] * x[c]).sum::<f64>();
+        (y - x[r]).abs() > PROBE_TOLERANCE * x[r].abs().max(p_vec[r].abs()).max(f64::MIN_POSITIVE)
+    });
+    (!moved && x.iter().all(|v| v.is_finite())).then_some(x)
 }
 
 impl Step {
@@ -674,13 +724,23 @@ impl Run<'_, '_> {
                     .propagate
                     .as_ref()
                     .expect("checked: exact model");
+                // Phi(u) d: the flow from x_inf + d less x_inf, or from d less the flow from 0.
                 args.clear();
-                args.extend_from_slice(&pp.d[r]);
+                let (from, base) = match &pp.fixed {
+                    Some((x_inf, shifted)) => (&shifted[r], Some(x_inf)),
+                    None => (&pp.d[r], None),
+                };
+                args.extend_from_slice(from);
                 args.extend_from_slice(&s.row(0)[n..n + kp]);
                 args.push(t1 - a.t);
                 call(prop.as_ref(), &args, &mut resp[..n]);
-                args[..n].fill(0.0);
-                call(prop.as_ref(), &args, &mut zero[..n]);
+                match base {
+                    Some(x_inf) => zero[..n].copy_from_slice(x_inf),
+                    None => {
+                        args[..n].fill(0.0);
+                        call(prop.as_ref(), &args, &mut zero[..n]);
+                    }
+                }
                 for v in 0..n {
                     resp[v] -= zero[v];
                 }
