@@ -33,6 +33,9 @@ pub(super) struct Modes<'a> {
 impl Modes<'_> {
     /// h(s) and h'(s) for coefficients `c`.
     fn eval(&self, c: &[f64], s: f64) -> (f64, f64) {
+        if s == 0.0 {
+            return self.at_zero(c);
+        }
         let (mut h, mut dh) = (0.0, 0.0);
         for (j, &cj) in c.iter().enumerate() {
             let l = self.lambda[j];
@@ -47,6 +50,23 @@ impl Modes<'_> {
             } else {
                 h += cj * s * e;
                 dh += cj * (1.0 + l * s) * e;
+            }
+        }
+        (h, dh)
+    }
+}
+
+impl Modes<'_> {
+    /// h(0) and h'(0), without exponentials: m_j(0) is 1 (or 0 for s e^{lambda s}), m_j'(0) is
+    /// lambda_j (or 1).
+    fn at_zero(&self, c: &[f64]) -> (f64, f64) {
+        let (mut h, mut dh) = (0.0, 0.0);
+        for (j, &cj) in c.iter().enumerate() {
+            if self.power[j] == 0 {
+                h += cj;
+                dh += cj * self.lambda[j];
+            } else {
+                dh += cj;
             }
         }
         (h, dh)
@@ -77,7 +97,7 @@ pub(super) fn first_crossing(modes: &Modes, c: &[f64], horizon: f64) -> Option<f
             continue;
         }
         if hb.0 >= 0.0 && ha.1 > width * curve {
-            return Some(solve(modes, c, (a, b)));
+            return Some(solve(modes, c, (a, b), ha));
         }
         let mid = a + 0.5 * width;
         if mid <= a || mid >= b || width <= NARROWEST * horizon {
@@ -106,12 +126,12 @@ const STACK: usize = 64;
 /// reported at its end (a touch of the threshold that rounding cannot resolve further).
 const NARROWEST: f64 = 1e-12;
 
-/// The root of h in `(lo, hi]` where h rises from below zero at `lo` to at least zero at `hi`:
-/// the first float with h >= 0.
-fn solve(modes: &Modes, c: &[f64], (mut lo, mut hi): (f64, f64)) -> f64 {
+/// The root of h in `(lo, hi]` where h rises from below zero at `lo` (h and h' there: `at_lo`)
+/// to at least zero at `hi`: the first float with h >= 0.
+fn solve(modes: &Modes, c: &[f64], (mut lo, mut hi): (f64, f64), at_lo: (f64, f64)) -> f64 {
     let mut t = lo;
-    for _ in 0..60 {
-        let (h, dh) = modes.eval(c, t);
+    for k in 0..60 {
+        let (h, dh) = if k == 0 { at_lo } else { modes.eval(c, t) };
         if h >= 0.0 {
             hi = t;
         } else {
