@@ -46,6 +46,10 @@ const MAX_STATES: usize = 5;
 /// Steps shorter than this fraction of the fastest time constant keep the bound tight.
 const STEP_OF_FASTEST: f64 = 0.25;
 
+/// Below this fraction of the fastest time constant a step (set by a short delay) is not worth
+/// it: the queue driver runs instead.
+const SHORTEST_STEP_OF_FASTEST: f64 = 0.01;
+
 /// What one step length needs of a population.
 struct Step {
     /// The free flow over the step: x' = P x + p (`p_mat` row by row).
@@ -155,6 +159,10 @@ impl Stepped {
         let mut dt = (delay * (1.0 - 1e-6)).min(e.t_max);
         if fastest > 0.0 {
             dt = dt.min(STEP_OF_FASTEST / fastest);
+            // Steps much shorter than the dynamics (a tiny delay) would cost more than events.
+            if dt < SHORTEST_STEP_OF_FASTEST / fastest && dt < e.t_max {
+                return None;
+            }
         }
         let mut steps = (e.t_max / dt).ceil().max(1.0) as usize;
         while (steps - 1) as f64 * dt >= e.t_max && steps > 1 {
