@@ -231,7 +231,10 @@ pub fn simulate(
     }
     let start = std::time::Instant::now();
     let dir = ResultsDir::create(opts.out.clone())?;
+    // Which engine ran, for the summary line and the manifest.
+    let mut engine_name = "time-discrete engine";
     let outcome = if opts.chip {
+        engine_name = "BrainScaleS-2 mock";
         if !p.record.traces.is_empty() {
             progress.line("note: the BSS-2 mock records spikes only; no state traces are written");
         }
@@ -260,6 +263,11 @@ pub fn simulate(
                         .collect(),
                 });
                 let t_max = p.simulation.t_max;
+                engine_name = if request.is_none() && engine.steps() {
+                    "exact event engine, stepped driver"
+                } else {
+                    "exact event engine, queue driver"
+                };
                 let (outcome, traces) =
                     engine.run_traced(&inputs, false, request.as_ref(), &mut |t| {
                         progress.simulated(t, t_max)
@@ -310,8 +318,7 @@ pub fn simulate(
             serde_json::json!({"population": q.name, "spikes": n, "rate_hz": n as f64 / q.size as f64 / p.simulation.t_max, "limit_hits": outcome.limit_hits[k]})
         })
         .collect();
-    let details =
-        serde_json::json!({"node_codes": node_names, "wall_seconds": secs, "populations": counts});
+    let details = serde_json::json!({"node_codes": node_names, "wall_seconds": secs, "engine": engine_name, "populations": counts});
     dir.write(
         "manifest.json",
         manifest(p, opts, seed, "simulation", details).as_bytes(),
@@ -331,7 +338,7 @@ pub fn simulate(
         ));
     }
     progress.line(&format!(
-        "simulated {} in {secs:.3} s; results in {}",
+        "simulated {} in {secs:.3} s ({engine_name}); results in {}",
         crate::report::fmt_time(p.simulation.t_max),
         opts.out.display()
     ));
