@@ -459,20 +459,23 @@ const KICK: usize = LINE - 1;
 #[derive(Default)]
 struct Pending {
     lines: Vec<Line>,
-    /// The neuron had an arrival this step.
+    /// The neuron had an arrival this step (kept only while some neuron is `stalled`).
     touched: Vec<bool>,
     /// Where the neuron goes through the step exactly: its list of arrivals.
     slot: Vec<u32>,
     /// After a spike-gap hit: the neuron waits for its next arrival (as the queue driver
     /// searches again only at its next event).
     stalled: Vec<bool>,
+    /// How many neurons are `stalled`.
+    waiting: usize,
 }
 
 const NO_SLOT: u32 = u32::MAX;
 
 /// Adds one arrival's response `resp` (weight 1) to its targets, with weights `w`, and its
-/// bound's kick `max(0, w kappa_max, w kappa_min)` plus its margin (`kick`: kappa_min, kappa_max
-/// and the margin per unit weight).
+/// bound's kick `max(0, w kappa_max, w kappa_min)` plus its margin `|w| m`, computed as
+/// `max(w up, -w down)` with `up = max(kappa_max, 0) + m` and `down = max(-kappa_min, 0) + m`
+/// (the same for either sign of w, since kappa_min <= kappa_max).
 fn scatter<const N: usize>(
     pd: &mut Pending,
     (targets, w): (&[u32], &[f64]),
@@ -480,13 +483,17 @@ fn scatter<const N: usize>(
     (kmin, kmax, margin): (f64, f64, f64),
 ) {
     let resp: [f64; N] = std::array::from_fn(|v| resp[v]);
+    let (up, down) = (kmax.max(0.0) + margin, (-kmin).max(0.0) + margin);
+    let track = pd.waiting > 0;
     for (&j, &w) in targets.iter().zip(w) {
         let line = &mut pd.lines[j as usize].0;
         for v in 0..N {
             line[v] += w * resp[v];
         }
-        line[KICK] += (w * kmax).max(w * kmin).max(0.0) + w.abs() * margin;
-        pd.touched[j as usize] = true;
+        line[KICK] += (w * up).max(-w * down);
+        if track {
+            pd.touched[j as usize] = true;
+        }
     }
 }
 
@@ -692,6 +699,7 @@ impl Run<'_, '_> {
                 touched: vec![false; p.size],
                 slot: vec![NO_SLOT; p.size],
                 stalled: vec![false; p.size],
+                waiting: 0,
             })
             .collect();
         let mut step_arrivals: Vec<Arrival> = Vec::new();
@@ -833,8 +841,16 @@ impl Run<'_, '_> {
                     stalled = self.scan(pop, i, at, (plan, closing), &mut buckets, &mut fired);
                 }
                 self.advance(pop, i, t1);
-                pending[pop].stalled[i] = stalled;
-                pending[pop].slot[i] = NO_SLOT;
+                let pd = &mut pending[pop];
+                if pd.stalled[i] != stalled {
+                    pd.stalled[i] = stalled;
+                    pd.waiting = if stalled {
+                        pd.waiting + 1
+                    } else {
+                        pd.waiting - 1
+                    };
+                }
+                pd.slot[i] = NO_SLOT;
                 lists[slot] = list;
             }
             for pd in &mut pending {
