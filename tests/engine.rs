@@ -1071,3 +1071,50 @@ project drive -> exc dense receptor exc init constant({w:e} A)"
         }
     }
 }
+
+/// A reset that leaves the neuron 1e-13 V below threshold: under excitation the crossing right
+/// after a spike falls within the spike gap (a limit hit) and the neuron waits for its next
+/// input, which makes it spike at once. The stepped driver gives the queue driver's spikes and
+/// limit hits.
+#[test]
+fn a_reset_to_threshold_waits_for_the_next_input_with_either_driver() {
+    let ei = EI.replace("REFRACTORY", "");
+    let model = &ei[..ei.find("input drive").unwrap()];
+    let src = format!(
+        "{model}
+input drive = regular(size = 100, rate = 1 Hz)
+population a = 20 LIF {{ v_reset = -50.0000000001 mV }}
+population b = 10 LIF
+project drive -> a sparse(p = 0.3) receptor exc init constant(0.5 nA)
+project a -> b dense receptor exc init constant(0.05 nA) delay 1 ms
+simulation {{ t_max 100 ms }}"
+    );
+    let (p, k, net) = setup(&src, 3);
+    let mut rng = Rng(21);
+    let mut drive = Vec::new();
+    for c in 0..100u32 {
+        let mut t = 0.0;
+        loop {
+            t += -rng.uniform().max(1e-300).ln() / 40.0;
+            if t > p.simulation.t_max {
+                break;
+            }
+            drive.push((t, c));
+        }
+    }
+    drive.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    let e = engine(&p, &k, &net);
+    assert!(e.steps());
+    let stepped = e.run(&vec![drive.clone()], false);
+    let queued = e.run_queued(&vec![drive], false);
+    assert!(stepped.limit_hits[0] > 500, "{:?}", stepped.limit_hits);
+    assert_eq!(stepped.limit_hits, queued.limit_hits);
+    assert_eq!(stepped.spikes.len(), queued.spikes.len());
+    for (a, b) in stepped.spikes.iter().zip(&queued.spikes) {
+        assert_eq!((a.node, a.idx), (b.node, b.idx), "{a:?} vs {b:?}");
+        assert!(
+            (a.t - b.t).abs() <= 1e-12 * a.t.abs().max(1e-3),
+            "{a:?} vs {b:?}"
+        );
+    }
+}
