@@ -940,29 +940,9 @@ simulation {{ t_max 20 ms }}"
     assert_eq!(o.limit_hits[0], 0);
 }
 
-/// A recurrent excitatory/inhibitory network of current-based LIF neurons (as
-/// `bench/ei_10k.snn`, smaller), with refractoriness `REFRACTORY`.
-const EI: &str = "
-neuron LIF {
-    param tau_mem = 20 ms
-    param tau_exc = 5 ms
-    param tau_inh = 10 ms
-    param c_mem = 250 pF
-    param e_leak = -65 mV
-    param v_th = -50 mV
-    param v_reset = -65 mV
-    state v = e_leak
-    state i_exc = 0 nA
-    state i_inh = 0 nA
-    d/dt v = (e_leak - v) / tau_mem + (i_exc - i_inh) / c_mem
-    d/dt i_exc = -i_exc / tau_exc
-    d/dt i_inh = -i_inh / tau_inh
-    receptor exc(w) { i_exc += w }
-    receptor inh(w) { i_inh += w }
-    spike when v >= v_th
-    on spike { v = v_reset }
-    REFRACTORY
-}
+/// A recurrent excitatory/inhibitory network of `EI_LIF` neurons (as `bench/ei_10k.snn`,
+/// smaller).
+const EI_NETWORK: &str = "
 input drive = regular(size = 100, rate = 1 Hz)
 population exc = 80 LIF
 population inh = 20 LIF { tau_mem = 10 ms }
@@ -974,6 +954,16 @@ project inh -> exc sparse(p = 0.2) receptor inh init normal(1.0 nA, 0.2 nA) dela
 project inh -> inh sparse(p = 0.2) receptor inh init normal(1.0 nA, 0.2 nA) delay 0.8 ms
 simulation { t_max 300 ms }
 ";
+
+/// [`EI_NETWORK`] with the neurons' refractoriness line `refractory` (may be empty).
+fn ei(refractory: &str) -> String {
+    let neuron = EI_LIF.replacen(
+        "on spike { v = v_reset }",
+        &format!("on spike {{ v = v_reset }}\n    {refractory}"),
+        1,
+    );
+    format!("{neuron}{EI_NETWORK}")
+}
 
 /// The stepped driver and the queue driver agree spike for spike (the same neurons in the same
 /// order, times to 1e-12: each is exact to rounding, and the recurrent network amplifies the
@@ -988,7 +978,7 @@ fn the_stepped_driver_matches_the_queue_driver() {
         ("refractory 1 ms", true),
     ];
     for (seed, (refractory, grid)) in cases.into_iter().enumerate() {
-        let src = EI.replace("REFRACTORY", refractory);
+        let src = ei(refractory);
         let (p, k, net) = setup(&src, seed as u64 + 1);
         let mut rng = Rng(seed as u64 + 10);
         let t_max = p.simulation.t_max;
@@ -1040,7 +1030,7 @@ fn the_stepped_driver_finds_a_peak_inside_a_step() {
     let unit = k / c_mem * ((-peak_at / tau_m).exp() - (-peak_at / tau_e).exp());
     for above in [1e-6, 1e-9] {
         let w = (rise + above) / unit;
-        let src = EI.replace("REFRACTORY", "").replace(
+        let src = ei("").replace(
             "input drive = regular(size = 100, rate = 1 Hz)
 population exc = 80 LIF
 population inh = 20 LIF { tau_mem = 10 ms }",
@@ -1078,8 +1068,7 @@ project drive -> exc dense receptor exc init constant({w:e} A)"
 /// limit hits.
 #[test]
 fn a_reset_to_threshold_waits_for_the_next_input_with_either_driver() {
-    let ei = EI.replace("REFRACTORY", "");
-    let model = &ei[..ei.find("input drive").unwrap()];
+    let model = EI_LIF;
     let src = format!(
         "{model}
 input drive = regular(size = 100, rate = 1 Hz)

@@ -734,30 +734,10 @@ fn equal_time_constants_use_the_lambert_w_closed_form() {
     );
 }
 
-/// The current-based LIF of `bench/ei_10k.snn` (three states, SI units).
-const EI_LIF: &str = "
-neuron LIF {
-    param tau_mem = 20 ms
-    param tau_exc = 5 ms
-    param tau_inh = 10 ms
-    param c_mem = 250 pF
-    param e_leak = -65 mV
-    param v_th = -50 mV
-    param v_reset = -65 mV
-    state v = e_leak
-    state i_exc = 0 nA
-    state i_inh = 0 nA
-    d/dt v = (e_leak - v) / tau_mem + (i_exc - i_inh) / c_mem
-    d/dt i_exc = -i_exc / tau_exc
-    d/dt i_inh = -i_inh / tau_inh
-    receptor exc(w) { i_exc += w }
-    receptor inh(w) { i_inh += w }
-    spike when v >= v_th
-    on spike { v = v_reset }
+/// One `EI_LIF` neuron.
+fn ei_lif() -> String {
+    format!("{EI_LIF}\npopulation p = 1 LIF\nsimulation {{ t_max 1 s }}")
 }
-population p = 1 LIF
-simulation { t_max 1 s }
-";
 
 /// Over a horizon many time constants long (the rest of a 1 s run) the crossing finder still
 /// finds what dense sampling of the first 100 ms finds: far out the signal's derivatives are
@@ -765,7 +745,8 @@ simulation { t_max 1 s }
 /// found 0.5 ms late this way: the state below, of neuron 1037 at 8.6 ms.)
 #[test]
 fn crossings_are_found_over_long_horizons() {
-    let m = models(EI_LIF).remove(0);
+    let src = ei_lif();
+    let m = models(&src).remove(0);
     let prop = m.propagate.as_ref().unwrap();
     let thr = &m.base.threshold;
     let mut rng = Rng(2026);
@@ -773,10 +754,10 @@ fn crossings_are_found_over_long_horizons() {
     let mut cases = vec![(
         [-0.05052974387682595, 5.386044556083763e-10, 0.0],
         0.991387214,
-        defaults(EI_LIF, 0),
+        defaults(&src, 0),
     )];
     for case in 0..400 {
-        let mut p = defaults(EI_LIF, 0);
+        let mut p = defaults(&src, 0);
         if case % 2 == 1 {
             p[0] = 0.01; // the inhibitory population's tau_mem = tau_inh
         }

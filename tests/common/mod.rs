@@ -26,6 +26,29 @@ neuron N {
     on spike { v = v_reset }
 }";
 
+/// The current-based LIF of `bench/ei_10k.snn` (three states, SI units, excitatory and
+/// inhibitory receptors), without refractoriness.
+pub const EI_LIF: &str = "
+neuron LIF {
+    param tau_mem = 20 ms
+    param tau_exc = 5 ms
+    param tau_inh = 10 ms
+    param c_mem = 250 pF
+    param e_leak = -65 mV
+    param v_th = -50 mV
+    param v_reset = -65 mV
+    state v = e_leak
+    state i_exc = 0 nA
+    state i_inh = 0 nA
+    d/dt v = (e_leak - v) / tau_mem + (i_exc - i_inh) / c_mem
+    d/dt i_exc = -i_exc / tau_exc
+    d/dt i_inh = -i_inh / tau_inh
+    receptor exc(w) { i_exc += w }
+    receptor inh(w) { i_inh += w }
+    spike when v >= v_th
+    on spike { v = v_reset }
+}";
+
 pub fn program(src: &str) -> Program {
     // Every IR pass in every test is followed by the verifier, in release builds too.
     snnc::ir::passes::verify_after_every_pass(true);
