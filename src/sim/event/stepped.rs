@@ -100,11 +100,6 @@ struct Arrival {
     pre: u32,
 }
 
-/// Calls `f` on `row` (state, parameters, last argument) into `out`.
-fn call(f: &dyn crate::sim::kernels::Eval, row: &[f64], out: &mut [f64]) {
-    f.call(row, out);
-}
-
 impl Stepped {
     /// The plan for this engine's network, or `None` where the driver does not apply (see the
     /// module comment).
@@ -210,7 +205,7 @@ impl PopPlan {
         // vectors.
         let mut lie = vec![0.0; kern.n_lie];
         let modes_at = |row: &[f64], lie: &mut Vec<f64>| -> Vec<f64> {
-            call(kern.lie.as_ref(), &row[..n + k], lie);
+            kern.lie.call(&row[..n + k], lie);
             (0..nm)
                 .map(|j| (0..nm).map(|m| inv[j][m] * lie[m]).sum())
                 .collect()
@@ -230,18 +225,18 @@ impl PopPlan {
         let mut out = vec![0.0; n];
         for jump in &kern.jumps {
             row[n + k] = 1.0;
-            call(jump.as_ref(), &row, &mut out);
+            jump.call(&row, &mut out);
             let dr = out.clone();
             let scale = dr.iter().fold(1.0f64, |m, v| m.max(v.abs()));
             row[n + k] = 2.0;
-            call(jump.as_ref(), &row, &mut out);
+            jump.call(&row, &mut out);
             if (0..n).any(|s| (out[s] - 2.0 * dr[s]).abs() > PROBE_TOLERANCE * scale) {
                 return None;
             }
             for s in 0..n {
                 row[s] = 1.0;
                 row[n + k] = 1.0;
-                call(jump.as_ref(), &row, &mut out);
+                jump.call(&row, &mut out);
                 row[s] = 0.0;
                 let moved = (0..n).any(|r| {
                     let want = dr[r] + if r == s { 1.0 } else { 0.0 };
@@ -293,12 +288,12 @@ impl PopPlan {
         row[..n].fill(0.0);
         row[n + k] = len;
         let mut p_vec = vec![0.0; n];
-        call(prop.as_ref(), row, &mut p_vec);
+        prop.call(row, &mut p_vec);
         let mut p_mat = vec![0.0; n * n];
         let mut out = vec![0.0; n];
         for s in 0..n {
             row[s] = 1.0;
-            call(prop.as_ref(), row, &mut out);
+            prop.call(row, &mut out);
             row[s] = 0.0;
             for r in 0..n {
                 p_mat[r * n + s] = out[r] - p_vec[r];
@@ -330,13 +325,13 @@ impl PopPlan {
                 row[s] = 1.0;
             }
             let c = self.modes(&row[..n]);
-            call(kern.threshold.as_ref(), &row[..n + k], &mut h);
+            kern.threshold.call(&row[..n + k], &mut h);
             let at0: f64 = (0..nm).map(|j| c[j] * m0[j]).sum();
-            call(prop.as_ref(), row, &mut out);
+            prop.call(row, &mut out);
             let saved: Vec<f64> = row[..n].to_vec();
             row[..n].copy_from_slice(&out);
             let mut h1 = [0.0];
-            call(kern.threshold.as_ref(), &row[..n + k], &mut h1);
+            kern.threshold.call(&row[..n + k], &mut h1);
             row[..n].copy_from_slice(&saved);
             let at1: f64 = (0..nm).map(|j| c[j] * m1[j]).sum();
             let size: f64 = (0..nm)
@@ -522,7 +517,7 @@ fn avx2_available() -> bool {
 fn sweep_avx2<const N: usize, const M: usize>(
     pp: &PopPlan,
     step: &Step,
-    args: (&mut Pending, &mut super::PopState, (f64, f64, bool)),
+    args: (&mut Pending, &mut super::PopState, (f64, bool)),
     pop: usize,
     marked: &mut Vec<(usize, usize)>,
 ) {
@@ -534,7 +529,7 @@ fn sweep_any<const N: usize, const M: usize>(
     avx2: bool,
     pp: &PopPlan,
     step: &Step,
-    args: (&mut Pending, &mut super::PopState, (f64, f64, bool)),
+    args: (&mut Pending, &mut super::PopState, (f64, bool)),
     pop: usize,
     marked: &mut Vec<(usize, usize)>,
 ) {
@@ -547,14 +542,14 @@ fn sweep_any<const N: usize, const M: usize>(
     sweep::<N, M>(pp, step, args, pop, marked)
 }
 
-/// One population's neurons for a step `[t0, t1)` (`[t0, t1]` when `closing`): each cleared by
+/// One population's neurons for a step ending at `t1` (included when `closing`): each cleared by
 /// the bound and moved to t1 in closed form (with its arrivals' responses), or marked for the
 /// exact path (appended to `marked` and given a slot). `N` states, `M = N + 1` modes.
 #[inline(always)]
 fn sweep<const N: usize, const M: usize>(
     pp: &PopPlan,
     step: &Step,
-    (pd, s, (t0, t1, closing)): (&mut Pending, &mut super::PopState, (f64, f64, bool)),
+    (pd, s, (t1, closing)): (&mut Pending, &mut super::PopState, (f64, bool)),
     pop: usize,
     marked: &mut Vec<(usize, usize)>,
 ) {
@@ -573,7 +568,6 @@ fn sweep<const N: usize, const M: usize>(
         std::array::from_fn(|r| std::array::from_fn(|c| step.p_mat[r * N + c]));
     let p_vec: [f64; N] = std::array::from_fn(|r| step.p_vec[r]);
     let stride = s.n + s.k + 1;
-    let _ = t0;
     let size = pd.lines.len();
     // GROUP neurons at a time, each lane's sums its own (so they run side by side).
     for i0 in (0..size).step_by(GROUP) {
@@ -749,12 +743,12 @@ impl Run<'_, '_> {
                 args.extend_from_slice(from);
                 args.extend_from_slice(&s.row(0)[n..n + kp]);
                 args.push(t1 - a.t);
-                call(prop.as_ref(), &args, &mut resp[..n]);
+                prop.call(&args, &mut resp[..n]);
                 match base {
                     Some(x_inf) => zero[..n].copy_from_slice(x_inf),
                     None => {
                         args[..n].fill(0.0);
-                        call(prop.as_ref(), &args, &mut zero[..n]);
+                        prop.call(&args, &mut zero[..n]);
                     }
                 }
                 for v in 0..n {
@@ -779,7 +773,7 @@ impl Run<'_, '_> {
             for pop in 0..self.pops.len() {
                 let pp = &plan.pops[pop];
                 let step = if closing { &pp.last } else { &pp.full };
-                let args = (&mut pending[pop], &mut self.pops[pop], (t0, t1, closing));
+                let args = (&mut pending[pop], &mut self.pops[pop], (t1, closing));
                 let marked = &mut exact;
                 let avx2 = plan.avx2;
                 match pp.t_vec.len() {
