@@ -263,7 +263,7 @@ pub fn simulate(
                         .collect(),
                 });
                 let t_max = p.simulation.t_max;
-                engine_name = if request.is_none() && engine.steps() {
+                engine_name = if request.is_none() && engine.steps(&inputs) {
                     "exact event engine, stepped driver"
                 } else {
                     "exact event engine, queue driver"

@@ -239,7 +239,7 @@ fn compare(src: &str, seed: u64, step: f64, tol: f64) -> bool {
     for run in &runs {
         compare_spikes(&neuron_spikes(run), &reference, tol);
     }
-    e.steps()
+    e.steps(&vec![inputs])
 }
 
 /// The same neurons spike in the same order, at the same times to relative tolerance `tol`.
@@ -996,7 +996,10 @@ fn the_stepped_driver_matches_the_queue_driver() {
         }
         drive.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
         let e = engine(&p, &k, &net);
-        assert!(e.steps(), "{refractory}: the stepped driver applies");
+        assert!(
+            e.steps(&vec![drive.clone()]),
+            "{refractory}: the stepped driver applies"
+        );
         let stepped = e.run(&vec![drive.clone()], false);
         let queued = e.run_queued(&vec![drive], false);
         let neurons = neuron_spikes(&stepped).len();
@@ -1049,8 +1052,8 @@ project drive -> exc dense receptor exc init constant({w:e} A)"
             + "\nproject exc -> inh dense receptor exc init constant(0 nA) delay 1 ms\n";
         let (p, k, net) = setup(&src, 1);
         let e = engine(&p, &k, &net);
-        assert!(e.steps());
         let inputs = vec![vec![(0.0, 0u32)]];
+        assert!(e.steps(&inputs));
         for run in [e.run(&inputs, false), e.run_queued(&inputs, false)] {
             let spikes = neuron_spikes(&run);
             assert_eq!(spikes.len(), 1, "{above}: {spikes:?}");
@@ -1093,7 +1096,7 @@ simulation {{ t_max 100 ms }}"
     }
     drive.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
     let e = engine(&p, &k, &net);
-    assert!(e.steps());
+    assert!(e.steps(&vec![drive.clone()]));
     let stepped = e.run(&vec![drive.clone()], false);
     let queued = e.run_queued(&vec![drive], false);
     assert!(stepped.limit_hits[0] > 500, "{:?}", stepped.limit_hits);
@@ -1106,4 +1109,23 @@ simulation {{ t_max 100 ms }}"
             "{a:?} vs {b:?}"
         );
     }
+}
+
+/// An input spike before time 0 (possible in a spike file) falls outside the stepped driver's
+/// bound, so the engine runs the queue driver for that sample: the same bits as `run_queued`.
+#[test]
+fn an_input_before_time_zero_runs_the_queue_driver() {
+    let (p, k, net) = setup(&ei("refractory 2 ms"), 2);
+    let e = engine(&p, &k, &net);
+    assert!(e.steps(&Vec::new()));
+    let mut drive: Vec<(f64, u32)> = (0..100u32).map(|c| (0.001 * (c % 7) as f64, c)).collect();
+    drive.push((-0.002, 3));
+    drive.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    assert!(!e.steps(&vec![drive.clone()]));
+    let auto = e.run(&vec![drive.clone()], false);
+    let queued = e.run_queued(&vec![drive], false);
+    let bits = |o: &Outcome| -> Vec<(u32, u64)> {
+        o.spikes.iter().map(|s| (s.idx, s.t.to_bits())).collect()
+    };
+    assert_eq!(bits(&auto), bits(&queued));
 }

@@ -415,10 +415,26 @@ impl<'a> EventEngine<'a> {
             .0
     }
 
-    /// Whether a run without event log or traces takes the stepped driver (`stepped`).
-    pub fn steps(&self) -> bool {
-        self.program.simulation.driver == crate::sema::hir::Driver::Auto
-            && stepped::Stepped::new(self, false, None).is_some()
+    /// Whether a run on `inputs` without event log or traces takes the stepped driver
+    /// (`stepped`).
+    pub fn steps(&self, inputs: &InputSpikes) -> bool {
+        self.stepped_plan(inputs, false, None).is_some()
+    }
+
+    /// The stepped driver's plan where a run takes it: the setting allows it, the network and
+    /// the run qualify (`Stepped::new`), and no input comes before time 0 (its bound covers
+    /// arrivals within a step only).
+    fn stepped_plan(
+        &self,
+        inputs: &InputSpikes,
+        record_log: bool,
+        traces: Option<&TraceRequest>,
+    ) -> Option<stepped::Stepped> {
+        let auto = self.program.simulation.driver == crate::sema::hir::Driver::Auto;
+        let timely = inputs.iter().flatten().all(|&(t, _)| t >= 0.0);
+        (auto && timely)
+            .then(|| stepped::Stepped::new(self, record_log, traces))
+            .flatten()
     }
 
     /// One run; `None` if a deferred crossing check could not keep the event order. With
@@ -517,11 +533,7 @@ impl<'a> EventEngine<'a> {
             deferred,
             reordered: false,
         };
-        let auto = self.program.simulation.driver == crate::sema::hir::Driver::Auto;
-        if stepped
-            && auto
-            && let Some(plan) = stepped::Stepped::new(self, record_log, traces)
-        {
+        if stepped && let Some(plan) = self.stepped_plan(inputs, record_log, traces) {
             run.drive_stepped(&plan, inputs, progress);
             return Some((run.out, Traces::default()));
         }

@@ -26,8 +26,9 @@
 //! (time, population, neuron) after the input spikes.
 //!
 //! What it does not do: event logs (gradients), traces, forced spikes, spike limits, models
-//! without the closed-form path, per-neuron parameters, receptors that are not `x += w d`,
-//! projections between populations without delay. `EventEngine` runs the queue driver then.
+//! without the closed-form path or with more than five states, per-neuron parameters,
+//! receptors that are not `x += w d`, projections between populations without delay, input
+//! spikes before time 0. `EventEngine` runs the queue driver then.
 
 use super::short;
 use super::{BURST_GAP, EventEngine, InputSpikes, Run, SpikeRecord, TraceRequest};
@@ -992,8 +993,8 @@ mod tests {
             max_spikes: None,
             forced: None,
         };
-        assert!(engine.steps());
         let inputs = crate::sim::inputs::generate(&program, 1, program.simulation.t_max);
+        assert!(engine.steps(&inputs));
         let wide = engine.run(&inputs, false);
         PORTABLE.with(|p| p.set(true));
         let portable = engine.run(&inputs, false);
