@@ -98,7 +98,7 @@ enum Command {
         /// Results folder (default `results/<program>/<timestamp>`).
         #[arg(long)]
         out: Option<PathBuf>,
-        /// Worker threads for batches (results do not depend on it).
+        /// Worker threads for batches and stepped simulations (results do not depend on it).
         #[arg(long, default_value_t = default_threads())]
         threads: usize,
         /// Override the number of epochs.

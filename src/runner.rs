@@ -268,10 +268,13 @@ pub fn simulate(
                 } else {
                     "exact event engine, queue driver"
                 };
-                let (outcome, traces) =
-                    engine.run_traced(&inputs, false, request.as_ref(), &mut |t| {
-                        progress.simulated(t, t_max)
-                    });
+                let (outcome, traces) = engine.run_threaded(
+                    &inputs,
+                    false,
+                    request.as_ref(),
+                    &mut |t| progress.simulated(t, t_max),
+                    opts.threads,
+                );
                 write_traces(p, &dir, &traces.times, |r, k, i| {
                     let size = p.populations[p.record.traces[r].0.index()].size;
                     traces.values[r][k * size + i]

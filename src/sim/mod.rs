@@ -4,7 +4,7 @@
 //! one calling convention; `event` is the exact event-driven engine (with an event log for
 //! EventProp); `modal` its fast path for feed-forward training; `discrete` the time-discrete
 //! one; `inputs` turns input declarations into spike trains; `rng` the deterministic random
-//! streams. Nothing here knows about files or the CLI.
+//! streams; `spin` how helper threads wait for work. Nothing here knows about files or the CLI.
 
 pub mod discrete;
 pub mod event;
@@ -14,3 +14,4 @@ pub mod modal;
 pub mod network;
 pub mod ode;
 pub mod rng;
+pub(crate) mod spin;

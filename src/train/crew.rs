@@ -12,36 +12,11 @@
 use super::data::Sample;
 use super::{BLOCK, SampleResult, TrainError, Trainer, in_order};
 use crate::sim::network::Network;
+use crate::sim::spin::receive;
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
-use std::sync::mpsc::{Receiver, RecvError, Sender, TryRecvError, channel};
+use std::sync::mpsc::{Receiver, Sender, channel};
 use std::thread::Scope;
-use std::time::{Duration, Instant};
-
-/// How long a thread spins for the next message before it sleeps on the channel: longer than
-/// the optimiser step between two batches, so that a helper is awake when the next batch comes
-/// (waking a sleeping thread costs tens of microseconds, a batch a few hundred).
-const SPIN: Duration = Duration::from_micros(100);
-
-/// The next message on `rx`: spun for up to [`SPIN`] when `spin`, then waited for.
-fn receive<T>(rx: &Receiver<T>, spin: bool) -> Result<T, RecvError> {
-    if !spin {
-        return rx.recv();
-    }
-    let start = Instant::now();
-    loop {
-        for _ in 0..64 {
-            match rx.try_recv() {
-                Ok(message) => return Ok(message),
-                Err(TryRecvError::Disconnected) => return Err(RecvError),
-                Err(TryRecvError::Empty) => std::hint::spin_loop(),
-            }
-        }
-        if start.elapsed() > SPIN {
-            return rx.recv();
-        }
-    }
-}
 
 /// One batch for one helper.
 struct Task {

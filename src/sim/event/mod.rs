@@ -398,9 +398,24 @@ impl<'a> EventEngine<'a> {
         traces: Option<&TraceRequest>,
         progress: &mut dyn FnMut(f64),
     ) -> (Outcome, Traces) {
-        self.run_with(inputs, record_log, traces, progress, true, true)
+        self.run_threaded(inputs, record_log, traces, progress, 1)
+    }
+
+    /// [`EventEngine::run_traced`] on `threads` threads where the stepped driver runs (it
+    /// splits every population into that many ranges of neurons); the results are the same
+    /// bits for any number of threads.
+    pub fn run_threaded(
+        &self,
+        inputs: &InputSpikes,
+        record_log: bool,
+        traces: Option<&TraceRequest>,
+        progress: &mut dyn FnMut(f64),
+        threads: usize,
+    ) -> (Outcome, Traces) {
+        let threads = Some(threads.max(1));
+        self.run_with(inputs, record_log, traces, progress, true, threads)
             .unwrap_or_else(|| {
-                self.run_with(inputs, record_log, traces, progress, false, true)
+                self.run_with(inputs, record_log, traces, progress, false, threads)
                     .expect("not deferred")
             })
     }
@@ -409,8 +424,8 @@ impl<'a> EventEngine<'a> {
     /// tests and benchmarks that compare the two).
     pub fn run_queued(&self, inputs: &InputSpikes, record_log: bool) -> Outcome {
         let mut none = |_| {};
-        self.run_with(inputs, record_log, None, &mut none, true, false)
-            .or_else(|| self.run_with(inputs, record_log, None, &mut none, false, false))
+        self.run_with(inputs, record_log, None, &mut none, true, None)
+            .or_else(|| self.run_with(inputs, record_log, None, &mut none, false, None))
             .expect("not deferred")
             .0
     }
@@ -438,7 +453,8 @@ impl<'a> EventEngine<'a> {
     }
 
     /// One run; `None` if a deferred crossing check could not keep the event order. With
-    /// `stepped`, networks the stepped driver applies to take it (`stepped`).
+    /// `stepped` (a number of threads), networks the stepped driver applies to take it
+    /// (`stepped`).
     fn run_with(
         &self,
         inputs: &InputSpikes,
@@ -446,97 +462,18 @@ impl<'a> EventEngine<'a> {
         traces: Option<&TraceRequest>,
         progress: &mut dyn FnMut(f64),
         deferred: bool,
-        stepped: bool,
+        stepped: Option<usize>,
     ) -> Option<(Outcome, Traces)> {
-        let pops = self
-            .program
-            .populations
-            .iter()
-            .enumerate()
-            .map(|(pi, pop)| {
-                let kern = &self.kernels[pop.model.index()];
-                let (n, k, size) = (kern.n, kern.n_params, pop.size);
-                let r = n + k + 1;
-                let mut rows = vec![0.0; size * r];
-                let mut t_ref = vec![0.0; size];
-                let mut buf = vec![0.0; n.max(1)];
-                for i in 0..size {
-                    let row = &mut rows[i * r..(i + 1) * r];
-                    for j in 0..k {
-                        row[n + j] = self.network.params[pi][j][i];
-                    }
-                    kern.init.call(&row[n..n + k], &mut buf);
-                    row[..n].copy_from_slice(&buf[..n]);
-                    if let Some(r) = &kern.refractory {
-                        let mut t = [0.0];
-                        r.call(&row[n..n + k], &mut t);
-                        t_ref[i] = t[0].max(0.0);
-                    }
-                }
-                let ne = kern.eigenvalues.as_ref().map_or(0, |e| e.n_outputs());
-                let mut lambdas = vec![0.0; size * ne];
-                if let Some(eig) = &kern.eigenvalues {
-                    let mut a = vec![0.0; n + k];
-                    for i in 0..size {
-                        a[n..].copy_from_slice(&rows[i * r + n..i * r + n + k]);
-                        eig.call(&a, &mut lambdas[i * ne..(i + 1) * ne]);
-                    }
-                }
-                let scale = (0..size * n)
-                    .map(|v| rows[v / n * r + v % n].abs())
-                    .collect();
-                PopState {
-                    n,
-                    exact: kern.exact_events(),
-                    scale,
-                    lambdas,
-                    ne,
-                    rows,
-                    t_last: vec![0.0; size],
-                    refractory_until: vec![0.0; size],
-                    t_ref,
-                    count: vec![0; size],
-                    quiet_until: vec![f64::NEG_INFINITY; size],
-                    version: vec![0; size],
-                    slot: vec![None; size],
-                    wake: vec![f64::INFINITY; size],
-                    k,
-                }
-            })
-            .collect();
-        let mut run = Run {
-            e: self,
-            pops,
-            queue: BinaryHeap::new(),
-            seq: 0,
-            out: Outcome {
-                limit_hits: vec![0; self.program.populations.len()],
-                log: record_log.then(EventLog::default),
-                ..Outcome::default()
-            },
-            tmp: Vec::new(),
-            scratch: CrossingScratch::default(),
-            ode: super::ode::Workspace::default(),
-            state: Vec::new(),
-            saved: Vec::new(),
-            traces: traces.map(|r| {
-                let mut buf = TraceBuf::new(r, self.t_max, self.program.populations.len());
-                buf.out.values = r
-                    .states
-                    .iter()
-                    .map(|&(pop, _)| {
-                        vec![0.0; buf.out.times.len() * self.program.populations[pop].size]
-                    })
-                    .collect();
-                buf
-            }),
-            deferred,
-            reordered: false,
-        };
-        if stepped && let Some(plan) = self.stepped_plan(inputs, record_log, traces) {
-            run.drive_stepped(&plan, inputs, progress);
-            return Some((run.out, Traces::default()));
+        if let Some(threads) = stepped
+            && let Some(plan) = self.stepped_plan(inputs, record_log, traces)
+        {
+            let out = stepped::run(self, &plan, inputs, progress, threads);
+            return Some((out, Traces::default()));
         }
+        let pops = (0..self.program.populations.len())
+            .map(|pi| self.pop_state(pi, 0..self.program.populations[pi].size))
+            .collect();
+        let mut run = self.new_run(pops, record_log, traces, deferred);
         for (input, spikes) in inputs.iter().enumerate() {
             for &(t, idx) in spikes {
                 if t <= self.t_max {
@@ -575,6 +512,99 @@ impl<'a> EventEngine<'a> {
         run.close_traces();
         let traces = run.traces.take().map(|t| t.out).unwrap_or_default();
         Some((run.out, traces))
+    }
+}
+
+impl<'a> EventEngine<'a> {
+    /// The state of neurons `range` of population `pi` at time 0 (index 0 is `range.start`).
+    fn pop_state(&self, pi: usize, range: std::ops::Range<usize>) -> PopState {
+        let kern = &self.kernels[self.program.populations[pi].model.index()];
+        let (n, k, size) = (kern.n, kern.n_params, range.len());
+        let r = n + k + 1;
+        let mut rows = vec![0.0; size * r];
+        let mut t_ref = vec![0.0; size];
+        let mut buf = vec![0.0; n.max(1)];
+        for (i, g) in range.enumerate() {
+            let row = &mut rows[i * r..(i + 1) * r];
+            for j in 0..k {
+                row[n + j] = self.network.params[pi][j][g];
+            }
+            kern.init.call(&row[n..n + k], &mut buf);
+            row[..n].copy_from_slice(&buf[..n]);
+            if let Some(r) = &kern.refractory {
+                let mut t = [0.0];
+                r.call(&row[n..n + k], &mut t);
+                t_ref[i] = t[0].max(0.0);
+            }
+        }
+        let ne = kern.eigenvalues.as_ref().map_or(0, |e| e.n_outputs());
+        let mut lambdas = vec![0.0; size * ne];
+        if let Some(eig) = &kern.eigenvalues {
+            let mut a = vec![0.0; n + k];
+            for i in 0..size {
+                a[n..].copy_from_slice(&rows[i * r + n..i * r + n + k]);
+                eig.call(&a, &mut lambdas[i * ne..(i + 1) * ne]);
+            }
+        }
+        let scale = (0..size * n)
+            .map(|v| rows[v / n * r + v % n].abs())
+            .collect();
+        PopState {
+            n,
+            exact: kern.exact_events(),
+            scale,
+            lambdas,
+            ne,
+            rows,
+            t_last: vec![0.0; size],
+            refractory_until: vec![0.0; size],
+            t_ref,
+            count: vec![0; size],
+            quiet_until: vec![f64::NEG_INFINITY; size],
+            version: vec![0; size],
+            slot: vec![None; size],
+            wake: vec![f64::INFINITY; size],
+            k,
+        }
+    }
+
+    /// A run over the neuron states `pops`, with nothing done yet.
+    fn new_run<'r>(
+        &'r self,
+        pops: Vec<PopState>,
+        record_log: bool,
+        traces: Option<&TraceRequest>,
+        deferred: bool,
+    ) -> Run<'r, 'a> {
+        Run {
+            e: self,
+            pops,
+            queue: BinaryHeap::new(),
+            seq: 0,
+            out: Outcome {
+                limit_hits: vec![0; self.program.populations.len()],
+                log: record_log.then(EventLog::default),
+                ..Outcome::default()
+            },
+            tmp: Vec::new(),
+            scratch: CrossingScratch::default(),
+            ode: super::ode::Workspace::default(),
+            state: Vec::new(),
+            saved: Vec::new(),
+            traces: traces.map(|r| {
+                let mut buf = TraceBuf::new(r, self.t_max, self.program.populations.len());
+                buf.out.values = r
+                    .states
+                    .iter()
+                    .map(|&(pop, _)| {
+                        vec![0.0; buf.out.times.len() * self.program.populations[pop].size]
+                    })
+                    .collect();
+                buf
+            }),
+            deferred,
+            reordered: false,
+        }
     }
 }
 
@@ -1146,11 +1176,11 @@ simulation {{ t_max 30 ms }}"
                 spikes.sort_by(|a, b| a.0.total_cmp(&b.0));
                 let inputs = vec![spikes];
                 let now = engine
-                    .run_with(&inputs, true, None, &mut |_| {}, false, false)
+                    .run_with(&inputs, true, None, &mut |_| {}, false, None)
                     .expect("not deferred")
                     .0;
                 let later = engine
-                    .run_with(&inputs, true, None, &mut |_| {}, true, false)
+                    .run_with(&inputs, true, None, &mut |_| {}, true, None)
                     .expect("in order")
                     .0;
                 assert_eq!(now.spikes, later.spikes);

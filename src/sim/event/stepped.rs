@@ -25,6 +25,14 @@
 //! Order at one time is the queue driver's: arrivals before crossings, and spikes recorded by
 //! (time, population, neuron) after the input spikes.
 //!
+//! Threads. Each thread takes one range of every population's neurons (a [`Part`]). The calling
+//! thread gathers a step's arrivals and computes their responses once; every part adds them to
+//! its own neurons (the synapse lists are cut at the ranges once per run), sweeps them and runs
+//! the exact path of those it marks; the calling thread then merges the parts' spikes in the
+//! order above and files their arrivals by step. What a neuron computes, and the order in which
+//! its arrivals are added, do not depend on the ranges, so a run gives the same bits on any
+//! number of threads.
+//!
 //! What it does not do: event logs (gradients), traces, forced spikes, spike limits, models
 //! without the closed-form path or with more than five states, per-neuron parameters,
 //! receptors that are not `x += w d`, projections between populations without delay, input
@@ -34,6 +42,11 @@ use super::short;
 use super::{BURST_GAP, EventEngine, InputSpikes, Run, SpikeRecord, TraceRequest};
 use crate::ir::crossing::mode_map;
 use crate::sema::hir::{InputId, Node, PopId};
+use crate::sim::network::Synapses;
+use crate::sim::spin::receive;
+use std::mem::take;
+use std::sync::Arc;
+use std::sync::mpsc::channel;
 
 /// Relative margin of the bound (far above its rounding, far below anything it must see).
 const MARGIN: f64 = 1e-9;
@@ -80,6 +93,8 @@ struct PopPlan {
     /// The fixed point x_inf of the flow, and per receptor x_inf + d, so that one propagator
     /// call gives a jump's response (`None` without a fixed point: then two calls).
     fixed: Option<(Vec<f64>, Vec<Vec<f64>>)>,
+    /// The parameters (the same for every neuron).
+    params: Vec<f64>,
     full: Step,
     last: Step,
 }
@@ -256,6 +271,7 @@ impl PopPlan {
             lambda: lambdas.to_vec(),
             power: power[..nm].to_vec(),
             fixed: None,
+            params: params.to_vec(),
             d,
             full: Step::empty(),
             last: Step::empty(),
@@ -474,6 +490,7 @@ const NO_SLOT: u32 = u32::MAX;
 /// (the same for either sign of w, since kappa_min <= kappa_max).
 fn scatter<const N: usize>(
     pd: &mut Pending,
+    lo: u32,
     (targets, w): (&[u32], &[f64]),
     resp: &[f64; MAX_STATES],
     (kmin, kmax, margin): (f64, f64, f64),
@@ -482,13 +499,14 @@ fn scatter<const N: usize>(
     let (up, down) = (kmax.max(0.0) + margin, (-kmin).max(0.0) + margin);
     let track = pd.waiting > 0;
     for (&j, &w) in targets.iter().zip(w) {
-        let line = &mut pd.lines[j as usize].0;
+        let j = (j - lo) as usize;
+        let line = &mut pd.lines[j].0;
         for v in 0..N {
             line[v] += w * resp[v];
         }
         line[KICK] += (w * up).max(-w * down);
         if track {
-            pd.touched[j as usize] = true;
+            pd.touched[j] = true;
         }
     }
 }
@@ -639,229 +657,445 @@ fn sweep<const N: usize, const M: usize>(
 /// Neurons swept side by side.
 const GROUP: usize = 4;
 
-impl Run<'_, '_> {
-    /// Runs the whole sample with the stepped driver (`plan` for this engine's network).
-    pub(super) fn drive_stepped(
-        &mut self,
-        plan: &Stepped,
-        inputs: &InputSpikes,
-        progress: &mut dyn FnMut(f64),
-    ) {
-        let e = self.e;
-        let t_max = e.t_max;
-        // The input spikes are recorded first, as the queue driver emits them, and their
-        // arrivals sorted once.
-        let mut from_inputs: Vec<Arrival> = Vec::new();
-        for (input, spikes) in inputs.iter().enumerate() {
-            let node = Node::Input(InputId(input as u32));
-            for &(t, idx) in spikes {
-                if t > t_max {
-                    continue;
-                }
-                self.out.spikes.push(SpikeRecord { node, idx, t });
-                for (k, proj) in e.network.projections.iter().enumerate() {
-                    if proj.pre == node && !proj.targets[idx as usize].is_empty() {
-                        let ta = t + proj.delay;
-                        if ta <= t_max {
-                            from_inputs.push(Arrival {
-                                t: ta,
-                                proj: k as u32,
-                                pre: idx,
-                            });
-                        }
+/// What every part needs of one step.
+struct StepData {
+    t0: f64,
+    t1: f64,
+    closing: bool,
+    /// The step's arrivals, in the queue driver's order.
+    arrivals: Vec<Arrival>,
+    /// Per arrival: its exact response at t1 to a unit weight, and its bound's kick
+    /// (kappa_min, kappa_max, margin).
+    resp: Vec<([f64; MAX_STATES], (f64, f64, f64))>,
+}
+
+/// One thread's share of a run: the same range of neurons of every population, numbered from
+/// 0 in its `run` (`range[pop].0` is neuron 0), with what its steps leave for the merge.
+struct Part<'r, 'a> {
+    run: Run<'r, 'a>,
+    range: Vec<(u32, u32)>,
+    /// [`cuts`] for `range`.
+    cut: Vec<Vec<(u32, u32)>>,
+    pending: Vec<Pending>,
+    exact: Vec<(usize, usize)>,
+    lists: Vec<Vec<(u32, f64)>>,
+    /// The step's spikes (time, population, neuron of the whole population).
+    fired: Vec<(f64, u32, u32)>,
+    /// Their arrivals, with the step each falls in.
+    sent: Vec<(usize, Arrival)>,
+}
+
+/// What a helper sends back after a step: its spikes and their arrivals.
+type Reply = (Vec<(f64, u32, u32)>, Vec<(usize, Arrival)>);
+
+/// A part gets at least this many neurons (fewer are not worth a thread's messages).
+const LEAST_PER_PART: usize = 512;
+
+/// Runs the whole sample with the stepped driver (`plan` for this engine's network), on up to
+/// `threads` threads. Each takes a range of every population's neurons; a step's arrivals and
+/// their responses are computed once, the spikes of all ranges are merged in the order
+/// (time, population, neuron). Nothing a neuron computes depends on the ranges, so the results
+/// are the same bits for any number of threads.
+pub(super) fn run(
+    e: &EventEngine,
+    plan: &Stepped,
+    inputs: &InputSpikes,
+    progress: &mut dyn FnMut(f64),
+    threads: usize,
+) -> super::Outcome {
+    let t_max = e.t_max;
+    let mut out = super::Outcome {
+        limit_hits: vec![0; e.program.populations.len()],
+        ..super::Outcome::default()
+    };
+    // The input spikes are recorded first, as the queue driver emits them, and their arrivals
+    // sorted once.
+    let mut from_inputs: Vec<Arrival> = Vec::new();
+    for (input, spikes) in inputs.iter().enumerate() {
+        let node = Node::Input(InputId(input as u32));
+        for &(t, idx) in spikes {
+            if t > t_max {
+                continue;
+            }
+            out.spikes.push(SpikeRecord { node, idx, t });
+            for (k, proj) in e.network.projections.iter().enumerate() {
+                if proj.pre == node && !proj.targets[idx as usize].is_empty() {
+                    let ta = t + proj.delay;
+                    if ta <= t_max {
+                        from_inputs.push(Arrival {
+                            t: ta,
+                            proj: k as u32,
+                            pre: idx,
+                        });
                     }
                 }
             }
         }
-        let key = |a: &Arrival| (a.t.to_bits(), a.proj, a.pre);
-        from_inputs.sort_unstable_by_key(key);
-        let mut next_input = 0;
-        // Spike arrivals by step, in a ring long enough for the longest delay.
-        let longest = e
-            .network
-            .projections
-            .iter()
-            .fold(0.0f64, |m, p| m.max(p.delay));
-        let ring = (longest / plan.dt).ceil() as usize + 3;
-        let mut buckets: Vec<Vec<Arrival>> = vec![Vec::new(); ring];
-        let mut pending: Vec<Pending> = e
-            .program
-            .populations
-            .iter()
-            .zip(&self.pops)
-            .map(|(p, _)| Pending {
-                lines: vec![Line::default(); p.size],
-                touched: vec![false; p.size],
-                slot: vec![NO_SLOT; p.size],
-                stalled: vec![false; p.size],
-                waiting: 0,
-            })
-            .collect();
-        let mut step_arrivals: Vec<Arrival> = Vec::new();
-        let mut exact: Vec<(usize, usize)> = Vec::new();
-        let mut lists: Vec<Vec<(u32, f64)>> = Vec::new();
-        let mut fired: Vec<(f64, u32, u32)> = Vec::new();
-        let mut resp = [0.0; MAX_STATES];
-        let mut zero = [0.0; MAX_STATES];
-        let mut args: Vec<f64> = Vec::new();
+    }
+    from_inputs.sort_unstable_by_key(arrival_key);
+    let mut next_input = 0;
+    // Spike arrivals by step, in a ring long enough for the longest delay.
+    let longest = e
+        .network
+        .projections
+        .iter()
+        .fold(0.0f64, |m, p| m.max(p.delay));
+    let ring = (longest / plan.dt).ceil() as usize + 3;
+    let mut buckets: Vec<Vec<Arrival>> = vec![Vec::new(); ring];
+    let neurons: usize = e.program.populations.iter().map(|p| p.size).sum();
+    let threads = threads.min(neurons / LEAST_PER_PART).max(1);
+    let processors = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let spin = threads <= processors;
+    let mut parts: Vec<Part> = (0..threads).map(|p| Part::new(e, p, threads)).collect();
+    let mut data = Arc::new(StepData {
+        t0: 0.0,
+        t1: 0.0,
+        closing: false,
+        arrivals: Vec::new(),
+        resp: Vec::new(),
+    });
+    let mut fired: Vec<(f64, u32, u32)> = Vec::new();
+    let mut args: Vec<f64> = Vec::new();
+    let helpers = parts.split_off(1);
+    let mine = &mut parts[0];
+    std::thread::scope(|scope| {
+        let mut handles = Vec::new();
+        let mut lines = Vec::new();
+        for mut part in helpers {
+            let (task_tx, tasks) = channel::<Arc<StepData>>();
+            let (replies, reply_rx) = channel::<Reply>();
+            handles.push(scope.spawn(move || {
+                while let Ok(d) = receive(&tasks, spin) {
+                    part.step(plan, &d);
+                    drop(d);
+                    let reply = (take(&mut part.fired), take(&mut part.sent));
+                    if replies.send(reply).is_err() {
+                        break;
+                    }
+                }
+                part.run.out.limit_hits
+            }));
+            lines.push((task_tx, reply_rx));
+        }
         for k in 0..plan.steps {
-            let t0 = k as f64 * plan.dt;
-            let closing = k + 1 == plan.steps;
-            let t1 = if closing {
+            let d = Arc::get_mut(&mut data).expect("every helper let go of the last step");
+            d.t0 = k as f64 * plan.dt;
+            d.closing = k + 1 == plan.steps;
+            d.t1 = if d.closing {
                 t_max
             } else {
                 (k + 1) as f64 * plan.dt
             };
             if k % 64 == 0 {
-                progress(t0);
+                progress(d.t0);
             }
-            // This step's arrivals, in the queue driver's order.
-            step_arrivals.clear();
-            step_arrivals.append(&mut buckets[k % ring]);
-            while next_input < from_inputs.len() && (from_inputs[next_input].t < t1 || closing) {
-                step_arrivals.push(from_inputs[next_input]);
+            d.arrivals.clear();
+            d.arrivals.append(&mut buckets[k % ring]);
+            while next_input < from_inputs.len() && (from_inputs[next_input].t < d.t1 || d.closing)
+            {
+                d.arrivals.push(from_inputs[next_input]);
                 next_input += 1;
             }
-            step_arrivals.sort_unstable_by_key(key);
-            // Their exact responses at t1 and the bound's kicks, target by target.
-            for a in &step_arrivals {
-                let syn = &e.network.projections[a.proj as usize];
-                let (post, r) = (syn.post, syn.receptor);
-                let pp = &plan.pops[post];
-                let step = if closing { &pp.last } else { &pp.full };
-                let s = &self.pops[post];
-                let (n, kp) = (s.n, s.k);
-                let prop = e.kernels[e.program.populations[post].model.index()]
-                    .propagate
-                    .as_ref()
-                    .expect("checked: exact model");
-                // Phi(u) d: the flow from x_inf + d less x_inf, or from d less the flow from 0.
-                args.clear();
-                let (from, base) = match &pp.fixed {
-                    Some((x_inf, shifted)) => (&shifted[r], Some(x_inf)),
-                    None => (&pp.d[r], None),
-                };
-                args.extend_from_slice(from);
-                args.extend_from_slice(&s.row(0)[n..n + kp]);
-                args.push(t1 - a.t);
-                prop.call(&args, &mut resp[..n]);
-                match base {
-                    Some(x_inf) => zero[..n].copy_from_slice(x_inf),
-                    None => {
-                        args[..n].fill(0.0);
-                        prop.call(&args, &mut zero[..n]);
-                    }
-                }
-                for v in 0..n {
-                    resp[v] -= zero[v];
-                }
-                let (kmin, kmax, ksize) = step.kappa[r];
-                let ksize = MARGIN * ksize;
-                let pd = &mut pending[post];
-                let pre = a.pre as usize;
-                let targets = (&syn.targets[pre][..], syn.row(pre));
-                let kick = (kmin, kmax, ksize);
-                match n {
-                    1 => scatter::<1>(pd, targets, &resp, kick),
-                    2 => scatter::<2>(pd, targets, &resp, kick),
-                    3 => scatter::<3>(pd, targets, &resp, kick),
-                    4 => scatter::<4>(pd, targets, &resp, kick),
-                    _ => scatter::<5>(pd, targets, &resp, kick),
-                }
+            d.arrivals.sort_unstable_by_key(arrival_key);
+            d.resp.clear();
+            for a in &d.arrivals {
+                d.resp
+                    .push(response(e, plan, a, (d.t1, d.closing), &mut args));
             }
-            // Every neuron: cleared and moved in closed form, or marked for the exact path.
-            exact.clear();
-            for pop in 0..self.pops.len() {
-                let pp = &plan.pops[pop];
-                let step = if closing { &pp.last } else { &pp.full };
-                let args = (&mut pending[pop], &mut self.pops[pop], (t1, closing));
-                let marked = &mut exact;
-                let avx2 = plan.avx2;
-                match pp.t_vec.len() {
-                    2 => sweep_any::<1, 2>(avx2, pp, step, args, pop, marked),
-                    3 => sweep_any::<2, 3>(avx2, pp, step, args, pop, marked),
-                    4 => sweep_any::<3, 4>(avx2, pp, step, args, pop, marked),
-                    5 => sweep_any::<4, 5>(avx2, pp, step, args, pop, marked),
-                    6 => sweep_any::<5, 6>(avx2, pp, step, args, pop, marked),
-                    m => unreachable!("Stepped::new admits n + 1 modes for n <= 5, not {m}"),
-                }
+            for (tasks, _) in &lines {
+                tasks
+                    .send(Arc::clone(&data))
+                    .expect("a simulation thread panicked");
             }
-            // The marked neurons' arrivals, in order.
-            if lists.len() < exact.len() {
-                lists.resize_with(exact.len(), Vec::new);
-            }
-            for l in &mut lists[..exact.len()] {
-                l.clear();
-            }
-            if !exact.is_empty() {
-                for (ai, a) in step_arrivals.iter().enumerate() {
-                    let syn = &e.network.projections[a.proj as usize];
-                    let pd = &pending[syn.post];
-                    let pre = a.pre as usize;
-                    for (&j, &w) in syn.targets[pre].iter().zip(syn.row(pre)) {
-                        let slot = pd.slot[j as usize];
-                        if slot != NO_SLOT {
-                            lists[slot as usize].push((ai as u32, w));
-                        }
-                    }
-                }
-            }
+            mine.step(plan, &data);
             fired.clear();
-            for (slot, &(pop, i)) in exact.iter().enumerate() {
-                let list = std::mem::take(&mut lists[slot]);
-                let mut stalled = pending[pop].stalled[i];
-                let mut cur = t0;
-                let mut at = 0;
-                while at < list.len() {
-                    let ta = step_arrivals[list[at].0 as usize].t;
-                    // A spike-gap hit here waits for this very arrival.
-                    if !stalled {
-                        let at = (cur, ta, false);
-                        self.scan(pop, i, at, (plan, closing), &mut buckets, &mut fired);
-                    }
-                    self.advance(pop, i, ta);
-                    while at < list.len() && step_arrivals[list[at].0 as usize].t == ta {
-                        let (ai, w) = list[at];
-                        let r = e.network.projections[step_arrivals[ai as usize].proj as usize]
-                            .receptor;
-                        let jump = &e.kernels[e.program.populations[pop].model.index()].jumps[r];
-                        self.apply(pop, i, jump.as_ref(), w);
-                        at += 1;
-                    }
-                    stalled = false;
-                    cur = ta;
+            fired.append(&mut mine.fired);
+            let mut file = |sent: &mut Vec<(usize, Arrival)>| {
+                for (step, a) in sent.drain(..) {
+                    buckets[step % ring].push(a);
                 }
-                if !stalled {
-                    let at = (cur, t1, closing);
-                    stalled = self.scan(pop, i, at, (plan, closing), &mut buckets, &mut fired);
-                }
-                self.advance(pop, i, t1);
-                let pd = &mut pending[pop];
-                if pd.stalled[i] != stalled {
-                    pd.stalled[i] = stalled;
-                    pd.waiting = if stalled {
-                        pd.waiting + 1
-                    } else {
-                        pd.waiting - 1
-                    };
-                }
-                pd.slot[i] = NO_SLOT;
-                lists[slot] = list;
-            }
-            for pd in &mut pending {
-                pd.touched.fill(false);
+            };
+            file(&mut mine.sent);
+            for (_, replies) in &lines {
+                let (theirs, mut sent) =
+                    receive(replies, spin).expect("a simulation thread panicked");
+                fired.extend(theirs);
+                file(&mut sent);
             }
             fired.sort_unstable_by_key(|&(t, pop, i)| (t.to_bits(), pop, i));
             for &(t, pop, i) in &fired {
-                self.out.spikes.push(SpikeRecord {
+                out.spikes.push(SpikeRecord {
                     node: Node::Pop(PopId(pop)),
                     idx: i,
                     t,
                 });
             }
         }
+        drop(lines);
+        let hits = handles
+            .into_iter()
+            .map(|h| h.join().expect("a simulation thread panicked"));
+        for h in std::iter::once(mine.run.out.limit_hits.clone()).chain(hits) {
+            for (total, n) in out.limit_hits.iter_mut().zip(h) {
+                *total += n;
+            }
+        }
+    });
+    out
+}
+
+/// The queue driver's order of arrivals at one time.
+fn arrival_key(a: &Arrival) -> (u64, u32, u32) {
+    (a.t.to_bits(), a.proj, a.pre)
+}
+
+/// Arrival `a`'s exact response at the end `t1` of its step to a unit weight, Phi(t1 - t_a) d
+/// (the flow from x_inf + d less x_inf, or from d less the flow from 0), and its bound's kick.
+fn response(
+    e: &EventEngine,
+    plan: &Stepped,
+    a: &Arrival,
+    (t1, closing): (f64, bool),
+    args: &mut Vec<f64>,
+) -> ([f64; MAX_STATES], (f64, f64, f64)) {
+    let syn = &e.network.projections[a.proj as usize];
+    let (post, r) = (syn.post, syn.receptor);
+    let pp = &plan.pops[post];
+    let step = if closing { &pp.last } else { &pp.full };
+    let prop = e.kernels[e.program.populations[post].model.index()]
+        .propagate
+        .as_ref()
+        .expect("checked: exact model");
+    let n = pp.d[r].len();
+    let mut resp = [0.0; MAX_STATES];
+    let mut zero = [0.0; MAX_STATES];
+    args.clear();
+    let (from, base) = match &pp.fixed {
+        Some((x_inf, shifted)) => (&shifted[r], Some(x_inf)),
+        None => (&pp.d[r], None),
+    };
+    args.extend_from_slice(from);
+    args.extend_from_slice(&pp.params);
+    args.push(t1 - a.t);
+    prop.call(args, &mut resp[..n]);
+    match base {
+        Some(x_inf) => zero[..n].copy_from_slice(x_inf),
+        None => {
+            args[..n].fill(0.0);
+            prop.call(args, &mut zero[..n]);
+        }
+    }
+    for v in 0..n {
+        resp[v] -= zero[v];
+    }
+    let (kmin, kmax, ksize) = step.kappa[r];
+    (resp, (kmin, kmax, MARGIN * ksize))
+}
+
+/// Per projection and presynaptic neuron, where its targets within `range` (of the
+/// postsynaptic population) begin and end in its list of targets.
+fn cuts(e: &EventEngine, range: &[(u32, u32)]) -> Vec<Vec<(u32, u32)>> {
+    e.network
+        .projections
+        .iter()
+        .map(|syn| {
+            let (lo, hi) = range[syn.post];
+            syn.targets
+                .iter()
+                .map(|targets| {
+                    let a = targets.partition_point(|&j| j < lo);
+                    let b = a + targets[a..].partition_point(|&j| j < hi);
+                    (a as u32, b as u32)
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Arrival `a`'s targets within a part and their weights (`cut` from [`cuts`]).
+fn share<'s>(syn: &'s Synapses, a: &Arrival, cut: &[Vec<(u32, u32)>]) -> (&'s [u32], &'s [f64]) {
+    let pre = a.pre as usize;
+    let (from, to) = cut[a.proj as usize][pre];
+    let (from, to) = (from as usize, to as usize);
+    (&syn.targets[pre][from..to], &syn.row(pre)[from..to])
+}
+
+impl<'r, 'a> Part<'r, 'a> {
+    /// Part `p` of `parts`: neurons from `size p / parts` (rounded down to a multiple of
+    /// [`GROUP`]) of every population.
+    fn new(e: &'r EventEngine<'a>, p: usize, parts: usize) -> Part<'r, 'a> {
+        let edge = |size: usize, p: usize| {
+            if p == parts {
+                size
+            } else {
+                size * p / parts / GROUP * GROUP
+            }
+        };
+        let range: Vec<(u32, u32)> = e
+            .program
+            .populations
+            .iter()
+            .map(|q| (edge(q.size, p) as u32, edge(q.size, p + 1) as u32))
+            .collect();
+        let pops = range
+            .iter()
+            .enumerate()
+            .map(|(pi, &(lo, hi))| e.pop_state(pi, lo as usize..hi as usize))
+            .collect();
+        let pending = range
+            .iter()
+            .map(|&(lo, hi)| {
+                let size = (hi - lo) as usize;
+                Pending {
+                    lines: vec![Line::default(); size],
+                    touched: vec![false; size],
+                    slot: vec![NO_SLOT; size],
+                    stalled: vec![false; size],
+                    waiting: 0,
+                }
+            })
+            .collect();
+        Part {
+            run: e.new_run(pops, false, None, false),
+            cut: cuts(e, &range),
+            range,
+            pending,
+            exact: Vec::new(),
+            lists: Vec::new(),
+            fired: Vec::new(),
+            sent: Vec::new(),
+        }
     }
 
+    /// This part's neurons through one step: the arrivals' responses and kicks scattered, the
+    /// sweep, and the exact path of the neurons it marks.
+    fn step(&mut self, plan: &Stepped, d: &StepData) {
+        let e = self.run.e;
+        let Part {
+            run,
+            range,
+            cut,
+            pending,
+            exact,
+            lists,
+            fired,
+            sent,
+        } = self;
+        let (t0, t1, closing) = (d.t0, d.t1, d.closing);
+        // The arrivals' exact responses at t1 and the bound's kicks, target by target.
+        for (a, (resp, kick)) in d.arrivals.iter().zip(&d.resp) {
+            let syn = &e.network.projections[a.proj as usize];
+            let post = syn.post;
+            let lo = range[post].0;
+            let targets = share(syn, a, cut);
+            let pd = &mut pending[post];
+            match run.pops[post].n {
+                1 => scatter::<1>(pd, lo, targets, resp, *kick),
+                2 => scatter::<2>(pd, lo, targets, resp, *kick),
+                3 => scatter::<3>(pd, lo, targets, resp, *kick),
+                4 => scatter::<4>(pd, lo, targets, resp, *kick),
+                _ => scatter::<5>(pd, lo, targets, resp, *kick),
+            }
+        }
+        // Every neuron: cleared and moved in closed form, or marked for the exact path.
+        exact.clear();
+        for pop in 0..run.pops.len() {
+            let pp = &plan.pops[pop];
+            let step = if closing { &pp.last } else { &pp.full };
+            let args = (&mut pending[pop], &mut run.pops[pop], (t1, closing));
+            let avx2 = plan.avx2;
+            match pp.t_vec.len() {
+                2 => sweep_any::<1, 2>(avx2, pp, step, args, pop, exact),
+                3 => sweep_any::<2, 3>(avx2, pp, step, args, pop, exact),
+                4 => sweep_any::<3, 4>(avx2, pp, step, args, pop, exact),
+                5 => sweep_any::<4, 5>(avx2, pp, step, args, pop, exact),
+                6 => sweep_any::<5, 6>(avx2, pp, step, args, pop, exact),
+                m => unreachable!("Stepped::new admits n + 1 modes for n <= 5, not {m}"),
+            }
+        }
+        // The marked neurons' arrivals, in order.
+        if lists.len() < exact.len() {
+            lists.resize_with(exact.len(), Vec::new);
+        }
+        for l in &mut lists[..exact.len()] {
+            l.clear();
+        }
+        if !exact.is_empty() {
+            for (ai, a) in d.arrivals.iter().enumerate() {
+                let syn = &e.network.projections[a.proj as usize];
+                let pd = &pending[syn.post];
+                let lo = range[syn.post].0;
+                let (targets, w) = share(syn, a, cut);
+                for (&j, &w) in targets.iter().zip(w) {
+                    let slot = pd.slot[(j - lo) as usize];
+                    if slot != NO_SLOT {
+                        lists[slot as usize].push((ai as u32, w));
+                    }
+                }
+            }
+        }
+        for (slot, &(pop, i)) in exact.iter().enumerate() {
+            let list = std::mem::take(&mut lists[slot]);
+            let mut stalled = pending[pop].stalled[i];
+            let mut cur = t0;
+            let mut at = 0;
+            let mut sink = Sink {
+                plan,
+                last: closing,
+                lo: range[pop].0,
+                fired,
+                sent,
+            };
+            while at < list.len() {
+                let ta = d.arrivals[list[at].0 as usize].t;
+                // A spike-gap hit here waits for this very arrival.
+                if !stalled {
+                    run.scan(pop, i, (cur, ta, false), &mut sink);
+                }
+                run.advance(pop, i, ta);
+                while at < list.len() && d.arrivals[list[at].0 as usize].t == ta {
+                    let (ai, w) = list[at];
+                    let r = e.network.projections[d.arrivals[ai as usize].proj as usize].receptor;
+                    let jump = &e.kernels[e.program.populations[pop].model.index()].jumps[r];
+                    run.apply(pop, i, jump.as_ref(), w);
+                    at += 1;
+                }
+                stalled = false;
+                cur = ta;
+            }
+            if !stalled {
+                stalled = run.scan(pop, i, (cur, t1, closing), &mut sink);
+            }
+            run.advance(pop, i, t1);
+            let pd = &mut pending[pop];
+            if pd.stalled[i] != stalled {
+                pd.stalled[i] = stalled;
+                pd.waiting = if stalled {
+                    pd.waiting + 1
+                } else {
+                    pd.waiting - 1
+                };
+            }
+            pd.slot[i] = NO_SLOT;
+            lists[slot] = list;
+        }
+        for pd in pending.iter_mut() {
+            pd.touched.fill(false);
+        }
+    }
+}
+
+/// Where the exact path's spikes go: the plan and whether this is the last step, the first
+/// neuron of the part's range, its spikes and their arrivals.
+struct Sink<'s> {
+    plan: &'s Stepped,
+    last: bool,
+    lo: u32,
+    fired: &'s mut Vec<(f64, u32, u32)>,
+    sent: &'s mut Vec<(usize, Arrival)>,
+}
+
+impl Run<'_, '_> {
     /// Finds and fires neuron `i`'s crossings in `[from, to)` (`[from, to]` when `closed`) from
     /// its state at `from`, as the queue driver would between two events. True if a crossing
     /// fell within the spike gap (a limit hit): the neuron then waits for its next arrival.
@@ -870,12 +1104,10 @@ impl Run<'_, '_> {
         pop: usize,
         i: usize,
         (mut from, to, closed): (f64, f64, bool),
-        (plan, last): (&Stepped, bool),
-        buckets: &mut [Vec<Arrival>],
-        fired: &mut Vec<(f64, u32, u32)>,
+        sink: &mut Sink,
     ) -> bool {
-        let pp = &plan.pops[pop];
-        let step = if last { &pp.last } else { &pp.full };
+        let pp = &sink.plan.pops[pop];
+        let step = if sink.last { &pp.last } else { &pp.full };
         let modes = short::Modes {
             lambda: &pp.lambda,
             power: &pp.power,
@@ -909,23 +1141,16 @@ impl Run<'_, '_> {
                 self.out.limit_hits[pop] += 1;
                 return true;
             }
-            self.fire(pop, i, t, buckets, plan, fired);
+            self.fire(pop, i, t, sink);
             from = t;
         }
     }
 
-    /// Neuron `i` spikes at `t`: reset, refractoriness, spike gap, and its arrivals into the
+    /// Neuron `i` spikes at `t`: reset, refractoriness, spike gap, and its arrivals with the
     /// steps they fall in.
-    fn fire(
-        &mut self,
-        pop: usize,
-        i: usize,
-        t: f64,
-        buckets: &mut [Vec<Arrival>],
-        plan: &Stepped,
-        fired: &mut Vec<(f64, u32, u32)>,
-    ) {
+    fn fire(&mut self, pop: usize, i: usize, t: f64, sink: &mut Sink) {
         let e = self.e;
+        let plan = sink.plan;
         self.advance(pop, i, t);
         let reset = &e.kernels[e.program.populations[pop].model.index()].reset;
         self.apply(pop, i, reset.as_ref(), 0.0);
@@ -933,10 +1158,11 @@ impl Run<'_, '_> {
         s.count[i] += 1;
         s.quiet_until[i] = t + BURST_GAP * e.t_max;
         s.refractory_until[i] = t + s.t_ref[i];
-        fired.push((t, pop as u32, i as u32));
+        let g = sink.lo + i as u32;
+        sink.fired.push((t, pop as u32, g));
         let node = Node::Pop(PopId(pop as u32));
         for (k, proj) in e.network.projections.iter().enumerate() {
-            if proj.pre != node || proj.targets[i].is_empty() {
+            if proj.pre != node || proj.targets[g as usize].is_empty() {
                 continue;
             }
             let ta = t + proj.delay;
@@ -950,11 +1176,12 @@ impl Run<'_, '_> {
             while step + 1 < plan.steps && (step + 1) as f64 * plan.dt <= ta {
                 step += 1;
             }
-            buckets[step % buckets.len()].push(Arrival {
+            let arrival = Arrival {
                 t: ta,
                 proj: k as u32,
-                pre: i as u32,
-            });
+                pre: g,
+            };
+            sink.sent.push((step, arrival));
         }
     }
 }
