@@ -59,10 +59,10 @@ def isi_cv(times, neurons, size, t0):
     return float(np.mean(cvs)) if cvs else float("nan")
 
 
-def snnc(mode, t_sim):
+def snnc(mode, t_sim, threads=1):
     global DRIVE_SPIKES
-    out = os.path.join(OUT, f"snnc_{mode}")
-    cmd = [SNNC, "run", PROGRAM, "--threads", "1", "--out", out,
+    out = os.path.join(OUT, f"snnc_{mode}_{threads}")
+    cmd = [SNNC, "run", PROGRAM, "--threads", str(threads), "--out", out,
            "--set", f"simulation.t_max={t_sim * 1000:g}ms"]
     if mode == "discrete":
         cmd += ["--set", "simulation.mode=discrete", "--set", "simulation.dt=0.1ms"]
@@ -91,7 +91,8 @@ def snnc(mode, t_sim):
         "discrete": "snnc discrete (dt 0.1 ms)",
     }
     res = dict(
-        name=names[mode],
+        name=names[mode] + (f", {threads} threads" if threads > 1 else ""),
+        threads=threads,
         wall_s=wall,
         loop_s=manifest["details"]["wall_seconds"],
         rss_mib=rss,
@@ -105,14 +106,15 @@ def snnc(mode, t_sim):
     return res
 
 
-def brian2(device, t_sim):
-    js = os.path.join(OUT, f"brian2_{device}.json")
+def brian2(device, t_sim, threads=1):
+    js = os.path.join(OUT, f"brian2_{device}_{threads}.json")
     cmd = [sys.executable, os.path.join(HERE, "ei_brian2.py"), device, str(t_sim), js,
-           os.path.join(OUT, "brian2_standalone")]
+           os.path.join(OUT, f"brian2_standalone_{threads}"), str(threads)]
     wall, rss, _ = measured(cmd, cwd=OUT)
     r = json.load(open(js))
     res = dict(
-        name=f"Brian2 {device} (dt 0.1 ms)",
+        name=f"Brian2 {device} (dt 0.1 ms)" + (f", {threads} OpenMP threads" if threads > 1 else ""),
+        threads=threads,
         wall_s=wall,
         loop_s=r["loop_s"],
         rss_mib=r["binary_maxrss_kb"] / 1024 if device == "cpp_standalone" else rss,
@@ -150,13 +152,16 @@ def main():
     plan = [
         ("brian2-runtime-warmup", lambda: brian2("runtime", 0.001)),
         ("brian2-cpp", lambda: brian2("cpp_standalone", t_sim)),
+        ("brian2-cpp-2threads", lambda: brian2("cpp_standalone", t_sim, 2)),
         ("brian2-runtime", lambda: brian2("runtime", t_sim)),
         ("snnc-event", lambda: snnc("event", t_sim)),
+        ("snnc-event-2threads", lambda: snnc("event", t_sim, 2)),
         ("snnc-queue", lambda: snnc("queue", t_sim)),
         ("snnc-discrete", lambda: snnc("discrete", t_sim)),
     ]
     for key, f in plan:
-        if only and not any(key.startswith(o) for o in only):
+        if only and key not in only and not (key == "brian2-runtime-warmup"
+                                              and "brian2-runtime" in only):
             continue
         print(f"running {key} ...", file=sys.stderr, flush=True)
         r = f()
@@ -164,22 +169,27 @@ def main():
             continue  # fills Brian2's Cython cache, so runtime mode is not charged for it
         runs.append(r)
         print(json.dumps(r), file=sys.stderr, flush=True)
-    ref = next((r for r in runs if "cpp_standalone" in r["name"]), None)
+    # Ratios against Brian2 C++ standalone on as many threads (else on one).
+    cpp = {r["threads"]: r for r in runs if "cpp_standalone" in r["name"]}
+    ref = cpp.get(1)
     print(f"\nmodel time {t_sim:g} s; wall = whole process; loop = simulation only "
           "(snnc: engine; Brian2 runtime: run(); Brian2 standalone: main loop of the binary)")
     head = ("| simulator | wall s | loop s | peak RSS MiB | spikes | synaptic events "
-            "| events/s (loop) | rate E / I Hz | CV E / I | loop vs Brian2 C++ |")
+            "| events/s (loop) | rate E / I Hz | CV E / I | loop vs Brian2 C++ 1 thread "
+            "| loop vs Brian2 C++ same threads |")
     print(head)
-    print("|" + "---|" * 10)
+    print("|" + "---|" * 11)
     for r in runs:
-        ratio = f"{r['loop_s'] / ref['loop_s']:.1f}x" if ref else "-"
+        ratio = f"{r['loop_s'] / ref['loop_s']:.2f}x" if ref else "-"
+        same = cpp.get(r["threads"])
+        ratio += f" | {r['loop_s'] / same['loop_s']:.2f}x" if same else " | -"
         print(f"| {r['name']} | {r['wall_s']:.1f} | {r['loop_s']:.2f} | {r['rss_mib']:.0f} "
               f"| {r['spikes']} | {r['events']:.3g} | {r['events'] / r['loop_s']:.3g} "
               f"| {r['rate_exc']:.2f} / {r['rate_inh']:.2f} | {r['cv_exc']:.2f} / {r['cv_inh']:.2f} "
               f"| {ratio} |")
-    if ref:
-        print(f"\nBrian2 C++ standalone: build (code generation + compilation) "
-              f"{ref['build_s']:.1f} s, binary {ref['binary_s']:.2f} s")
+    for threads, r in sorted(cpp.items()):
+        print(f"\nBrian2 C++ standalone, {threads} thread(s): build (code generation + "
+              f"compilation) {r['build_s']:.1f} s, binary {r['binary_s']:.2f} s")
     json.dump(runs, open(os.path.join(OUT, "results.json"), "w"), indent=1)
 
 

@@ -6,7 +6,8 @@ Brian2's default without `unless refractory`) and Poisson drive (2000 channels a
 random draws differ from snnc's, so only statistics can agree. Linear equations are integrated
 with Brian2's `exact` method at dt = 0.1 ms.
 
-Usage: python ei_brian2.py {runtime|cpp_standalone} T_SECONDS OUT_JSON [BUILD_DIR]
+Usage: python ei_brian2.py {runtime|cpp_standalone} T_SECONDS OUT_JSON [BUILD_DIR [THREADS]]
+(THREADS > 1: the standalone code with that many OpenMP threads)
 Writes a JSON object with timings (seconds), spike counts, rates and the CV of ISIs.
 """
 
@@ -32,12 +33,16 @@ def isi_cv(trains, t0):
 def main():
     device_name, t_sim, out = sys.argv[1], float(sys.argv[2]), sys.argv[3]
     build_dir = sys.argv[4] if len(sys.argv) > 4 else "brian2_standalone"
+    threads = int(sys.argv[5]) if len(sys.argv) > 5 else 1
     t0 = time.perf_counter()
     import brian2 as b
 
     b.prefs.logging.console_log_level = "WARNING"
     if device_name == "cpp_standalone":
         b.set_device("cpp_standalone", directory=build_dir, build_on_run=False)
+        if threads > 1:
+            # OpenMP in the generated code (0, the default, compiles without it).
+            b.prefs.devices.cpp_standalone.openmp_threads = threads
         # Peak memory of the simulation binary alone (not of the compiler).
         b.prefs.devices.cpp_standalone.run_cmd_unix = [
             "/usr/bin/time", "-f", "%M", "-o", "maxrss_kb.txt", "./main",
@@ -90,7 +95,7 @@ def main():
     t1 = time.perf_counter()
     net.run(t_sim * b.second)
     t_run_call = time.perf_counter() - t1
-    result = dict(device=device_name, t_sim=t_sim, python_setup_s=t_setup, run_call_s=t_run_call)
+    result = dict(device=device_name, threads=threads, t_sim=t_sim, python_setup_s=t_setup, run_call_s=t_run_call)
     if device_name == "cpp_standalone":
         t2 = time.perf_counter()
         b.device.build(directory=build_dir, compile=True, run=True, with_output=False)

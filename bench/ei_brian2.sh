@@ -6,12 +6,14 @@
 # all in one script run; prints one table with ratios against Brian2 C++ standalone.
 #
 # Usage: bench/ei_brian2.sh [MODEL_SECONDS] [OUT_DIR] [ONLY]   (default 1 s, a temporary folder,
-# all runs; ONLY is a comma-separated list of run names: brian2-cpp, brian2-runtime,
-# snnc-discrete, snnc-event, snnc-queue)
+# all runs; ONLY is a comma-separated list of run names: brian2-cpp, brian2-cpp-2threads,
+# brian2-runtime, snnc-event, snnc-event-2threads, snnc-queue, snnc-discrete)
 #
 # Brian2 goes into a virtualenv OUTSIDE the repository ($HOME/venvs/brian2) the first time; it
 # needs Python >= 3.10 and a C++ compiler. Simulators run with `nice -n 5` so that builds of
-# others on a shared machine still progress; one simulator runs at a time, single-threaded.
+# others on a shared machine still progress; one simulator runs at a time, single-threaded
+# except the two 2-thread runs (Brian2's generated code with OpenMP, snnc's stepped driver
+# with --threads 2), each compared with the other.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 T="${1:-1}"
