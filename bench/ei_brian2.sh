@@ -7,7 +7,10 @@
 #
 # Usage: bench/ei_brian2.sh [MODEL_SECONDS] [OUT_DIR] [ONLY]   (default 1 s, a temporary folder,
 # all runs; ONLY is a comma-separated list of run names: brian2-cpp, brian2-cpp-2threads,
-# brian2-runtime, snnc-event, snnc-event-2threads, snnc-queue, snnc-discrete)
+# brian2-runtime, snnc-event, snnc-event-2threads, snnc-queue, snnc-discrete). Timings on a
+# shared VM vary by 10-50 % from run to run, so snnc and the Brian2 standalone binary run
+# EI_REPEATS times (default 3), each after a pause of EI_COOL seconds (default 5), and their
+# median loop time is reported.
 #
 # Brian2 goes into a virtualenv OUTSIDE the repository ($HOME/venvs/brian2) the first time; it
 # needs Python >= 3.10 and a C++ compiler. Simulators run with `nice -n 5` so that builds of
