@@ -263,7 +263,7 @@ pub fn simulate(
                         .collect(),
                 });
                 let t_max = p.simulation.t_max;
-                engine_name = if request.is_none() && engine.steps(&inputs) {
+                engine_name = if engine.steps_traced(&inputs, request.as_ref()) {
                     "exact event engine, stepped driver"
                 } else {
                     "exact event engine, queue driver"

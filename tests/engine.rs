@@ -8,7 +8,7 @@ mod common;
 use common::*;
 use snnc::ir::interp::eval;
 use snnc::sema::hir::{Node, PopId, Program};
-use snnc::sim::event::{EventEngine, Outcome};
+use snnc::sim::event::{EventEngine, Outcome, TraceRequest};
 use snnc::sim::kernels::{Backend, ModelKernels};
 use snnc::sim::network::Network;
 
@@ -1004,12 +1004,31 @@ fn the_stepped_driver_matches_the_queue_driver() {
         }
         drive.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
         let e = engine(&p, &k, &net);
+        // Every state of the excitatory population, sampled every 0.1 ms (on the input grid
+        // in the third case, so arrivals fall on samples).
+        let request = TraceRequest {
+            dt: 1e-4,
+            states: vec![(0, 0), (0, 1), (0, 2)],
+        };
         assert!(
-            e.steps(&vec![drive.clone()]),
+            e.steps_traced(&vec![drive.clone()], Some(&request)),
             "{refractory}: the stepped driver applies"
         );
-        let stepped = e.run(&vec![drive.clone()], false);
-        let queued = e.run_queued(&vec![drive], false);
+        let (stepped, traces) =
+            e.run_threaded(&vec![drive.clone()], false, Some(&request), &mut |_| {}, 1);
+        let (queued, queued_traces) = e.run_queued_traced(&vec![drive], false, Some(&request));
+        assert_eq!(traces.times, queued_traces.times);
+        for (a, b) in traces.values.iter().zip(&queued_traces.values) {
+            let scale = b.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+            let worst = a
+                .iter()
+                .zip(b)
+                .fold(0.0f64, |m, (x, y)| m.max((x - y).abs()));
+            assert!(
+                worst <= 1e-10 * scale,
+                "{refractory}: traces differ by {worst:e}"
+            );
+        }
         let neurons = neuron_spikes(&stepped).len();
         assert!(
             (300..20_000).contains(&neurons),
@@ -1159,8 +1178,16 @@ simulation {{ t_max 150 ms }}"
     let inputs = vec![drive];
     let e = engine(&p, &k, &net);
     assert!(e.steps(&inputs));
+    let request = TraceRequest {
+        dt: 1e-4,
+        states: vec![(0, 0), (2, 1)],
+    };
+    assert!(e.steps_traced(&inputs, Some(&request)));
+    let traced = |threads| e.run_threaded(&inputs, false, Some(&request), &mut |_| {}, threads);
     let run = |threads| e.run_threaded(&inputs, false, None, &mut |_| {}, threads).0;
     let one = run(1);
+    let (one_traced, one_traces) = traced(1);
+    assert_eq!(one_traced.spikes, one.spikes);
     let per_pop = |pop: usize| neuron_spikes(&one).iter().filter(|s| s.0 == pop).count();
     assert!(
         per_pop(0) > 500 && per_pop(1) > 200 && one.limit_hits[2] > 500,
@@ -1170,7 +1197,14 @@ simulation {{ t_max 150 ms }}"
         one.limit_hits
     );
     for threads in [2, 3, 4] {
-        let other = run(threads);
+        let (other, traces) = traced(threads);
+        assert_eq!(traces.times, one_traces.times);
+        for (a, b) in traces.values.iter().zip(&one_traces.values) {
+            assert!(
+                a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits()),
+                "{threads} threads: traces"
+            );
+        }
         assert_eq!(other.limit_hits, one.limit_hits, "{threads} threads");
         assert_eq!(other.spikes.len(), one.spikes.len(), "{threads} threads");
         for (a, b) in one.spikes.iter().zip(&other.spikes) {

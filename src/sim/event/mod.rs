@@ -295,6 +295,11 @@ impl PopState {
         &self.row(i)[..self.n]
     }
 
+    /// How many neurons this holds (the population's, or a part of it).
+    fn size(&self) -> usize {
+        self.t_last.len()
+    }
+
     fn x_mut(&mut self, i: usize) -> &mut [f64] {
         let n = self.n;
         &mut self.row_mut(i)[..n]
@@ -423,17 +428,31 @@ impl<'a> EventEngine<'a> {
     /// [`EventEngine::run`] with the queue driver even where the stepped driver applies (for
     /// tests and benchmarks that compare the two).
     pub fn run_queued(&self, inputs: &InputSpikes, record_log: bool) -> Outcome {
+        self.run_queued_traced(inputs, record_log, None).0
+    }
+
+    /// [`EventEngine::run_queued`] with traces.
+    pub fn run_queued_traced(
+        &self,
+        inputs: &InputSpikes,
+        record_log: bool,
+        traces: Option<&TraceRequest>,
+    ) -> (Outcome, Traces) {
         let mut none = |_| {};
-        self.run_with(inputs, record_log, None, &mut none, true, None)
-            .or_else(|| self.run_with(inputs, record_log, None, &mut none, false, None))
+        self.run_with(inputs, record_log, traces, &mut none, true, None)
+            .or_else(|| self.run_with(inputs, record_log, traces, &mut none, false, None))
             .expect("not deferred")
-            .0
     }
 
     /// Whether a run on `inputs` without event log or traces takes the stepped driver
     /// (`stepped`).
     pub fn steps(&self, inputs: &InputSpikes) -> bool {
-        self.stepped_plan(inputs, false, None).is_some()
+        self.steps_traced(inputs, None)
+    }
+
+    /// Whether a run on `inputs` with `traces` and without event log takes the stepped driver.
+    pub fn steps_traced(&self, inputs: &InputSpikes, traces: Option<&TraceRequest>) -> bool {
+        self.stepped_plan(inputs, false, traces).is_some()
     }
 
     /// The stepped driver's plan where a run takes it: the setting allows it, the network and
@@ -467,8 +486,13 @@ impl<'a> EventEngine<'a> {
         if let Some(threads) = stepped
             && let Some(plan) = self.stepped_plan(inputs, record_log, traces)
         {
-            let out = stepped::run(self, &plan, inputs, progress, threads);
-            return Some((out, Traces::default()));
+            return Some(stepped::run(
+                self,
+                &plan,
+                inputs,
+                (traces, progress),
+                threads,
+            ));
         }
         let pops = (0..self.program.populations.len())
             .map(|pi| self.pop_state(pi, 0..self.program.populations[pi].size))
@@ -568,7 +592,8 @@ impl<'a> EventEngine<'a> {
         }
     }
 
-    /// A run over the neuron states `pops`, with nothing done yet.
+    /// A run over the neuron states `pops` (whole populations, or a part of each: then the
+    /// traces hold that part), with nothing done yet.
     fn new_run<'r>(
         &'r self,
         pops: Vec<PopState>,
@@ -576,6 +601,7 @@ impl<'a> EventEngine<'a> {
         traces: Option<&TraceRequest>,
         deferred: bool,
     ) -> Run<'r, 'a> {
+        let sizes: Vec<usize> = pops.iter().map(PopState::size).collect();
         Run {
             e: self,
             pops,
@@ -596,9 +622,7 @@ impl<'a> EventEngine<'a> {
                 buf.out.values = r
                     .states
                     .iter()
-                    .map(|&(pop, _)| {
-                        vec![0.0; buf.out.times.len() * self.program.populations[pop].size]
-                    })
+                    .map(|&(pop, _)| vec![0.0; buf.out.times.len() * sizes[pop]])
                     .collect();
                 buf
             }),
@@ -660,13 +684,7 @@ impl Run<'_, '_> {
             });
             if let (Some(b), Some(k0)) = (&mut tr, window) {
                 b.offsets = offsets;
-                b.store(
-                    pop,
-                    i,
-                    self.e.program.populations[pop].size,
-                    self.pops[pop].n,
-                    k0,
-                );
+                b.store(pop, i, self.pops[pop].size(), self.pops[pop].n, k0);
             }
             self.traces = tr;
             self.pops[pop].t_last[i] = t;
@@ -717,7 +735,7 @@ impl Run<'_, '_> {
             prop.call(row, &mut self.tmp);
             b.samples.extend_from_slice(&self.tmp);
         }
-        b.store(pop, i, self.e.program.populations[pop].size, n, k0);
+        b.store(pop, i, self.pops[pop].size(), n, k0);
         self.traces = Some(b);
     }
 
@@ -725,7 +743,7 @@ impl Run<'_, '_> {
     /// as an event at `t_max` would move it; the neuron itself is not changed.
     fn close_traces(&mut self) {
         for pop in 0..self.pops.len() {
-            for i in 0..self.e.program.populations[pop].size {
+            for i in 0..self.pops[pop].size() {
                 let Some(k0) = self.trace_window(pop, i, self.e.t_max, true) else {
                     continue;
                 };
@@ -754,7 +772,7 @@ impl Run<'_, '_> {
                 });
                 self.pops[pop].scale[i * n..(i + 1) * n].copy_from_slice(&saved);
                 b.offsets = offsets;
-                b.store(pop, i, self.e.program.populations[pop].size, n, k0);
+                b.store(pop, i, self.pops[pop].size(), n, k0);
                 self.traces = Some(b);
             }
         }

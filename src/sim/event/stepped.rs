@@ -64,6 +64,10 @@ const STEP_OF_FASTEST: f64 = 0.25;
 /// it: the queue driver runs instead.
 const SHORTEST_STEP_OF_FASTEST: f64 = 0.01;
 
+/// Most trace sample values a step may hold (states times neurons times samples per step):
+/// beyond, the queue driver samples as it goes.
+const MOST_SAMPLE_VALUES: f64 = (1u64 << 24) as f64;
+
 /// What one step length needs of a population.
 struct Step {
     /// The free flow over the step: x' = P x + p (`p_mat` row by row).
@@ -104,6 +108,8 @@ pub(super) struct Stepped {
     dt: f64,
     steps: usize,
     pops: Vec<PopPlan>,
+    /// Per population: whether any of its states is traced.
+    traced: Vec<bool>,
     /// The sweep runs in its AVX2 copy (x86-64 processors that have it).
     avx2: bool,
 }
@@ -124,7 +130,10 @@ impl Stepped {
         record_log: bool,
         traces: Option<&TraceRequest>,
     ) -> Option<Stepped> {
-        if record_log || traces.is_some() || e.forced.is_some() || e.max_spikes.is_some() {
+        if record_log || e.forced.is_some() || e.max_spikes.is_some() {
+            return None;
+        }
+        if traces.is_some_and(|r| !(r.dt > 0.0 && r.dt.is_finite())) {
             return None;
         }
         if !(e.t_max.is_finite() && e.t_max > 0.0) {
@@ -183,6 +192,24 @@ impl Stepped {
             steps += 1;
         }
         let last_len = e.t_max - (steps - 1) as f64 * dt;
+        // The samples of a step are kept for every traced neuron until the step's end.
+        let mut traced = vec![false; e.program.populations.len()];
+        if let Some(req) = traces {
+            for &(pop, _) in &req.states {
+                traced[pop] = true;
+            }
+            let per_step = (dt / req.dt).ceil() + 1.0;
+            let values: f64 = (0..traced.len())
+                .filter(|&p| traced[p])
+                .map(|p| {
+                    let n = e.kernels[e.program.populations[p].model.index()].n;
+                    (e.program.populations[p].size * n) as f64
+                })
+                .sum();
+            if per_step * values > MOST_SAMPLE_VALUES {
+                return None;
+            }
+        }
         let pops = e
             .program
             .populations
@@ -196,6 +223,7 @@ impl Stepped {
             dt,
             steps,
             pops,
+            traced,
             avx2: avx2_available(),
         })
     }
@@ -667,6 +695,15 @@ struct StepData {
     /// Per arrival: its exact response at t1 to a unit weight, and its bound's kick
     /// (kappa_min, kappa_max, margin).
     resp: Vec<([f64; MAX_STATES], (f64, f64, f64))>,
+    /// The trace samples in [t0, t1): index in the time grid, time.
+    samples: Vec<(usize, f64)>,
+    /// Per traced population, per sample: the free flow from t0 (`n * n` values of P row by
+    /// row, then `n` of p).
+    flows: Vec<Vec<f64>>,
+    /// Per arrival into a traced population: the first sample at or after it, and where its
+    /// responses to a unit weight at those samples begin in `late`.
+    late_from: Vec<(u32, u32)>,
+    late: Vec<[f64; MAX_STATES]>,
 }
 
 /// One thread's share of a run: the same range of neurons of every population, numbered from
@@ -683,6 +720,9 @@ struct Part<'r, 'a> {
     fired: Vec<(f64, u32, u32)>,
     /// Their arrivals, with the step each falls in.
     sent: Vec<(usize, Arrival)>,
+    /// Per traced population: its neurons' states at the step's trace samples (`n` values per
+    /// sample, the samples of a neuron together), for the neurons the sweep clears.
+    samples: Vec<Vec<f64>>,
 }
 
 /// What a helper sends back after a step: its spikes and their arrivals.
@@ -700,9 +740,9 @@ pub(super) fn run(
     e: &EventEngine,
     plan: &Stepped,
     inputs: &InputSpikes,
-    progress: &mut dyn FnMut(f64),
+    (traces, progress): (Option<&TraceRequest>, &mut dyn FnMut(f64)),
     threads: usize,
-) -> super::Outcome {
+) -> (super::Outcome, super::Traces) {
     let t_max = e.t_max;
     let mut out = super::Outcome {
         limit_hits: vec![0; e.program.populations.len()],
@@ -746,18 +786,27 @@ pub(super) fn run(
     let threads = threads.min(neurons / LEAST_PER_PART).max(1);
     let processors = std::thread::available_parallelism().map_or(1, |n| n.get());
     let spin = threads <= processors;
-    let mut parts: Vec<Part> = (0..threads).map(|p| Part::new(e, p, threads)).collect();
+    let mut parts: Vec<Part> = (0..threads)
+        .map(|p| Part::new(e, p, threads, traces))
+        .collect();
+    let times = traces.map(|r| super::TraceBuf::new(r, t_max, plan.traced.len()).out.times);
+    let mut next_sample = 0;
     let mut data = Arc::new(StepData {
         t0: 0.0,
         t1: 0.0,
         closing: false,
         arrivals: Vec::new(),
         resp: Vec::new(),
+        samples: Vec::new(),
+        flows: vec![Vec::new(); plan.traced.len()],
+        late_from: Vec::new(),
+        late: Vec::new(),
     });
     let mut fired: Vec<(f64, u32, u32)> = Vec::new();
     let mut args: Vec<f64> = Vec::new();
     let helpers = parts.split_off(1);
     let mine = &mut parts[0];
+    let mut theirs_done = Vec::new();
     std::thread::scope(|scope| {
         let mut handles = Vec::new();
         let mut lines = Vec::new();
@@ -773,7 +822,8 @@ pub(super) fn run(
                         break;
                     }
                 }
-                part.run.out.limit_hits
+                part.finish();
+                part
             }));
             lines.push((task_tx, reply_rx));
         }
@@ -801,6 +851,14 @@ pub(super) fn run(
             for a in &d.arrivals {
                 d.resp
                     .push(response(e, plan, a, (d.t1, d.closing), &mut args));
+            }
+            if let Some(times) = &times {
+                d.samples.clear();
+                while next_sample < times.len() && times[next_sample] < d.t1 {
+                    d.samples.push((next_sample, times[next_sample]));
+                    next_sample += 1;
+                }
+                samples_of_step(e, plan, d, &mut args);
             }
             for (tasks, _) in &lines {
                 tasks
@@ -832,16 +890,101 @@ pub(super) fn run(
             }
         }
         drop(lines);
-        let hits = handles
+        theirs_done = handles
             .into_iter()
-            .map(|h| h.join().expect("a simulation thread panicked"));
-        for h in std::iter::once(mine.run.out.limit_hits.clone()).chain(hits) {
-            for (total, n) in out.limit_hits.iter_mut().zip(h) {
-                *total += n;
+            .map(|h| h.join().expect("a simulation thread panicked"))
+            .collect();
+    });
+    mine.finish();
+    let mut sampled = super::Traces::default();
+    for (p, part) in std::iter::once(&mut parts[0])
+        .chain(&mut theirs_done)
+        .enumerate()
+    {
+        for (total, n) in out.limit_hits.iter_mut().zip(&part.run.out.limit_hits) {
+            *total += n;
+        }
+        let Some(buf) = part.run.traces.take() else {
+            continue;
+        };
+        if threads == 1 {
+            sampled = buf.out;
+            continue;
+        }
+        if p == 0 {
+            sampled.times = buf.out.times.clone();
+            sampled.values = buf
+                .states
+                .iter()
+                .map(|&(pop, _)| vec![0.0; sampled.times.len() * e.program.populations[pop].size])
+                .collect();
+        }
+        // This part's neurons into their places.
+        for (r, &(pop, _)) in buf.states.iter().enumerate() {
+            let (lo, size) = (part.range[pop].0 as usize, e.program.populations[pop].size);
+            let local = part.run.pops[pop].size();
+            for k in 0..sampled.times.len() {
+                sampled.values[r][k * size + lo..k * size + lo + local]
+                    .copy_from_slice(&buf.out.values[r][k * local..(k + 1) * local]);
             }
         }
-    });
-    out
+    }
+    (out, sampled)
+}
+
+/// A step's trace data (`d.samples` set): the free flow to each sample of every traced
+/// population, and the responses of the arrivals into them at the samples after them.
+fn samples_of_step(e: &EventEngine, plan: &Stepped, d: &mut StepData, args: &mut Vec<f64>) {
+    for (pop, pp) in plan.pops.iter().enumerate() {
+        d.flows[pop].clear();
+        if !plan.traced[pop] {
+            continue;
+        }
+        let prop = e.kernels[e.program.populations[pop].model.index()]
+            .propagate
+            .as_ref()
+            .expect("checked: exact model");
+        let n = e.kernels[e.program.populations[pop].model.index()].n;
+        let mut out = vec![0.0; n];
+        for &(_, ts) in &d.samples {
+            let at = d.flows[pop].len();
+            d.flows[pop].resize(at + n * n + n, 0.0);
+            // p, then P column by column.
+            for c in 0..=n {
+                args.clear();
+                args.extend((0..n).map(|v| f64::from(u8::from(v == c))));
+                args.extend_from_slice(&pp.params);
+                args.push(ts - d.t0);
+                prop.call(args, &mut out);
+                let f = &mut d.flows[pop][at..];
+                if c == n {
+                    f[n * n..].copy_from_slice(&out);
+                } else {
+                    for r in 0..n {
+                        f[r * n + c] = out[r];
+                    }
+                }
+            }
+            let f = &mut d.flows[pop][at..];
+            for r in 0..n {
+                for c in 0..n {
+                    f[r * n + c] -= f[n * n + r];
+                }
+            }
+        }
+    }
+    d.late_from.clear();
+    d.late.clear();
+    for a in &d.arrivals {
+        let post = e.network.projections[a.proj as usize].post;
+        let first = d.samples.partition_point(|&(_, ts)| ts < a.t);
+        d.late_from.push((first as u32, d.late.len() as u32));
+        if plan.traced[post] {
+            for &(_, ts) in &d.samples[first..] {
+                d.late.push(unit_response(e, plan, a, ts - a.t, args));
+            }
+        }
+    }
 }
 
 /// The queue driver's order of arrivals at one time.
@@ -849,8 +992,8 @@ fn arrival_key(a: &Arrival) -> (u64, u32, u32) {
     (a.t.to_bits(), a.proj, a.pre)
 }
 
-/// Arrival `a`'s exact response at the end `t1` of its step to a unit weight, Phi(t1 - t_a) d
-/// (the flow from x_inf + d less x_inf, or from d less the flow from 0), and its bound's kick.
+/// Arrival `a`'s exact response at the end `t1` of its step to a unit weight and its bound's
+/// kick.
 fn response(
     e: &EventEngine,
     plan: &Stepped,
@@ -859,9 +1002,25 @@ fn response(
     args: &mut Vec<f64>,
 ) -> ([f64; MAX_STATES], (f64, f64, f64)) {
     let syn = &e.network.projections[a.proj as usize];
+    let pp = &plan.pops[syn.post];
+    let step = if closing { &pp.last } else { &pp.full };
+    let (kmin, kmax, ksize) = step.kappa[syn.receptor];
+    let resp = unit_response(e, plan, a, t1 - a.t, args);
+    (resp, (kmin, kmax, MARGIN * ksize))
+}
+
+/// Arrival `a`'s response to a unit weight `u` after it, Phi(u) d (the flow from x_inf + d
+/// less x_inf, or from d less the flow from 0).
+fn unit_response(
+    e: &EventEngine,
+    plan: &Stepped,
+    a: &Arrival,
+    u: f64,
+    args: &mut Vec<f64>,
+) -> [f64; MAX_STATES] {
+    let syn = &e.network.projections[a.proj as usize];
     let (post, r) = (syn.post, syn.receptor);
     let pp = &plan.pops[post];
-    let step = if closing { &pp.last } else { &pp.full };
     let prop = e.kernels[e.program.populations[post].model.index()]
         .propagate
         .as_ref()
@@ -876,7 +1035,7 @@ fn response(
     };
     args.extend_from_slice(from);
     args.extend_from_slice(&pp.params);
-    args.push(t1 - a.t);
+    args.push(u);
     prop.call(args, &mut resp[..n]);
     match base {
         Some(x_inf) => zero[..n].copy_from_slice(x_inf),
@@ -888,8 +1047,7 @@ fn response(
     for v in 0..n {
         resp[v] -= zero[v];
     }
-    let (kmin, kmax, ksize) = step.kappa[r];
-    (resp, (kmin, kmax, MARGIN * ksize))
+    resp
 }
 
 /// Per projection and presynaptic neuron, where its targets within `range` (of the
@@ -923,7 +1081,12 @@ fn share<'s>(syn: &'s Synapses, a: &Arrival, cut: &[Vec<(u32, u32)>]) -> (&'s [u
 impl<'r, 'a> Part<'r, 'a> {
     /// Part `p` of `parts`: neurons from `size p / parts` (rounded down to a multiple of
     /// [`GROUP`]) of every population.
-    fn new(e: &'r EventEngine<'a>, p: usize, parts: usize) -> Part<'r, 'a> {
+    fn new(
+        e: &'r EventEngine<'a>,
+        p: usize,
+        parts: usize,
+        traces: Option<&TraceRequest>,
+    ) -> Part<'r, 'a> {
         let edge = |size: usize, p: usize| {
             if p == parts {
                 size
@@ -956,7 +1119,7 @@ impl<'r, 'a> Part<'r, 'a> {
             })
             .collect();
         Part {
-            run: e.new_run(pops, false, None, false),
+            run: e.new_run(pops, false, traces, false),
             cut: cuts(e, &range),
             range,
             pending,
@@ -964,7 +1127,13 @@ impl<'r, 'a> Part<'r, 'a> {
             lists: Vec::new(),
             fired: Vec::new(),
             sent: Vec::new(),
+            samples: vec![Vec::new(); e.program.populations.len()],
         }
+    }
+
+    /// After the last step: the trace samples at t_max (every neuron is there).
+    fn finish(&mut self) {
+        self.run.close_traces();
     }
 
     /// This part's neurons through one step: the arrivals' responses and kicks scattered, the
@@ -980,14 +1149,59 @@ impl<'r, 'a> Part<'r, 'a> {
             lists,
             fired,
             sent,
+            samples,
         } = self;
         let (t0, t1, closing) = (d.t0, d.t1, d.closing);
+        let sampling = run.traces.is_some() && !d.samples.is_empty();
+        // The traced neurons' free flow to the step's samples, from their states at t0.
+        if sampling {
+            for (pop, buf) in samples.iter_mut().enumerate() {
+                if d.flows[pop].is_empty() {
+                    continue;
+                }
+                let s = &run.pops[pop];
+                let (n, ns) = (s.n, d.samples.len());
+                buf.clear();
+                buf.resize(s.size() * ns * n, 0.0);
+                for i in 0..s.size() {
+                    let x = s.x(i);
+                    for k in 0..ns {
+                        let f = &d.flows[pop][k * (n * n + n)..(k + 1) * (n * n + n)];
+                        let out = &mut buf[(i * ns + k) * n..(i * ns + k + 1) * n];
+                        for r in 0..n {
+                            let mut v = f[n * n + r];
+                            for c in 0..n {
+                                v += f[r * n + c] * x[c];
+                            }
+                            out[r] = v;
+                        }
+                    }
+                }
+            }
+        }
         // The arrivals' exact responses at t1 and the bound's kicks, target by target.
-        for (a, (resp, kick)) in d.arrivals.iter().zip(&d.resp) {
+        for (ai, (a, (resp, kick))) in d.arrivals.iter().zip(&d.resp).enumerate() {
             let syn = &e.network.projections[a.proj as usize];
             let post = syn.post;
             let lo = range[post].0;
             let targets = share(syn, a, cut);
+            if sampling && !d.flows[post].is_empty() {
+                // Its responses at the samples after it, into its targets' samples.
+                let (first, at) = d.late_from[ai];
+                let (first, at) = (first as usize, at as usize);
+                let (n, ns) = (run.pops[post].n, d.samples.len());
+                let late = &d.late[at..at + ns - first];
+                let buf = &mut samples[post];
+                for (&j, &w) in targets.0.iter().zip(targets.1) {
+                    let i = (j - lo) as usize;
+                    for (k, resp) in (first..ns).zip(late) {
+                        let out = &mut buf[(i * ns + k) * n..(i * ns + k + 1) * n];
+                        for r in 0..n {
+                            out[r] += w * resp[r];
+                        }
+                    }
+                }
+            }
             let pd = &mut pending[post];
             match run.pops[post].n {
                 1 => scatter::<1>(pd, lo, targets, resp, *kick),
@@ -1011,6 +1225,24 @@ impl<'r, 'a> Part<'r, 'a> {
                 5 => sweep_any::<4, 5>(avx2, pp, step, args, pop, exact),
                 6 => sweep_any::<5, 6>(avx2, pp, step, args, pop, exact),
                 m => unreachable!("Stepped::new admits n + 1 modes for n <= 5, not {m}"),
+            }
+        }
+        // The cleared traced neurons' samples (the marked ones are sampled on their exact path,
+        // as the queue driver samples).
+        if sampling && let Some(b) = run.traces.as_mut() {
+            for (r, &(pop, state)) in b.states.iter().enumerate() {
+                let (n, ns, size) = (run.pops[pop].n, d.samples.len(), run.pops[pop].size());
+                let buf = &samples[pop];
+                let pd = &pending[pop];
+                // Sample by sample, so that the writes go along the output's rows.
+                for (k, &(ks, _)) in d.samples.iter().enumerate() {
+                    let row = &mut b.out.values[r][ks * size..(ks + 1) * size];
+                    for (i, v) in row.iter_mut().enumerate() {
+                        if pd.slot[i] == NO_SLOT {
+                            *v = buf[(i * ns + k) * n + state];
+                        }
+                    }
+                }
             }
         }
         // The marked neurons' arrivals, in order.
