@@ -33,7 +33,13 @@
 //! its arrivals are added, do not depend on the ranges, so a run gives the same bits on any
 //! number of threads.
 //!
-//! What it does not do: event logs (gradients), traces, forced spikes, spike limits, models
+//! Traces. A traced neuron the sweep clears is sampled from its state at the step's start: the
+//! free flow to each sample of the step (one matrix and vector per sample and population) plus
+//! the response of each arrival before the sample (one per arrival and sample, for all its
+//! targets). A neuron on the exact path is sampled as the queue driver samples it, when it is
+//! moved. Both are its exact trajectory, to rounding.
+//!
+//! What it does not do: event logs (gradients), forced spikes, spike limits, models
 //! without the closed-form path or with more than five states, per-neuron parameters,
 //! receptors that are not `x += w d`, projections between populations without delay, input
 //! spikes before time 0. `EventEngine` runs the queue driver then.
