@@ -802,7 +802,7 @@ fn hoisted_discrete_steps_with_per_neuron_refractory_periods() {
             "population inh = 200 LIF { tau_mem = 10 ms }",
             "population inh = 1 LIF { tau_mem = 10 ms }\npopulation z = 37 LIF { t_ref = 0 ms }\nproject drive -> z sparse(p = 0.5) receptor exc init constant(3 nA)",
         )
-        .replace("constant(0.5 nA)", "constant(2.5 nA)");
+        .replace("constant(0.085 nA)", "constant(2.5 nA)");
     let p = program(&src);
     for variant in ["refractory varied", "all varied", "equal but one"] {
         let mut net = Network::build(&p, 3);
