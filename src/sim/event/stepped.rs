@@ -708,7 +708,7 @@ struct StepData {
     flows: Vec<Vec<f64>>,
     /// Per arrival into a traced population: the first sample at or after it, and where its
     /// responses to a unit weight at those samples begin in `late`.
-    late_from: Vec<(u32, u32)>,
+    late_from: Vec<(usize, usize)>,
     late: Vec<[f64; MAX_STATES]>,
 }
 
@@ -984,7 +984,7 @@ fn samples_of_step(e: &EventEngine, plan: &Stepped, d: &mut StepData, args: &mut
     for a in &d.arrivals {
         let post = e.network.projections[a.proj as usize].post;
         let first = d.samples.partition_point(|&(_, ts)| ts < a.t);
-        d.late_from.push((first as u32, d.late.len() as u32));
+        d.late_from.push((first, d.late.len()));
         if plan.traced[post] {
             for &(_, ts) in &d.samples[first..] {
                 d.late.push(unit_response(e, plan, a, ts - a.t, args));
@@ -1194,7 +1194,6 @@ impl<'r, 'a> Part<'r, 'a> {
             if sampling && !d.flows[post].is_empty() {
                 // Its responses at the samples after it, into its targets' samples.
                 let (first, at) = d.late_from[ai];
-                let (first, at) = (first as usize, at as usize);
                 let (n, ns) = (run.pops[post].n, d.samples.len());
                 let late = &d.late[at..at + ns - first];
                 let buf = &mut samples[post];
