@@ -963,6 +963,25 @@ project inh -> inh sparse(p = 0.2) receptor inh init normal(1.0 nA, 0.2 nA) dela
 simulation { t_max 300 ms }
 ";
 
+/// Poisson spike trains of 40 Hz on 100 channels over [0, t_max], sorted by time and channel,
+/// with times rounded to multiples of `grid` if given (exact ties).
+fn poisson_drive(seed: u64, t_max: f64, grid: Option<f64>) -> Vec<(f64, u32)> {
+    let mut rng = Rng(seed);
+    let mut drive = Vec::new();
+    for c in 0..100u32 {
+        let mut t = 0.0;
+        loop {
+            t += -rng.uniform().max(1e-300).ln() / 40.0;
+            if t > t_max {
+                break;
+            }
+            drive.push((grid.map_or(t, |g| (t / g).round() * g), c));
+        }
+    }
+    drive.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    drive
+}
+
 /// [`EI_NETWORK`] with the neurons' refractoriness line `refractory` (may be empty).
 fn ei(refractory: &str) -> String {
     let neuron = EI_LIF.replacen(
@@ -988,21 +1007,8 @@ fn the_stepped_driver_matches_the_queue_driver() {
     for (seed, (refractory, grid)) in cases.into_iter().enumerate() {
         let src = ei(refractory);
         let (p, k, net) = setup(&src, seed as u64 + 1);
-        let mut rng = Rng(seed as u64 + 10);
-        let t_max = p.simulation.t_max;
-        let mut drive = Vec::new();
-        for c in 0..100u32 {
-            let mut t = 0.0;
-            loop {
-                t += -rng.uniform().max(1e-300).ln() / 40.0;
-                if t > t_max {
-                    break;
-                }
-                let t = if grid { (t / 1e-4).round() * 1e-4 } else { t };
-                drive.push((t, c));
-            }
-        }
-        drive.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        let grid = grid.then_some(1e-4);
+        let drive = poisson_drive(seed as u64 + 10, p.simulation.t_max, grid);
         let e = engine(&p, &k, &net);
         // Every state of the excitatory population, sampled every 0.1 ms (on the input grid
         // in the third case, so arrivals fall on samples).
@@ -1109,19 +1115,7 @@ project a -> b dense receptor exc init constant(0.05 nA) delay 1 ms
 simulation {{ t_max 100 ms }}"
     );
     let (p, k, net) = setup(&src, 3);
-    let mut rng = Rng(21);
-    let mut drive = Vec::new();
-    for c in 0..100u32 {
-        let mut t = 0.0;
-        loop {
-            t += -rng.uniform().max(1e-300).ln() / 40.0;
-            if t > p.simulation.t_max {
-                break;
-            }
-            drive.push((t, c));
-        }
-    }
-    drive.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    let drive = poisson_drive(21, p.simulation.t_max, None);
     let e = engine(&p, &k, &net);
     assert!(e.steps(&vec![drive.clone()]));
     let stepped = e.run(&vec![drive.clone()], false);
@@ -1162,19 +1156,7 @@ project a -> exc sparse(p = 0.01) receptor exc init constant(0.02 nA) delay 1 ms
 simulation {{ t_max 150 ms }}"
     );
     let (p, k, net) = setup(&src, 5);
-    let mut rng = Rng(33);
-    let mut drive = Vec::new();
-    for c in 0..100u32 {
-        let mut t = 0.0;
-        loop {
-            t += -rng.uniform().max(1e-300).ln() / 40.0;
-            if t > p.simulation.t_max {
-                break;
-            }
-            drive.push((t, c));
-        }
-    }
-    drive.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    let drive = poisson_drive(33, p.simulation.t_max, None);
     let inputs = vec![drive];
     let e = engine(&p, &k, &net);
     assert!(e.steps(&inputs));
