@@ -141,8 +141,29 @@ impl Plan<'_> {
             let (h_inf, size) = (self.modes[pop].h_inf, layer.fired.len());
             opened.clear();
             // SAFETY: `avx2` is set only where the processor reports AVX2 (`Plan::new`).
+            // Whole groups of eight with AVX-512, the rest four at a time.
+            let from = if self.avx512 {
+                // SAFETY: `avx512` is set only where the processor reports AVX-512F.
+                unsafe {
+                    super::first_avx512::first_pass::<N>(
+                        h_inf, q, ivs, arr, c0, kappa, size, opened,
+                    )
+                }
+            } else {
+                0
+            };
+            // SAFETY: as above, for AVX2.
             unsafe {
-                super::first_avx2::first_pass::<N>(h_inf, q, ivs, arr, c0, kappa, size, opened)
+                super::first_avx2::first_pass::<N>(
+                    h_inf,
+                    q,
+                    ivs,
+                    arr,
+                    c0,
+                    kappa,
+                    (from, size),
+                    opened,
+                )
             };
             // SAFETY: as above.
             return unsafe { self.open_spikes_avx2::<N>(&self.modes[pop], layer, ivs, opened) };

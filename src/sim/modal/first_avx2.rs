@@ -47,10 +47,10 @@ fn load(x: &[f64; LANES]) -> __m256d {
     unsafe { _mm256_loadu_pd(x.as_ptr()) }
 }
 
-/// The first pass over the neurons of a dense ratio-two layer of `size` neurons (see
-/// `first`): per neuron its first interval that the exact test lets through, its coefficients
-/// there and its kicks, into `opened`. `h_inf`, `q`, `c0` and `(kmin, kmax)` as in
-/// `Plan::first_pass`.
+/// The first pass over neurons `from..size` of a dense ratio-two layer (see `first`; `from` a
+/// multiple of `LANES`): per neuron its first interval that the exact test lets through, its
+/// coefficients there and its kicks, into `opened`. `h_inf`, `q`, `c0` and `(kmin, kmax)` as
+/// in `Plan::first_pass`.
 #[target_feature(enable = "avx2")]
 #[allow(clippy::too_many_arguments)]
 pub(super) fn first_pass<const N: usize>(
@@ -60,7 +60,7 @@ pub(super) fn first_pass<const N: usize>(
     arr: &[(&[f64], [f64; N])],
     c0: [f64; N],
     (kmin, kmax): (f64, f64),
-    size: usize,
+    (from, size): (usize, usize),
     opened: &mut Vec<Opened>,
 ) {
     let kabs = kmin.abs().max(kmax.abs());
@@ -79,7 +79,7 @@ pub(super) fn first_pass<const N: usize>(
     let none = _mm256_set1_pd(f64::INFINITY);
     // `clearly_below(b, 0.0)` compares b + SLACK * 0.0 with zero.
     let no_slack = _mm256_set1_pd(SLACK * 0.0);
-    for j0 in (0..size).step_by(LANES) {
+    for j0 in (from..size).step_by(LANES) {
         let live = LANES.min(size - j0);
         let mut cl: [__m256d; N] = std::array::from_fn(|m| _mm256_set1_pd(c0[m]));
         let mut first = none;

@@ -77,6 +77,8 @@ mod bounds;
 mod first;
 #[cfg(target_arch = "x86_64")]
 mod first_avx2;
+#[cfg(target_arch = "x86_64")]
+mod first_avx512;
 mod log;
 mod modes;
 mod sort;
@@ -93,6 +95,14 @@ const MAX_EXPONENT: f64 = 300.0;
 fn avx2_available() -> bool {
     #[cfg(target_arch = "x86_64")]
     return std::arch::is_x86_feature_detected!("avx2");
+    #[cfg(not(target_arch = "x86_64"))]
+    return false;
+}
+
+/// Whether this processor runs the AVX-512 first pass of two-pass layers (`first_avx512`).
+fn avx512_available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return std::arch::is_x86_feature_detected!("avx512f");
     #[cfg(not(target_arch = "x86_64"))]
     return false;
 }
@@ -120,6 +130,8 @@ pub struct Plan<'a> {
     carries: Vec<bool>,
     /// The layers run in their AVX2 copy (x86-64 processors that have it).
     avx2: bool,
+    /// Whether the first pass of two-pass layers runs in AVX-512 (`first_avx512`).
+    avx512: bool,
     /// Per population: the range of its receptor's response to a unit weight, where the layer
     /// may run in two passes (`first`: ratio-two modes, an affine reset, one receptor).
     kappa: Vec<Option<(f64, f64)>>,
@@ -336,6 +348,7 @@ impl<'a> Plan<'a> {
             dense,
             carries,
             avx2: avx2_available(),
+            avx512: avx2_available() && avx512_available(),
             program,
             kernels,
             net,
@@ -350,6 +363,7 @@ impl<'a> Plan<'a> {
     /// same bit for bit).
     pub fn portable(mut self) -> Plan<'a> {
         self.avx2 = false;
+        self.avx512 = false;
         self
     }
 
@@ -610,6 +624,36 @@ impl<'a> Plan<'a> {
             _ => None,
         };
         let mut next = 0;
+        // One projection: its arrivals in a loop of their own (the general one below then only
+        // closes the last interval).
+        if let Some((syn, d, carried)) = single {
+            let (arrs, dqs) = (&layer.arrivals[..], layer.dq.as_chunks_mut::<N>().0);
+            while next < arrivals {
+                let t1 = arrs[next].t;
+                let pre = arrs[next].pre as usize;
+                let (p1, q1) = match carried {
+                    Some((p, q)) => (p[pre], q[pre]),
+                    None => {
+                        let p = p_at(t1);
+                        (p, md.inverse(&p))
+                    }
+                };
+                (end.t0, end.p0, end.gp0) = (end.t1, end.p1, end.gp1);
+                (end.t1, end.p1, end.gp1) = (t1, p1, std::array::from_fn(|m| g[m] * p1[m]));
+                end.start = end.end;
+                let dq: [f64; N] = std::array::from_fn(|m| d[m] * q1[m]);
+                loop {
+                    dqs[next] = dq;
+                    arr.push((syn.row(arrs[next].pre as usize), dq));
+                    next += 1;
+                    if next == arrivals || arrs[next].t != t1 {
+                        break;
+                    }
+                }
+                end.end = next;
+                ivs.push(end);
+            }
+        }
         loop {
             let closing = next == arrivals;
             let t1 = if closing {
@@ -620,10 +664,7 @@ impl<'a> Plan<'a> {
             // From the first arrival's source spike where it carries e^{lambda_m t} and
             // e^{-lambda_m t}.
             let (p1, q1) = match layer.arrivals.get(next) {
-                Some(a) if let Some((_, _, Some((p, q)))) = single => {
-                    (p[a.pre as usize], q[a.pre as usize])
-                }
-                Some(a) if single.is_none() && self.carries[a.proj as usize] => {
+                Some(a) if self.carries[a.proj as usize] => {
                     let Node::Pop(src) = self.net.projections[a.proj as usize].pre else {
                         unreachable!("only population spikes carry exponentials")
                     };
@@ -646,13 +687,8 @@ impl<'a> Plan<'a> {
                 let q = q1;
                 while next < arrivals && layer.arrivals[next].t == t1 {
                     let a = layer.arrivals[next];
-                    let (syn, d) = match single {
-                        Some((syn, d, _)) => (syn, d),
-                        None => {
-                            let syn = &self.net.projections[a.proj as usize];
-                            (syn, std::array::from_fn(|m| md.d[syn.receptor][m]))
-                        }
-                    };
+                    let syn = &self.net.projections[a.proj as usize];
+                    let d: [f64; N] = std::array::from_fn(|m| md.d[syn.receptor][m]);
                     let dq: [f64; N] = std::array::from_fn(|m| d[m] * q[m]);
                     layer.dq[next * N..(next + 1) * N].copy_from_slice(&dq);
                     arr.push((syn.row(a.pre as usize), dq));
