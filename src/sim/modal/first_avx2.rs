@@ -31,6 +31,13 @@ fn abs(x: __m256d) -> __m256d {
     unsafe { _mm256_andnot_pd(_mm256_set1_pd(-0.0), x) }
 }
 
+/// A register from a value per lane (a function, not a closure through `dyn`, so that it
+/// inlines).
+#[inline(always)]
+fn by_lane(f: impl Fn(usize) -> f64) -> __m256d {
+    load(&std::array::from_fn(f))
+}
+
 /// The four lanes of a register.
 #[inline(always)]
 fn lanes(x: __m256d) -> [f64; LANES] {
@@ -197,14 +204,13 @@ pub(super) fn first_spikes<const N: usize>(
     } = *model;
     let last = ivs.len() - 1;
     let iv: [&Interval<N>; LANES] = std::array::from_fn(|l| &ivs[o[l].interval as usize]);
-    let by_lane = |f: &dyn Fn(usize) -> f64| load(&std::array::from_fn(f));
-    let (t0, t1) = (by_lane(&|l| iv[l].t0), by_lane(&|l| iv[l].t1));
+    let (t0, t1) = (by_lane(|l| iv[l].t0), by_lane(|l| iv[l].t1));
     let (za, zb, z1) = (
-        by_lane(&|l| iv[l].p0[ia]),
-        by_lane(&|l| iv[l].p0[ib]),
-        by_lane(&|l| iv[l].p1[ia]),
+        by_lane(|l| iv[l].p0[ia]),
+        by_lane(|l| iv[l].p0[ib]),
+        by_lane(|l| iv[l].p1[ia]),
     );
-    let c: [__m256d; N] = std::array::from_fn(|m| by_lane(&|l| o[l].c[m]));
+    let c: [__m256d; N] = std::array::from_fn(|m| by_lane(|l| o[l].c[m]));
     let (zero, hv) = (_mm256_setzero_pd(), _mm256_set1_pd(hi));
     let ca = _mm256_mul_pd(_mm256_set1_pd(g[ia]), c[ia]);
     let cb = _mm256_mul_pd(_mm256_set1_pd(g[ib]), c[ib]);
@@ -297,8 +303,8 @@ pub(super) fn first_spikes<const N: usize>(
     let iz = _mm256_div_pd(_mm256_set1_pd(1.0), z);
     let q: [__m256d; N] = std::array::from_fn(|m| if m == ib { _mm256_mul_pd(iz, iz) } else { iz });
     let e: [__m256d; N] = std::array::from_fn(|m| _mm256_mul_pd(c[m], ps[m]));
-    let mut bound = _mm256_add_pd(hv, by_lane(&|l| o[l].kick));
-    let mut size = _mm256_add_pd(_mm256_set1_pd(hi.abs()), by_lane(&|l| o[l].kick_size));
+    let mut bound = _mm256_add_pd(hv, by_lane(|l| o[l].kick));
+    let mut size = _mm256_add_pd(_mm256_set1_pd(hi.abs()), by_lane(|l| o[l].kick_size));
     for m in 0..N {
         let mut um = _mm256_set1_pd(shift[m]);
         for k in 0..N {
