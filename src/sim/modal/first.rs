@@ -166,7 +166,9 @@ impl Plan<'_> {
                 )
             };
             // SAFETY: as above.
-            return unsafe { self.open_spikes_avx2::<N>(&self.modes[pop], layer, ivs, opened) };
+            return unsafe {
+                Self::open_spikes_avx2::<N>(&self.modes[pop], layer, ivs, opened, self.avx512)
+            };
         }
         self.first_pass::<N>(pop, ivs, arr, (q, c0, kappa), opened);
         Self::open_spikes::<N>(
@@ -251,21 +253,68 @@ impl Plan<'_> {
     }
 
     /// [`Plan::open_spikes`] compiled for AVX2 (the same operations, so the same bits), kept
-    /// out of the layer code.
+    /// out of the layer code; with AVX-512 (`wide`) eight spikes at a time.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
     #[inline(never)]
     fn open_spikes_avx2<const N: usize>(
-        &self,
         md: &Modes,
         layer: &mut Layer,
         ivs: &[Interval<N>],
         opened: &[Opened],
+        wide: bool,
     ) -> bool {
+        if wide {
+            let Some(model) = Self::model::<N>(md, ivs) else {
+                return false;
+            };
+            // SAFETY: `wide` is set only where the processor reports AVX-512F.
+            return unsafe { Self::open_spikes_avx512(&model, layer, ivs, opened) };
+        }
         let spikes = |m: &Model<N>, l: &mut Layer, i: &[Interval<N>], o: [&Opened; LANES]| {
             super::first_avx2::first_spikes::<N>(m, l, i, o)
         };
         Self::open_spikes::<N>(md, layer, ivs, opened, spikes)
+    }
+
+    /// The second pass eight spikes at a time (`first_avx512::first_spikes`; a last, partial
+    /// group repeats its first neuron, as in [`Plan::open_spikes`]).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    fn open_spikes_avx512<const N: usize>(
+        model: &Model<N>,
+        layer: &mut Layer,
+        ivs: &[Interval<N>],
+        opened: &[Opened],
+    ) -> bool {
+        use super::first_avx512::{WIDE, first_spikes};
+        for group in opened.chunks(WIDE) {
+            let pick: [&Opened; WIDE] = std::array::from_fn(|l| group.get(l).unwrap_or(&group[0]));
+            if !first_spikes(model, layer, ivs, pick) {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// What the second pass needs of the model; `None` for a model without modes of ratio two
+    /// or without an affine reset.
+    #[inline(always)]
+    fn model<const N: usize>(md: &Modes, ivs: &[Interval<N>]) -> Option<Model<N>> {
+        let (Some((ia, ib, a)), Some((mm, shift))) = (md.ratio_two, &md.reset) else {
+            return None;
+        };
+        Some(Model {
+            ia,
+            ib,
+            a,
+            lb: md.lambda[ib],
+            h_inf: md.h_inf,
+            g: std::array::from_fn(|m| md.g[m]),
+            mm: std::array::from_fn(|m| std::array::from_fn(|k| mm[m * N + k])),
+            shift: std::array::from_fn(|m| shift[m]),
+            end: ivs[ivs.len() - 1].p1,
+        })
     }
 
     /// The second pass over the neurons the first found (`opened`), `LANES` at a time (a last,
@@ -280,19 +329,8 @@ impl Plan<'_> {
         opened: &[Opened],
         spikes: impl Fn(&Model<N>, &mut Layer, &[Interval<N>], [&Opened; LANES]) -> bool,
     ) -> bool {
-        let (Some((ia, ib, a)), Some((mm, shift))) = (md.ratio_two, &md.reset) else {
+        let Some(model) = Self::model::<N>(md, ivs) else {
             return false;
-        };
-        let model = Model {
-            ia,
-            ib,
-            a,
-            lb: md.lambda[ib],
-            h_inf: md.h_inf,
-            g: std::array::from_fn(|m| md.g[m]),
-            mm: std::array::from_fn(|m| std::array::from_fn(|k| mm[m * N + k])),
-            shift: std::array::from_fn(|m| shift[m]),
-            end: ivs[ivs.len() - 1].p1,
         };
         for group in opened.chunks(LANES) {
             let pick: [&Opened; LANES] = std::array::from_fn(|l| group.get(l).unwrap_or(&group[0]));

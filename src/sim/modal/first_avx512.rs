@@ -8,16 +8,22 @@
 //! operand when either is NaN, as `_mm256_max_pd` does), so each neuron's record is the same
 //! bits (`Plan::portable` runs the portable code; `tests/modal.rs` compares them).
 //!
-//! What it does not do: the second pass (its groups of four stay in `first_avx2`), partial
-//! groups, or anything for processors without AVX-512.
+//! The second pass runs eight spikes to a register here too ([`first_spikes`]), so that the
+//! chains of square root, divisions and logarithm of eight neurons overlap instead of four.
+//!
+//! What it does not do: partial groups of the first pass (`first_avx2` takes them), or
+//! anything for processors without AVX-512.
 
 use super::bounds::{Quad, SLACK, larger};
-use super::first::Opened;
-use super::{Interval, MAX_STATES};
+use super::first::{CERTIFICATE_SLACK, Model, Opened};
+use super::log::ln8;
+use super::{Fired, Interval, Layer, MAX_STATES};
 use std::arch::x86_64::{
-    __m512d, _CMP_EQ_OQ, _CMP_GE_OQ, _CMP_GT_OQ, _CMP_LT_OQ, _CMP_NLT_UQ, _mm512_abs_pd,
-    _mm512_add_pd, _mm512_cmp_pd_mask, _mm512_loadu_pd, _mm512_mask_blend_pd, _mm512_max_pd,
-    _mm512_mul_pd, _mm512_set1_pd, _mm512_setzero_pd, _mm512_storeu_pd, _mm512_sub_pd,
+    __m512d, _CMP_EQ_OQ, _CMP_GE_OQ, _CMP_GT_OQ, _CMP_LE_OQ, _CMP_LT_OQ, _CMP_NGT_UQ, _CMP_NLT_UQ,
+    _mm512_abs_pd, _mm512_add_pd, _mm512_and_si512, _mm512_castpd_si512, _mm512_castsi512_pd,
+    _mm512_cmp_pd_mask, _mm512_div_pd, _mm512_loadu_pd, _mm512_mask_blend_pd, _mm512_max_pd,
+    _mm512_mul_pd, _mm512_or_si512, _mm512_set1_epi64, _mm512_set1_pd, _mm512_setzero_pd,
+    _mm512_sqrt_pd, _mm512_storeu_pd, _mm512_sub_pd, _mm512_xor_si512,
 };
 
 /// Neurons per register.
@@ -152,4 +158,199 @@ pub(super) fn first_pass<const N: usize>(
         }
     }
     whole
+}
+
+/// A register from a value per lane.
+#[inline(always)]
+fn by_lane(f: impl Fn(usize) -> f64) -> __m512d {
+    let x: [f64; WIDE] = std::array::from_fn(f);
+    // SAFETY: `x` holds eight f64.
+    unsafe { _mm512_loadu_pd(x.as_ptr()) }
+}
+
+/// x with its sign bit flipped (`-x`, as `_mm256_xor_pd(x, -0.0)`).
+#[inline(always)]
+fn negate(x: __m512d) -> __m512d {
+    // SAFETY: register operations only; the caller is compiled with AVX-512F.
+    unsafe {
+        _mm512_castsi512_pd(_mm512_xor_si512(
+            _mm512_castpd_si512(x),
+            _mm512_set1_epi64(i64::MIN),
+        ))
+    }
+}
+
+/// `signum` of each lane: its sign on 1 (as `first_avx2`).
+#[inline(always)]
+fn signum(x: __m512d) -> __m512d {
+    // SAFETY: register operations only; the caller is compiled with AVX-512F.
+    unsafe {
+        _mm512_castsi512_pd(_mm512_or_si512(
+            _mm512_and_si512(_mm512_castpd_si512(x), _mm512_set1_epi64(i64::MIN)),
+            _mm512_castpd_si512(_mm512_set1_pd(1.0)),
+        ))
+    }
+}
+
+/// `first_avx2::first_spikes` for eight neurons in one AVX-512 register: the same operations
+/// lane by lane (`log::ln8` for the logarithm), so the same bits. False where the exact loop
+/// could go another way for any of them.
+#[target_feature(enable = "avx512f")]
+pub(super) fn first_spikes<const N: usize>(
+    model: &Model<N>,
+    layer: &mut Layer,
+    ivs: &[Interval<N>],
+    o: [&Opened; WIDE],
+) -> bool {
+    let Model {
+        ia,
+        ib,
+        a,
+        lb,
+        h_inf: hi,
+        ref g,
+        ref mm,
+        ref shift,
+        ref end,
+    } = *model;
+    let last = ivs.len() - 1;
+    let iv: [&Interval<N>; WIDE] = std::array::from_fn(|l| &ivs[o[l].interval as usize]);
+    let (t0, t1) = (by_lane(|l| iv[l].t0), by_lane(|l| iv[l].t1));
+    let (za, zb, z1) = (
+        by_lane(|l| iv[l].p0[ia]),
+        by_lane(|l| iv[l].p0[ib]),
+        by_lane(|l| iv[l].p1[ia]),
+    );
+    let c: [__m512d; N] = std::array::from_fn(|m| by_lane(|l| o[l].c[m]));
+    let (zero, hv) = (_mm512_setzero_pd(), _mm512_set1_pd(hi));
+    let ca = _mm512_mul_pd(_mm512_set1_pd(g[ia]), c[ia]);
+    let cb = _mm512_mul_pd(_mm512_set1_pd(g[ib]), c[ib]);
+    // As `Plan::search_ratio_two` and `ordered_roots`.
+    let (caza, cbzb) = (_mm512_mul_pd(ca, za), _mm512_mul_pd(cb, zb));
+    let h0 = _mm512_add_pd(hv, _mm512_add_pd(caza, cbzb));
+    let horizon = _mm512_sub_pd(t1, t0);
+    let scale = _mm512_add_pd(
+        _mm512_add_pd(_mm512_set1_pd(hi.abs()), _mm512_abs_pd(caza)),
+        _mm512_abs_pd(cbzb),
+    );
+    let c1c1 = _mm512_mul_pd(ca, ca);
+    let four_c2c0 = _mm512_mul_pd(_mm512_mul_pd(_mm512_set1_pd(4.0), cb), hv);
+    let disc = _mm512_sub_pd(c1c1, four_c2c0);
+    let q = _mm512_mul_pd(
+        _mm512_set1_pd(-0.5),
+        _mm512_add_pd(ca, _mm512_mul_pd(signum(ca), _mm512_sqrt_pd(disc))),
+    );
+    let (e1, e2) = (_mm512_div_pd(q, cb), _mm512_div_pd(hv, q));
+    // (e1 > e2) == (a < 0)
+    let keep = if a < 0.0 {
+        _mm512_cmp_pd_mask::<_CMP_GT_OQ>(e1, e2)
+    } else {
+        _mm512_cmp_pd_mask::<_CMP_NGT_UQ>(e1, e2)
+    };
+    let (first, second) = (
+        _mm512_mask_blend_pd(keep, e2, e1),
+        _mm512_mask_blend_pd(keep, e1, e2),
+    );
+    let within = |z: __m512d| {
+        if a < 0.0 {
+            _mm512_cmp_pd_mask::<_CMP_LE_OQ>(z, za) & _mm512_cmp_pd_mask::<_CMP_GE_OQ>(z, z1)
+        } else {
+            _mm512_cmp_pd_mask::<_CMP_GE_OQ>(z, za) & _mm512_cmp_pd_mask::<_CMP_LE_OQ>(z, z1)
+        }
+    };
+    let take_first = _mm512_cmp_pd_mask::<_CMP_GT_OQ>(first, zero) & within(first);
+    let take_second = _mm512_cmp_pd_mask::<_CMP_GT_OQ>(second, zero) & within(second);
+    let z = _mm512_mask_blend_pd(take_first, second, first);
+    let doubts = _mm512_cmp_pd_mask::<_CMP_GE_OQ>(h0, zero)
+        | _mm512_cmp_pd_mask::<_CMP_NGT_UQ>(horizon, zero)
+        | _mm512_cmp_pd_mask::<_CMP_LE_OQ>(
+            _mm512_abs_pd(cbzb),
+            _mm512_mul_pd(_mm512_set1_pd(1e-12), scale),
+        )
+        | _mm512_cmp_pd_mask::<_CMP_LE_OQ>(
+            _mm512_abs_pd(disc),
+            _mm512_mul_pd(
+                _mm512_set1_pd(1e-9),
+                _mm512_add_pd(c1c1, _mm512_abs_pd(four_c2c0)),
+            ),
+        )
+        | _mm512_cmp_pd_mask::<_CMP_LT_OQ>(disc, zero)
+        | !(take_first | take_second);
+    // The root's check.
+    let (pa, pb) = (z, _mm512_mul_pd(z, z));
+    let slope = _mm512_add_pd(
+        _mm512_mul_pd(_mm512_mul_pd(_mm512_set1_pd(a), ca), pa),
+        _mm512_mul_pd(_mm512_mul_pd(_mm512_set1_pd(lb), cb), pb),
+    );
+    let h = _mm512_add_pd(
+        hv,
+        _mm512_add_pd(_mm512_mul_pd(ca, pa), _mm512_mul_pd(cb, pb)),
+    );
+    let below = _mm512_cmp_pd_mask::<_CMP_LT_OQ>(h, zero);
+    let newton = _mm512_mask_blend_pd(below, zero, _mm512_div_pd(negate(h), slope));
+    let fine = _mm512_cmp_pd_mask::<_CMP_GT_OQ>(slope, zero)
+        & _mm512_cmp_pd_mask::<_CMP_LE_OQ>(newton, _mm512_mul_pd(_mm512_set1_pd(1e-9), horizon));
+    let unchecked = below & !fine;
+    if doubts | unchecked != 0 {
+        return false;
+    }
+    // The reset and the certificates (as `Plan::fire` and `first`).
+    let ps: [__m512d; N] = std::array::from_fn(|m| match m {
+        _ if m == ia => pa,
+        _ if m == ib => pb,
+        _ => zero,
+    });
+    let iz = _mm512_div_pd(_mm512_set1_pd(1.0), z);
+    let q: [__m512d; N] = std::array::from_fn(|m| if m == ib { _mm512_mul_pd(iz, iz) } else { iz });
+    let e: [__m512d; N] = std::array::from_fn(|m| _mm512_mul_pd(c[m], ps[m]));
+    let mut bound = _mm512_add_pd(hv, by_lane(|l| o[l].kick));
+    let mut size = _mm512_add_pd(_mm512_set1_pd(hi.abs()), by_lane(|l| o[l].kick_size));
+    for m in 0..N {
+        let mut um = _mm512_set1_pd(shift[m]);
+        for k in 0..N {
+            um = _mm512_add_pd(um, _mm512_mul_pd(_mm512_set1_pd(mm[m][k]), e[k]));
+        }
+        let cm = _mm512_mul_pd(um, q[m]);
+        let gm = _mm512_set1_pd(g[m]);
+        let now = _mm512_mul_pd(gm, _mm512_mul_pd(cm, ps[m]));
+        let later = _mm512_mul_pd(gm, _mm512_mul_pd(cm, _mm512_set1_pd(end[m])));
+        let top = _mm512_mask_blend_pd(_mm512_cmp_pd_mask::<_CMP_GT_OQ>(later, now), now, later);
+        bound = _mm512_add_pd(bound, top);
+        size = _mm512_add_pd(size, _mm512_abs_pd(top));
+    }
+    let margin = _mm512_add_pd(
+        bound,
+        _mm512_mul_pd(_mm512_set1_pd(CERTIFICATE_SLACK), size),
+    );
+    let certified = _mm512_cmp_pd_mask::<_CMP_LT_OQ>(margin, zero) == 0xff;
+    // `f64::max(x, t0)`: t0 where x is NaN, as `_mm512_max_pd` returns its second operand then.
+    let t = _mm512_max_pd(
+        _mm512_add_pd(_mm512_mul_pd(ln8(z), _mm512_set1_pd(1.0 / a)), newton),
+        t0,
+    );
+    let (t, t1, slope) = (lanes(t), lanes(t1), lanes(slope));
+    for l in 0..WIDE {
+        let closing = o[l].interval as usize == last;
+        if !(t[l] < t1[l] || (closing && t[l] <= t1[l])) {
+            return false;
+        }
+    }
+    let (ps, q): ([[f64; WIDE]; N], [[f64; WIDE]; N]) = (
+        std::array::from_fn(|m| lanes(ps[m])),
+        std::array::from_fn(|m| lanes(q[m])),
+    );
+    for l in 0..WIDE {
+        let j = o[l].j as usize;
+        layer.fired[j] = Some(Fired {
+            t: t[l],
+            id: 0,
+            applied: iv[l].start as u32,
+            slope: slope[l],
+        });
+        for m in 0..N {
+            layer.p_fired[j * N + m] = ps[m][l];
+            layer.q_fired[j * N + m] = q[m][l];
+        }
+    }
+    certified
 }
