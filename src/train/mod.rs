@@ -368,6 +368,22 @@ impl<'a> Trainer<'a> {
         self.inputs(s)
     }
 
+    /// The inputs of one sample as [`Trainer::inputs`] gives them, borrowed instead of copied.
+    fn input_views<'s>(&'s self, s: &'s Sample) -> Vec<&'s [(f64, u32)]> {
+        let data = self.training.data.index();
+        self.fixed_inputs
+            .iter()
+            .enumerate()
+            .map(|(k, spikes)| {
+                if k == data {
+                    &s.spikes[..]
+                } else {
+                    &spikes[..]
+                }
+            })
+            .collect()
+    }
+
     fn inputs(&self, s: &Sample) -> InputSpikes {
         let mut inputs = self.fixed_inputs.clone();
         inputs[self.training.data.index()] = s.spikes.clone();
@@ -459,9 +475,8 @@ impl<'a> Trainer<'a> {
         }
         let out_pop = self.training.output.index();
         let size = self.program.populations[out_pop].size;
-        let inputs = self.inputs(s);
         let observed: Option<Vec<Vec<Vec<f64>>>> = chip.map(|mock| {
-            mock.run(&inputs, trial)
+            mock.run(&self.inputs(s), trial)
                 .iter()
                 .map(|pop| {
                     pop.iter()
@@ -471,7 +486,7 @@ impl<'a> Trainer<'a> {
                 .collect()
         });
         let fast = match (plan, &observed) {
-            (Some(p), None) => p.run(&inputs).map(|r| (p, r)),
+            (Some(p), None) => p.run(&self.input_views(s)).map(|r| (p, r)),
             _ => None,
         };
         let slow;
@@ -480,7 +495,7 @@ impl<'a> Trainer<'a> {
             None => {
                 let mut engine = self.engine(net);
                 engine.forced = observed.as_deref();
-                slow = engine.run(&inputs, with_grad);
+                slow = engine.run(&self.inputs(s), with_grad);
                 &slow
             }
         };

@@ -53,6 +53,10 @@ impl Plan<'_> {
             [k] if self.dense[k] => Some(k),
             _ => None,
         };
+        if let Some(proj) = single {
+            self.backward_dense::<N>(proj, layer, lt, grads);
+            return;
+        }
         for (j, f) in layer.fired.iter().enumerate() {
             let Some(f) = f else { continue };
             if f.slope.abs() < 1e-9 {
@@ -67,28 +71,7 @@ impl Plan<'_> {
             let k: [f64; N] = std::array::from_fn(|m| factor * (md.g[m] * p[m]));
             let lk: [f64; N] = std::array::from_fn(|m| -md.lambda[m] * k[m]);
             let applied = f.applied as usize;
-            let terms = |dq: &[f64; N]| {
-                let (mut dw, mut ds) = (0.0, 0.0);
-                for m in 0..N {
-                    dw += k[m] * dq[m];
-                    ds += lk[m] * dq[m];
-                }
-                (dw, ds)
-            };
-            if let Some(proj) = single {
-                let syn = &self.net.projections[proj];
-                let from_pop = matches!(syn.pre, Node::Pop(_));
-                let gw = &mut grads.weights[proj];
-                for (a, dq) in layer.arrivals[..applied].iter().zip(dq) {
-                    let idx = syn.offsets[a.pre as usize] + j;
-                    let (dw, ds) = terms(dq);
-                    gw[idx] += dw;
-                    if from_pop {
-                        lt[a.source as usize] += ds * syn.w[idx];
-                    }
-                }
-                continue;
-            }
+            let terms = |dq: &[f64; N]| terms(&k, &lk, dq);
             for (a, dq) in layer.arrivals[..applied].iter().zip(dq) {
                 let proj = a.proj as usize;
                 let syn = &self.net.projections[proj];
@@ -110,4 +93,130 @@ impl Plan<'_> {
             }
         }
     }
+
+    /// [`Plan::backward_layer`] for a layer whose one projection is dense, arrival by arrival
+    /// over the neurons (a loop without branches where the sources are inputs): each weight
+    /// and each source spike's derivative receives the same terms in the same order as neuron
+    /// by neuron, so the same bits. (A weight a spike did not reach receives +0.0, which leaves
+    /// it as it is: the sums start at +0.0 and never become -0.0.) Compiled a second time for
+    /// AVX2, as the layer code is, where the loop over neurons runs four at a time.
+    fn backward_dense<const N: usize>(
+        &self,
+        proj: usize,
+        layer: &Layer,
+        lt: &mut [f64],
+        grads: &mut Gradients,
+    ) {
+        BACK.with_borrow_mut(|scratch| {
+            #[cfg(target_arch = "x86_64")]
+            if self.avx2 {
+                // SAFETY: `avx2` is set only where the processor reports AVX2 (`Plan::new`).
+                return unsafe { self.backward_dense_avx2::<N>(proj, layer, lt, grads, scratch) };
+            }
+            self.backward_dense_any::<N>(proj, layer, lt, grads, scratch)
+        });
+    }
+
+    /// [`Plan::backward_dense`] compiled for AVX2.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn backward_dense_avx2<const N: usize>(
+        &self,
+        proj: usize,
+        layer: &Layer,
+        lt: &mut [f64],
+        grads: &mut Gradients,
+        scratch: &mut Scratch,
+    ) {
+        self.backward_dense_any::<N>(proj, layer, lt, grads, scratch)
+    }
+
+    /// [`Plan::backward_dense`] for the processor it is compiled for.
+    #[inline(always)]
+    fn backward_dense_any<const N: usize>(
+        &self,
+        proj: usize,
+        layer: &Layer,
+        lt: &mut [f64],
+        grads: &mut Gradients,
+        (k, lk, reach): &mut Scratch,
+    ) {
+        let syn = &self.net.projections[proj];
+        let md = &self.modes[syn.post];
+        let size = layer.fired.len();
+        let (dq, _) = layer.dq.as_chunks::<N>();
+        // Per mode and neuron its k and lambda k, and per neuron how many arrivals reached it
+        // before its spike (0: none to differentiate).
+        for v in [&mut *k, &mut *lk] {
+            v.clear();
+            v.resize(N * size, 0.0);
+        }
+        reach.clear();
+        reach.resize(size, 0.0);
+        for (j, f) in layer.fired.iter().enumerate() {
+            let Some(f) = f else { continue };
+            if f.slope.abs() < 1e-9 {
+                grads.near_grazing += 1;
+            }
+            let delta = lt[f.id as usize];
+            if delta == 0.0 {
+                continue;
+            }
+            let factor = -delta / f.slope;
+            let p = &layer.p_fired[j * N..(j + 1) * N];
+            for m in 0..N {
+                k[m * size + j] = factor * (md.g[m] * p[m]);
+                lk[m * size + j] = -md.lambda[m] * k[m * size + j];
+            }
+            reach[j] = f.applied as f64;
+        }
+        let gw = &mut grads.weights[proj];
+        for (e, (a, dq)) in layer.arrivals.iter().zip(dq).enumerate() {
+            let base = syn.offsets[a.pre as usize];
+            let (gw, w) = (&mut gw[base..base + size], &syn.w[base..base + size]);
+            let e = e as f64;
+            if let Node::Pop(_) = syn.pre {
+                let ls = &mut lt[a.source as usize];
+                for j in 0..size {
+                    if reach[j] > e {
+                        let kj: [f64; N] = std::array::from_fn(|m| k[m * size + j]);
+                        let lkj: [f64; N] = std::array::from_fn(|m| lk[m * size + j]);
+                        let (dw, ds) = terms(&kj, &lkj, dq);
+                        gw[j] += dw;
+                        *ls += ds * w[j];
+                    }
+                }
+            } else {
+                let ks: [&[f64]; N] = std::array::from_fn(|m| &k[m * size..(m + 1) * size]);
+                for j in 0..size {
+                    let mut dw = 0.0;
+                    for m in 0..N {
+                        dw += ks[m][j] * dq[m];
+                    }
+                    gw[j] += if reach[j] > e { dw } else { 0.0 };
+                }
+            }
+        }
+    }
+}
+
+/// [`Plan::backward_dense`]'s per-mode factors k and lambda k (mode-major) and per-neuron
+/// arrival counts.
+type Scratch = (Vec<f64>, Vec<f64>, Vec<f64>);
+
+thread_local! {
+    /// [`Plan::backward_dense`]'s scratch, kept from sample to sample.
+    static BACK: std::cell::RefCell<Scratch> = std::cell::RefCell::default();
+}
+
+/// The derivatives one arrival (its `dq`) adds for one spiking neuron (its k and lambda k): by
+/// the arrival's weight and by its time (per unit weight), each summed mode by mode from +0.0.
+#[inline(always)]
+fn terms<const N: usize>(k: &[f64; N], lk: &[f64; N], dq: &[f64; N]) -> (f64, f64) {
+    let (mut dw, mut ds) = (0.0, 0.0);
+    for m in 0..N {
+        dw += k[m] * dq[m];
+        ds += lk[m] * dq[m];
+    }
+    (dw, ds)
 }

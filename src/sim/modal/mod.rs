@@ -66,7 +66,7 @@
 //! `bounds` holds the interval tests, `first` (with `first_avx2`) the two-pass layers,
 //! `backward` the gradients, `sort` the order of a layer's spikes.
 
-use super::event::{InputSpikes, Outcome, SpikeRecord};
+use super::event::{Outcome, SpikeRecord};
 use super::kernels::ModelKernels;
 use super::network::Network;
 use crate::ir::crossing::{Scratch, check_root, next_crossing_in, ordered_roots, ratio_two_roots};
@@ -382,17 +382,21 @@ impl<'a> Plan<'a> {
     }
 
     /// Simulates one sample; `None` if a neuron would spike twice (use the event engine).
-    pub fn run(&self, inputs: &InputSpikes) -> Option<Run> {
+    pub fn run<S: AsRef<[(f64, u32)]>>(&self, inputs: &[S]) -> Option<Run> {
         let npops = self.program.populations.len();
         let neurons: usize = self.program.populations.iter().map(|p| p.size).sum();
-        let given: usize = inputs.iter().map(Vec::len).sum();
+        let given: usize = inputs.iter().map(|s| s.as_ref().len()).sum();
         let mut outcome = Outcome {
             spikes: Vec::with_capacity(given + neurons),
             limit_hits: vec![0; npops],
             log: None,
         };
         // Negative (or NaN) times are the engine's business.
-        if inputs.iter().flatten().any(|&(t, _)| t < 0.0 || t.is_nan()) {
+        if inputs
+            .iter()
+            .flat_map(|s| s.as_ref())
+            .any(|&(t, _)| t < 0.0 || t.is_nan())
+        {
             return None;
         }
         let mut work = WORK.with(|w| w.take());
@@ -402,7 +406,7 @@ impl<'a> Plan<'a> {
         reuse(&mut input_spikes, inputs.len());
         reuse(&mut pop_spikes, npops);
         for (input, spikes) in inputs.iter().enumerate() {
-            for &(t, idx) in spikes {
+            for &(t, idx) in spikes.as_ref() {
                 if t <= self.t_max {
                     let id = outcome.spikes.len() as u32;
                     outcome.spikes.push(SpikeRecord {
