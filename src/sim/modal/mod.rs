@@ -439,9 +439,11 @@ impl<'a> Plan<'a> {
                     Node::Input(i) => &input_spikes[i.index()],
                     Node::Pop(p) => &pop_spikes[p.index()],
                 };
+                // Every source reaches a target of a dense projection.
+                let dense = self.dense[k];
                 for &(t, idx, id) in source {
                     let ta = t + syn.delay;
-                    if ta <= self.t_max && !syn.targets[idx as usize].is_empty() {
+                    if ta <= self.t_max && (dense || !syn.targets[idx as usize].is_empty()) {
                         layer.arrivals.push(Arrival {
                             t: ta,
                             proj: k as u32,
