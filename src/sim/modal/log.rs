@@ -1,10 +1,10 @@
 //! The natural logarithm of the fast path's spike times, written so that four of them can run
-//! in one AVX2 register with the same bits as the scalar code.
+//! in one AVX2 register (eight in one AVX-512 register) with the same bits as the scalar code.
 //!
 //! A spike of a ratio-two layer lies at t = ln(z) / a. The library's `f64::ln` is a call into
 //! the C library per spike, which the second pass of `first` cannot put into a vector register;
-//! [`ln`] is plain IEEE arithmetic (no fused multiply-add), and [`ln4`] performs exactly the same
-//! operations lane by lane, so the two agree bit for bit and the exact loop and the two-pass
+//! [`ln`] is plain IEEE arithmetic (no fused multiply-add), and [`ln4`] and [`ln8`] perform
+//! exactly the same operations lane by lane, so the two agree bit for bit and the exact loop and the two-pass
 //! layers keep agreeing too. Both are within about one ulp of the correctly rounded logarithm
 //! (tested against `f64::ln`).
 //!

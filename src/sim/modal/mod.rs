@@ -36,6 +36,8 @@
 //! test lets through, without branches, then those spikes four at a time; where the
 //! certificate or a root is in doubt the layer runs through the exact loop, so the results are
 //! the same bits either way (`Plan::one_pass` forces the exact loop; compared in the same test).
+//! Where the processor has AVX-512 both passes take eight neurons per register
+//! (`first_avx512`), again with the same operations.
 //!
 //! What it does not do: state traces, replayed (forced) spikes, an event log, or anything but
 //! training's forward and backward passes (simulation-only runs use the engine).
@@ -63,8 +65,8 @@
 //! differs), not bit for bit; `tests/modal.rs` holds the two together.
 //!
 //! This file holds the plan and the forward pass; `modes` derives a model's modal form,
-//! `bounds` holds the interval tests, `first` (with `first_avx2`) the two-pass layers,
-//! `backward` the gradients, `sort` the order of a layer's spikes.
+//! `bounds` holds the interval tests, `first` (with `first_avx2` and `first_avx512`) the
+//! two-pass layers, `backward` the gradients, `sort` the order of a layer's spikes.
 
 use super::event::{Outcome, SpikeRecord};
 use super::kernels::ModelKernels;
