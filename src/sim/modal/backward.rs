@@ -58,18 +58,9 @@ impl Plan<'_> {
             return;
         }
         for (j, f) in layer.fired.iter().enumerate() {
-            let Some(f) = f else { continue };
-            if f.slope.abs() < 1e-9 {
-                grads.near_grazing += 1;
-            }
-            let delta = lt[f.id as usize];
-            if delta == 0.0 {
+            let Some((f, k, lk)) = spike_factors::<N>(md, layer, j, f, lt, grads) else {
                 continue;
-            }
-            let factor = -delta / f.slope;
-            let p = &layer.p_fired[j * N..(j + 1) * N];
-            let k: [f64; N] = std::array::from_fn(|m| factor * (md.g[m] * p[m]));
-            let lk: [f64; N] = std::array::from_fn(|m| -md.lambda[m] * k[m]);
+            };
             let applied = f.applied as usize;
             let terms = |dq: &[f64; N]| terms(&k, &lk, dq);
             for (a, dq) in layer.arrivals[..applied].iter().zip(dq) {
@@ -154,19 +145,11 @@ impl Plan<'_> {
         reach.clear();
         reach.resize(size, 0.0);
         for (j, f) in layer.fired.iter().enumerate() {
-            let Some(f) = f else { continue };
-            if f.slope.abs() < 1e-9 {
-                grads.near_grazing += 1;
-            }
-            let delta = lt[f.id as usize];
-            if delta == 0.0 {
+            let Some((f, kj, lkj)) = spike_factors::<N>(md, layer, j, f, lt, grads) else {
                 continue;
-            }
-            let factor = -delta / f.slope;
-            let p = &layer.p_fired[j * N..(j + 1) * N];
+            };
             for m in 0..N {
-                k[m * size + j] = factor * (md.g[m] * p[m]);
-                lk[m * size + j] = -md.lambda[m] * k[m * size + j];
+                (k[m * size + j], lk[m * size + j]) = (kj[m], lkj[m]);
             }
             reach[j] = f.applied as f64;
         }
@@ -207,6 +190,33 @@ type Scratch = (Vec<f64>, Vec<f64>, Vec<f64>);
 thread_local! {
     /// [`Plan::backward_dense`]'s scratch, kept from sample to sample.
     static BACK: std::cell::RefCell<Scratch> = std::cell::RefCell::default();
+}
+
+/// For neuron `j` of a layer, if it spiked: its spike, and k_m = -dL/dt / h'(t) g_m
+/// e^{lambda_m t} and lambda_m k_m, or `None` where the loss does not depend on its spike time.
+/// Counts the spike in `near_grazing` where its crossing is nearly flat.
+#[inline(always)]
+fn spike_factors<'f, const N: usize>(
+    md: &super::modes::Modes,
+    layer: &Layer,
+    j: usize,
+    fired: &'f Option<super::Fired>,
+    lt: &[f64],
+    grads: &mut Gradients,
+) -> Option<(&'f super::Fired, [f64; N], [f64; N])> {
+    let f = fired.as_ref()?;
+    if f.slope.abs() < 1e-9 {
+        grads.near_grazing += 1;
+    }
+    let delta = lt[f.id as usize];
+    if delta == 0.0 {
+        return None;
+    }
+    let factor = -delta / f.slope;
+    let p = &layer.p_fired[j * N..(j + 1) * N];
+    let k: [f64; N] = std::array::from_fn(|m| factor * (md.g[m] * p[m]));
+    let lk: [f64; N] = std::array::from_fn(|m| -md.lambda[m] * k[m]);
+    Some((f, k, lk))
 }
 
 /// The derivatives one arrival (its `dq`) adds for one spiking neuron (its k and lambda k): by
