@@ -585,11 +585,10 @@ impl<'a> Plan<'a> {
         let arrivals = layer.arrivals.len();
         layer.fired.clear();
         layer.fired.resize(size, None);
-        layer.p_fired.clear();
+        // Sized, not cleared: a neuron's exponentials are written when it fires and read only
+        // for neurons that fired, and every arrival's `dq` is written below.
         layer.p_fired.resize(size * N, 0.0);
-        layer.q_fired.clear();
         layer.q_fired.resize(size * N, 0.0);
-        layer.dq.clear();
         layer.dq.resize(arrivals * N, 0.0);
         let p_at = |t: f64| -> [f64; N] {
             match md.ratio_two {
