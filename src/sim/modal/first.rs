@@ -140,7 +140,6 @@ impl Plan<'_> {
         if self.avx2 {
             let (h_inf, size) = (self.modes[pop].h_inf, layer.fired.len());
             opened.clear();
-            // SAFETY: `avx2` is set only where the processor reports AVX2 (`Plan::new`).
             // Whole groups of eight with AVX-512, the rest four at a time.
             let from = if self.avx512 {
                 // SAFETY: `avx512` is set only where the processor reports AVX-512F.
@@ -152,7 +151,7 @@ impl Plan<'_> {
             } else {
                 0
             };
-            // SAFETY: as above, for AVX2.
+            // SAFETY: `avx2` is set only where the processor reports AVX2 (`Plan::new`).
             unsafe {
                 super::first_avx2::first_pass::<N>(
                     h_inf,

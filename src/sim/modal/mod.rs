@@ -101,7 +101,7 @@ fn avx2_available() -> bool {
     return false;
 }
 
-/// Whether this processor runs the AVX-512 first pass of two-pass layers (`first_avx512`).
+/// Whether this processor runs the AVX-512 passes of two-pass layers (`first_avx512`).
 fn avx512_available() -> bool {
     #[cfg(target_arch = "x86_64")]
     return std::arch::is_x86_feature_detected!("avx512f");
@@ -132,7 +132,8 @@ pub struct Plan<'a> {
     carries: Vec<bool>,
     /// The layers run in their AVX2 copy (x86-64 processors that have it).
     avx2: bool,
-    /// Whether the first pass of two-pass layers runs in AVX-512 (`first_avx512`).
+    /// Whether both passes of two-pass layers run in AVX-512 (`first_avx512`; x86-64
+    /// processors with AVX-512F, and only with `avx2`).
     avx512: bool,
     /// Per population: the range of its receptor's response to a unit weight, where the layer
     /// may run in two passes (`first`: ratio-two modes, an affine reset, one receptor).
