@@ -1,4 +1,4 @@
-//! The first pass of `first` in AVX-512 instructions, eight neurons to a register.
+//! The two passes of `first` in AVX-512 instructions, eight neurons to a register.
 //!
 //! On processors with AVX-512 the first pass runs the layer's whole groups of eight neurons
 //! here and the rest (fewer than eight) through `first_avx2`. Half the instructions per
@@ -8,8 +8,8 @@
 //! operand when either is NaN, as `_mm256_max_pd` does), so each neuron's record is the same
 //! bits (`Plan::portable` runs the portable code; `tests/modal.rs` compares them).
 //!
-//! The second pass runs eight spikes to a register here too ([`first_spikes`]), so that the
-//! chains of square root, divisions and logarithm of eight neurons overlap instead of four.
+//! The second pass runs eight spikes to a register here too ([`first_spikes`]): half the
+//! groups, so half the square roots, divisions and logarithms, of the four-lane pass.
 //!
 //! What it does not do: partial groups of the first pass (`first_avx2` takes them), or
 //! anything for processors without AVX-512.
