@@ -455,6 +455,51 @@ project hidden -> out dense init normal(0.5, 0.3)"
     );
 }
 
+/// The certificate's kicks count every arrival of the layer, also those after the first pass
+/// has seen every neuron of a group open: a late, strong arrival after a shallow reset sends
+/// the sample to the engine (a second spike), a weak one leaves the layer in two passes. Three,
+/// eight and eleven hidden neurons: a partial group, a whole one of eight (on AVX-512
+/// processors) and both, each compared with the portable code and the exact loop.
+#[test]
+fn kicks_after_every_neuron_opened_still_count() {
+    for size in [3, 8, 11] {
+        let src = source(
+            &LIF_TTFS.replace("v_reset = -1000.0", "v_reset = -20.0"),
+            &format!(
+                "population hidden = {size} N\npopulation out = 3 N
+project data -> hidden dense init constant(6.0)
+project hidden -> out dense init constant(0.0)"
+            ),
+        );
+        let s = setup(&src);
+        let mut net = Network::build(&s.program, 1);
+        let data = s.program.training.as_ref().unwrap().data.index();
+        // Channel 0 at 1 ms opens every hidden neuron (a lone weight of 6 peaks at 1.5);
+        // channel 1 arrives at 8 ms.
+        let mut inputs: InputSpikes = vec![Vec::new(); s.program.inputs.len()];
+        inputs[data] = vec![(1e-3, 0), (8e-3, 1)];
+        for (late, second_spike) in [(0.05, false), (100.0, true)] {
+            net.projections[0].w[size..2 * size].fill(late);
+            let plans = [
+                plan(&s, &net).unwrap(),
+                plan(&s, &net).unwrap().portable(),
+                plan(&s, &net).unwrap().one_pass(),
+            ];
+            for (k, p) in plans.iter().enumerate() {
+                let what = format!("{size} neurons, late weight {late}, plan {k}");
+                let run = p.run(&inputs);
+                assert_eq!(run.is_none(), second_spike, "{what}");
+                if let Some(run) = run {
+                    assert_eq!(pop_times(&run.outcome, 0).len(), size, "{what}");
+                    if k < 2 {
+                        assert_eq!(run.two_pass_layers(), 2, "{what}");
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// Voltage jumps: a spike can happen at the very time of an arrival. An excitatory and an
 /// inhibitory arrival at one time cancel before any search (no spike), as in the engine; the
 /// excitatory one alone fires at exactly its arrival time.

@@ -202,6 +202,24 @@ impl Plan<'_> {
             let mut first = [f64::INFINITY; LANES];
             let mut snap = cl;
             let (mut kick, mut kick_size) = ([0.0; LANES], [0.0; LANES]);
+            let weights = |row: &[f64]| -> [f64; LANES] {
+                match row.get(j0..j0 + LANES) {
+                    Some(w) => std::array::from_fn(|l| w[l]),
+                    None => std::array::from_fn(|l| if l < lanes { row[j0 + l] } else { 0.0 }),
+                }
+            };
+            let kicks =
+                |w: &[f64; LANES], kick: &mut [f64; LANES], kick_size: &mut [f64; LANES]| {
+                    for l in 0..LANES {
+                        let (up, down) = (w[l] * kmax, w[l] * kmin);
+                        kick[l] += if up > down { up } else { down };
+                    }
+                    for l in 0..LANES {
+                        kick_size[l] += w[l].abs() * kabs;
+                    }
+                };
+            // The arrivals from which only the kicks are left (every live lane has opened).
+            let mut rest = arr.len();
             for (i, iv) in ivs.iter().enumerate() {
                 let qi = QuadInterval::new(q, iv);
                 let (ca, cb) = (cl[q.ia], cl[q.ib]);
@@ -218,24 +236,23 @@ impl Plan<'_> {
                         snap[m][l] = if newly[l] { cl[m][l] } else { snap[m][l] };
                     }
                 }
+                if first[..lanes].iter().all(|&f| f != f64::INFINITY) {
+                    rest = iv.start;
+                    break;
+                }
                 for (row, dq) in &arr[iv.start..iv.end] {
-                    let w: [f64; LANES] = match row.get(j0..j0 + LANES) {
-                        Some(w) => std::array::from_fn(|l| w[l]),
-                        None => std::array::from_fn(|l| if l < lanes { row[j0 + l] } else { 0.0 }),
-                    };
+                    let w = weights(row);
                     for m in 0..N {
                         for l in 0..LANES {
                             cl[m][l] += w[l] * dq[m];
                         }
                     }
-                    for l in 0..LANES {
-                        let (up, down) = (w[l] * kmax, w[l] * kmin);
-                        kick[l] += if up > down { up } else { down };
-                    }
-                    for l in 0..LANES {
-                        kick_size[l] += w[l].abs() * kabs;
-                    }
+                    kicks(&w, &mut kick, &mut kick_size);
                 }
+            }
+            // Every live lane has opened: the kicks of the remaining arrivals, in the same order.
+            for (row, _) in &arr[rest..] {
+                kicks(&weights(row), &mut kick, &mut kick_size);
             }
             for l in 0..lanes {
                 if first[l] != f64::INFINITY {

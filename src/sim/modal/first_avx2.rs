@@ -92,6 +92,14 @@ pub(super) fn first_pass<const N: usize>(
         let mut first = none;
         let mut snap = cl;
         let (mut kick, mut kick_size) = (zero, zero);
+        let weights = |row: &[f64]| match row.get(j0..j0 + LANES) {
+            Some(w) => load(w.try_into().expect("LANES weights")),
+            None => load(&std::array::from_fn(|l| {
+                if l < live { row[j0 + l] } else { 0.0 }
+            })),
+        };
+        // The arrivals from which only the kicks are left (every live lane has opened).
+        let mut rest = arr.len();
         for (i, iv) in ivs.iter().enumerate() {
             // As `QuadInterval::new`.
             let (za, zb) = (iv.p0[q.ia], iv.p1[q.ia]);
@@ -146,13 +154,13 @@ pub(super) fn first_pass<const N: usize>(
             for m in 0..N {
                 snap[m] = _mm256_blendv_pd(snap[m], cl[m], newly);
             }
+            let waiting = _mm256_movemask_pd(_mm256_cmp_pd::<_CMP_EQ_OQ>(first, none));
+            if waiting & ((1 << live) - 1) == 0 {
+                rest = iv.start;
+                break;
+            }
             for (row, dq) in &arr[iv.start..iv.end] {
-                let w = match row.get(j0..j0 + LANES) {
-                    Some(w) => load(w.try_into().expect("LANES weights")),
-                    None => load(&std::array::from_fn(|l| {
-                        if l < live { row[j0 + l] } else { 0.0 }
-                    })),
-                };
+                let w = weights(row);
                 for m in 0..N {
                     cl[m] = _mm256_add_pd(cl[m], _mm256_mul_pd(w, _mm256_set1_pd(dq[m])));
                 }
@@ -160,6 +168,13 @@ pub(super) fn first_pass<const N: usize>(
                 kick = _mm256_add_pd(kick, _mm256_max_pd(up, down));
                 kick_size = _mm256_add_pd(kick_size, _mm256_mul_pd(abs(w), kabsv));
             }
+        }
+        // Every live lane has opened: the kicks of the remaining arrivals, in the same order.
+        for (row, _) in &arr[rest..] {
+            let w = weights(row);
+            let (up, down) = (_mm256_mul_pd(w, kmaxv), _mm256_mul_pd(w, kminv));
+            kick = _mm256_add_pd(kick, _mm256_max_pd(up, down));
+            kick_size = _mm256_add_pd(kick_size, _mm256_mul_pd(abs(w), kabsv));
         }
         let (first, kick, kick_size) = (lanes(first), lanes(kick), lanes(kick_size));
         let snap: [[f64; LANES]; N] = std::array::from_fn(|m| lanes(snap[m]));

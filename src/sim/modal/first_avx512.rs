@@ -75,6 +75,13 @@ pub(super) fn first_pass<const N: usize>(
         let mut first = none;
         let mut snap = cl;
         let (mut kick, mut kick_size) = (zero, zero);
+        let weights = |row: &[f64]| {
+            let w = &row[j0..j0 + WIDE];
+            // SAFETY: `w` holds eight f64.
+            unsafe { _mm512_loadu_pd(w.as_ptr()) }
+        };
+        // The arrivals from which only the kicks are left (every lane has opened).
+        let mut rest = arr.len();
         for (i, iv) in ivs.iter().enumerate() {
             // As `QuadInterval::new`.
             let (za, zb) = (iv.p0[q.ia], iv.p1[q.ia]);
@@ -129,10 +136,12 @@ pub(super) fn first_pass<const N: usize>(
             for m in 0..N {
                 snap[m] = _mm512_mask_blend_pd(newly, snap[m], cl[m]);
             }
+            if _mm512_cmp_pd_mask::<_CMP_EQ_OQ>(first, none) == 0 {
+                rest = iv.start;
+                break;
+            }
             for (row, dq) in &arr[iv.start..iv.end] {
-                let w = &row[j0..j0 + WIDE];
-                // SAFETY: `w` holds eight f64.
-                let w = unsafe { _mm512_loadu_pd(w.as_ptr()) };
+                let w = weights(row);
                 for m in 0..N {
                     cl[m] = _mm512_add_pd(cl[m], _mm512_mul_pd(w, _mm512_set1_pd(dq[m])));
                 }
@@ -140,6 +149,13 @@ pub(super) fn first_pass<const N: usize>(
                 kick = _mm512_add_pd(kick, _mm512_max_pd(up, down));
                 kick_size = _mm512_add_pd(kick_size, _mm512_mul_pd(_mm512_abs_pd(w), kabsv));
             }
+        }
+        // Every lane has opened: the kicks of the remaining arrivals, in the same order.
+        for (row, _) in &arr[rest..] {
+            let w = weights(row);
+            let (up, down) = (_mm512_mul_pd(w, kmaxv), _mm512_mul_pd(w, kminv));
+            kick = _mm512_add_pd(kick, _mm512_max_pd(up, down));
+            kick_size = _mm512_add_pd(kick_size, _mm512_mul_pd(_mm512_abs_pd(w), kabsv));
         }
         let (first, kick, kick_size) = (lanes(first), lanes(kick), lanes(kick_size));
         let snap: [[f64; WIDE]; N] = std::array::from_fn(|m| lanes(snap[m]));

@@ -190,6 +190,8 @@ struct Layer {
 /// Buffers of one run.
 #[derive(Default)]
 struct Work {
+    /// Buffers whose type depends on the model's state count (`Kept`).
+    kept: Kept,
     finder: Scratch,
     args: Vec<f64>,
     x: Vec<f64>,
@@ -210,6 +212,39 @@ struct Work {
     coef: Vec<f64>,
     /// The layers of finished runs, for the next run to fill (see `Drop for Run`).
     spare: Vec<Vec<Layer>>,
+}
+
+/// Vectors kept from run to run by element type (a few types: intervals and arrivals for each
+/// state count), handed out empty.
+#[derive(Default)]
+struct Kept(Vec<Box<dyn std::any::Any>>);
+
+impl Kept {
+    /// The kept vector of `T`, cleared (a new one the first time).
+    fn take<T: 'static>(&mut self) -> Vec<T> {
+        let kept = self.0.iter_mut().find_map(|b| b.downcast_mut::<Vec<T>>());
+        let mut v = kept.map(std::mem::take).unwrap_or_default();
+        v.clear();
+        v
+    }
+
+    /// Keeps `v` for the next [`Kept::take`] of its type.
+    fn put<T: 'static>(&mut self, v: Vec<T>) {
+        match self.0.iter_mut().find_map(|b| b.downcast_mut::<Vec<T>>()) {
+            Some(slot) => *slot = v,
+            None => self.0.push(Box::new(v)),
+        }
+    }
+}
+
+/// `v` emptied, as a vector of `B` in the same allocation where the layouts agree (the
+/// standard library collects a mapped `IntoIter` in place): how a buffer of borrowed slices
+/// outlives one run's borrows.
+fn relabel<A, B>(mut v: Vec<A>) -> Vec<B> {
+    v.clear();
+    v.into_iter()
+        .map(|_| unreachable!("the vector is empty"))
+        .collect()
 }
 
 thread_local! {
@@ -272,6 +307,69 @@ impl Drop for Run {
 pub struct Gradients {
     pub weights: Vec<Vec<f64>>,
     pub near_grazing: u32,
+}
+
+/// The exponentials e^{lambda_m t} and e^{-lambda_m t} of a population's spikes, by neuron.
+type Carried<'c, const N: usize> = (&'c [[f64; N]], &'c [[f64; N]]);
+
+/// An arrival's weights by target and its d_m e^{-lambda_m s}.
+type Weighed<'w, const N: usize> = (&'w [f64], [f64; N]);
+
+/// The intervals of a layer whose arrivals all come through one projection `syn` (receptor
+/// jump `d` in modal coordinates, threshold row `g`), into `ivs` and `arr` (per arrival its
+/// weights by target and `dq` = d_m e^{-lambda_m s}, also written to `dqs`); `end` is the
+/// interval that ends at 0 and comes back as the last one pushed. The exponentials of an
+/// arrival come from its source spike (`carried`, by presynaptic neuron) or from `p_at`.
+/// Returns the number of arrivals taken (all of them). Kept out of the layer code so that
+/// its loop keeps its values in registers.
+#[allow(clippy::too_many_arguments)]
+#[inline(never)]
+fn single_intervals<'w, const N: usize>(
+    arrs: &[Arrival],
+    syn: &'w super::network::Synapses,
+    (d, g): ([f64; N], [f64; N]),
+    carried: Option<Carried<'_, N>>,
+    p_at: impl Fn(f64) -> ([f64; N], [f64; N]),
+    dqs: &mut [[f64; N]],
+    (ivs, arr): (&mut Vec<Interval<N>>, &mut Vec<Weighed<'w, N>>),
+    end: &mut Interval<N>,
+) -> usize {
+    let arrivals = arrs.len();
+    // The last interval in locals, not behind `end`: each new one is built from the last one's
+    // end in registers (loads of a struct just written field by field stall the processor).
+    let mut last = *end;
+    let mut next = 0;
+    while next < arrivals {
+        let t1 = arrs[next].t;
+        let pre = arrs[next].pre as usize;
+        let (p1, q1) = match carried {
+            Some((p, q)) => (p[pre], q[pre]),
+            None => p_at(t1),
+        };
+        let start = next;
+        let dq: [f64; N] = std::array::from_fn(|m| d[m] * q1[m]);
+        loop {
+            dqs[next] = dq;
+            arr.push((syn.row(arrs[next].pre as usize), dq));
+            next += 1;
+            if next == arrivals || arrs[next].t != t1 {
+                break;
+            }
+        }
+        last = Interval {
+            t0: last.t1,
+            t1,
+            p0: last.p1,
+            gp0: last.gp1,
+            p1,
+            gp1: std::array::from_fn(|m| g[m] * p1[m]),
+            start,
+            end: next,
+        };
+        ivs.push(last);
+    }
+    *end = last;
+    next
 }
 
 impl<'a> Plan<'a> {
@@ -602,8 +700,12 @@ impl<'a> Plan<'a> {
             }
         };
         // The intervals, and per arrival its weights (by target) and d_r e^{-lambda_m s}.
-        let mut ivs: Vec<Interval<N>> = Vec::with_capacity(arrivals + 1);
-        let mut arr: Vec<(&[f64], [f64; N])> = Vec::with_capacity(arrivals);
+        // This thread's buffers of earlier layers (allocated and first touched once).
+        let mut ivs: Vec<Interval<N>> = work.kept.take();
+        let mut arr: Vec<(&[f64], [f64; N])> =
+            relabel(work.kept.take::<(&'static [f64], [f64; N])>());
+        ivs.reserve(arrivals + 1);
+        arr.reserve(arrivals);
         let mut end = Interval {
             t0: 0.0,
             t1: 0.0,
@@ -635,32 +737,19 @@ impl<'a> Plan<'a> {
         // One projection: its arrivals in a loop of their own (the general one below then only
         // closes the last interval).
         if let Some((syn, d, carried)) = single {
-            let (arrs, dqs) = (&layer.arrivals[..], layer.dq.as_chunks_mut::<N>().0);
-            while next < arrivals {
-                let t1 = arrs[next].t;
-                let pre = arrs[next].pre as usize;
-                let (p1, q1) = match carried {
-                    Some((p, q)) => (p[pre], q[pre]),
-                    None => {
-                        let p = p_at(t1);
-                        (p, md.inverse(&p))
-                    }
-                };
-                (end.t0, end.p0, end.gp0) = (end.t1, end.p1, end.gp1);
-                (end.t1, end.p1, end.gp1) = (t1, p1, std::array::from_fn(|m| g[m] * p1[m]));
-                end.start = end.end;
-                let dq: [f64; N] = std::array::from_fn(|m| d[m] * q1[m]);
-                loop {
-                    dqs[next] = dq;
-                    arr.push((syn.row(arrs[next].pre as usize), dq));
-                    next += 1;
-                    if next == arrivals || arrs[next].t != t1 {
-                        break;
-                    }
-                }
-                end.end = next;
-                ivs.push(end);
-            }
+            next = single_intervals::<N>(
+                &layer.arrivals,
+                syn,
+                (d, g),
+                carried,
+                |t| {
+                    let p = p_at(t);
+                    (p, md.inverse(&p))
+                },
+                layer.dq.as_chunks_mut::<N>().0,
+                (&mut ivs, &mut arr),
+                &mut end,
+            );
         }
         loop {
             let closing = next == arrivals;
@@ -709,6 +798,25 @@ impl<'a> Plan<'a> {
                 break;
             }
         }
+        let ran = self.run_intervals::<N>(pop, layer, &ivs, &arr, work);
+        work.kept.put(ivs);
+        work.kept.put(relabel::<_, (&'static [f64], [f64; N])>(arr));
+        ran
+    }
+
+    /// The rest of [`Plan::run_layer_n`]: the layer's neurons over its intervals `ivs` (the
+    /// arrivals `arr` as there).
+    #[inline(always)]
+    fn run_intervals<const N: usize>(
+        &self,
+        pop: usize,
+        layer: &mut Layer,
+        ivs: &[Interval<N>],
+        arr: &[(&[f64], [f64; N])],
+        work: &mut Work,
+    ) -> Option<()> {
+        let md = &self.modes[pop];
+        let size = self.program.populations[pop].size;
         let last = ivs.len() - 1;
         let c0: [f64; N] = std::array::from_fn(|m| md.c0[m]);
         let quad = md.ratio_two.map(|(ia, ib, _)| Quad {
@@ -721,7 +829,7 @@ impl<'a> Plan<'a> {
             if let (Some(q), Some(kappa)) = (quad, self.kappa[pop]) {
                 let mut opened = std::mem::take(&mut work.opened);
                 let done =
-                    self.run_first_spikes::<N>(pop, layer, &ivs, &arr, (q, c0, kappa), &mut opened);
+                    self.run_first_spikes::<N>(pop, layer, ivs, arr, (q, c0, kappa), &mut opened);
                 work.opened = opened;
                 if done {
                     work.two_pass += 1;
