@@ -19,9 +19,9 @@ use super::{Fired, Interval, Layer, MAX_STATES};
 use std::arch::x86_64::{
     __m256d, _CMP_EQ_OQ, _CMP_GE_OQ, _CMP_GT_OQ, _CMP_LE_OQ, _CMP_LT_OQ, _CMP_NGT_UQ, _CMP_NLT_UQ,
     _mm256_add_pd, _mm256_and_pd, _mm256_andnot_pd, _mm256_blendv_pd, _mm256_cmp_pd, _mm256_div_pd,
-    _mm256_loadu_pd, _mm256_max_pd, _mm256_movemask_pd, _mm256_mul_pd, _mm256_or_pd,
-    _mm256_set1_pd, _mm256_setzero_pd, _mm256_sqrt_pd, _mm256_storeu_pd, _mm256_sub_pd,
-    _mm256_xor_pd,
+    _mm256_loadu_pd, _mm256_maskload_pd, _mm256_max_pd, _mm256_movemask_pd, _mm256_mul_pd,
+    _mm256_or_pd, _mm256_set_epi64x, _mm256_set1_pd, _mm256_setzero_pd, _mm256_sqrt_pd,
+    _mm256_storeu_pd, _mm256_sub_pd, _mm256_xor_pd,
 };
 
 /// |x| lane by lane (the sign bit cleared, as `f64::abs`).
@@ -92,11 +92,17 @@ pub(super) fn first_pass<const N: usize>(
         let mut first = none;
         let mut snap = cl;
         let (mut kick, mut kick_size) = (zero, zero);
-        let weights = |row: &[f64]| match row.get(j0..j0 + LANES) {
-            Some(w) => load(w.try_into().expect("LANES weights")),
-            None => load(&std::array::from_fn(|l| {
-                if l < live { row[j0 + l] } else { 0.0 }
-            })),
+        // The lanes past the layer's end read as zero (a masked load reads only the others).
+        let mask = _mm256_set_epi64x(
+            -i64::from(live > 3),
+            -i64::from(live > 2),
+            -i64::from(live > 1),
+            -1,
+        );
+        let weights = |row: &[f64]| {
+            let w = &row[j0..j0 + live];
+            // SAFETY: the mask selects the `live` lanes `w` holds.
+            unsafe { _mm256_maskload_pd(w.as_ptr(), mask) }
         };
         // The arrivals from which only the kicks are left (every live lane has opened).
         let mut rest = arr.len();
