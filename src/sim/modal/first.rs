@@ -25,7 +25,7 @@
 //! What it does not do: other models, resets that are not affine, layers with sparse
 //! projections or several receptors.
 
-use super::bounds::{LANES, Quad, QuadInterval, clearly_below, quad_bound};
+use super::bounds::{LANES, Quad, QuadInterval, bound, clearly_below, quad_bound};
 use super::log::ln;
 use super::modes::Modes;
 use super::{Fired, Interval, Layer, MAX_STATES, Plan};
@@ -221,12 +221,22 @@ impl Plan<'_> {
             // The arrivals from which only the kicks are left (every live lane has opened).
             let mut rest = arr.len();
             for (i, iv) in ivs.iter().enumerate() {
+                // First the cheaper `bound` (each term at the larger of its values at the
+                // ends): where it rules out every live lane still waiting, none crosses zero
+                // here, and the exact test could only let the interval through without a root
+                // in it (the second pass would then give up), so the test is skipped.
+                let cheap_rules_out = (0..lanes).all(|l| {
+                    let c: [f64; N] = std::array::from_fn(|m| cl[m][l]);
+                    first[l] != f64::INFINITY
+                        || clearly_below(bound(md.h_inf, &c, &iv.gp0, &iv.gp1), 0.0)
+                });
                 let qi = QuadInterval::new(q, iv);
                 let (ca, cb) = (cl[q.ia], cl[q.ib]);
                 let mut newly = [false; LANES];
                 for l in 0..LANES {
                     let b = quad_bound(md.h_inf, q, ca[l], cb[l], &qi);
-                    newly[l] = !clearly_below(b, 0.0) & (first[l] == f64::INFINITY);
+                    newly[l] =
+                        !cheap_rules_out & !clearly_below(b, 0.0) & (first[l] == f64::INFINITY);
                 }
                 for l in 0..LANES {
                     first[l] = if newly[l] { i as f64 } else { first[l] };
