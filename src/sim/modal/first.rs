@@ -22,6 +22,16 @@
 //! certificate, which could lead to a second spike) makes [`Plan::run_first_spikes`] give up,
 //! and the caller runs the layer through the exact loop instead.
 //!
+//! The first pass stops testing a group of neurons once each of them has opened an interval
+//! (the remaining arrivals then only add to the certificate's kicks, in the same order), and
+//! the four-lane copies (this portable one and `first_avx2`) try the cheaper term-wise
+//! `bounds::bound` on each interval first: where it rules out every waiting neuron, none
+//! crosses there, and the exact test could only let the interval through without a root in it
+//! (after which the second pass would give up). So skipping the test changes no spike; it
+//! saves most of the output layer's tests, whose neurons stay far below threshold for most of
+//! the run. (With eight neurons driven by the same inputs per register, `first_avx512` rarely
+//! rules out all of them, and the extra bound cost more than it saved there.)
+//!
 //! What it does not do: other models, resets that are not affine, layers with sparse
 //! projections or several receptors.
 

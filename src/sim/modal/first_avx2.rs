@@ -8,6 +8,10 @@
 //! when either is NaN), so the results are the same bits (`Plan::portable` runs the portable
 //! code; `tests/modal.rs` compares them).
 //!
+//! The first pass also tries the cheaper term-wise bound before the exact test, as the portable
+//! pass does (see `first`), and loads the weights of a partial group (the 3-neuron output
+//! layer) with one masked load, whose missing lanes read as zero.
+//!
 //! The second pass's groups of four spikes ([`first_spikes`]) are written out the same way.
 //!
 //! What it does not do: anything for processors without AVX2.
