@@ -85,12 +85,13 @@ impl Plan<'_> {
         }
     }
 
-    /// [`Plan::backward_layer`] for a layer whose one projection is dense, arrival by arrival
-    /// over the neurons (a loop without branches where the sources are inputs): each weight
-    /// and each source spike's derivative receives the same terms in the same order as neuron
-    /// by neuron, so the same bits. (A weight a spike did not reach receives +0.0, which leaves
-    /// it as it is: the sums start at +0.0 and never become -0.0.) Compiled a second time for
-    /// AVX2, as the layer code is, where the loop over neurons runs four at a time.
+    /// [`Plan::backward_layer`] for a layer whose one projection is dense. From inputs, arrival
+    /// by arrival over the neurons (a loop without branches, four neurons at a time in the AVX2
+    /// copy): each weight receives the same terms in the same order as neuron by neuron, so the
+    /// same bits. (A weight a spike did not reach receives +0.0, which leaves it as it is: the
+    /// sums start at +0.0 and never become -0.0.) From a population, neuron by neuron over the
+    /// arrivals that reached it (the source spikes' derivatives too). Compiled a second time
+    /// for AVX2, as the layer code is.
     fn backward_dense<const N: usize>(
         &self,
         proj: usize,
@@ -154,30 +155,37 @@ impl Plan<'_> {
             reach[j] = f.applied as f64;
         }
         let gw = &mut grads.weights[proj];
+        if let Node::Pop(_) = syn.pre {
+            // Neuron by neuron, each over the arrivals that reached it before its spike (its k
+            // in registers, no test per arrival): every weight and every source's derivative
+            // receives the same terms in the same order as arrival by arrival (a source's terms
+            // come neuron by neuron either way), so the same bits.
+            for j in 0..size {
+                let kj: [f64; N] = std::array::from_fn(|m| k[m * size + j]);
+                let lkj: [f64; N] = std::array::from_fn(|m| lk[m * size + j]);
+                let reached = reach[j] as usize;
+                for (a, dq) in layer.arrivals[..reached].iter().zip(dq) {
+                    let at = syn.offsets[a.pre as usize] + j;
+                    let (dw, ds) = terms(&kj, &lkj, dq);
+                    gw[at] += dw;
+                    lt[a.source as usize] += ds * syn.w[at];
+                }
+            }
+            return;
+        }
+        // From inputs (no source derivative): arrival by arrival over the neurons, without
+        // branches.
+        let ks: [&[f64]; N] = std::array::from_fn(|m| &k[m * size..(m + 1) * size]);
         for (e, (a, dq)) in layer.arrivals.iter().zip(dq).enumerate() {
             let base = syn.offsets[a.pre as usize];
-            let (gw, w) = (&mut gw[base..base + size], &syn.w[base..base + size]);
+            let gw = &mut gw[base..base + size];
             let e = e as f64;
-            if let Node::Pop(_) = syn.pre {
-                let ls = &mut lt[a.source as usize];
-                for j in 0..size {
-                    if reach[j] > e {
-                        let kj: [f64; N] = std::array::from_fn(|m| k[m * size + j]);
-                        let lkj: [f64; N] = std::array::from_fn(|m| lk[m * size + j]);
-                        let (dw, ds) = terms(&kj, &lkj, dq);
-                        gw[j] += dw;
-                        *ls += ds * w[j];
-                    }
+            for j in 0..size {
+                let mut dw = 0.0;
+                for m in 0..N {
+                    dw += ks[m][j] * dq[m];
                 }
-            } else {
-                let ks: [&[f64]; N] = std::array::from_fn(|m| &k[m * size..(m + 1) * size]);
-                for j in 0..size {
-                    let mut dw = 0.0;
-                    for m in 0..N {
-                        dw += ks[m][j] * dq[m];
-                    }
-                    gw[j] += if reach[j] > e { dw } else { 0.0 };
-                }
+                gw[j] += if reach[j] > e { dw } else { 0.0 };
             }
         }
     }
