@@ -146,6 +146,9 @@ pub struct Trainer<'a> {
     pub modal: bool,
     /// The last configured chip, whose kernels the next configuration reuses.
     last_chip: std::sync::Mutex<Option<crate::bss2::mock::Mock>>,
+    /// Gradient buffers of summed samples, for the next samples of the modal path to fill
+    /// (thousands of samples an epoch would otherwise each allocate one).
+    spare_grads: std::sync::Mutex<Vec<Vec<Vec<f64>>>>,
 }
 
 impl<'a> Trainer<'a> {
@@ -271,6 +274,7 @@ impl<'a> Trainer<'a> {
             chip: None,
             modal: training.fast_path,
             last_chip: std::sync::Mutex::new(None),
+            spare_grads: std::sync::Mutex::new(Vec::new()),
         })
     }
 
@@ -518,9 +522,10 @@ impl<'a> Trainer<'a> {
                 }
             }
             if let Some((p, r)) = &fast {
-                let g = p.backward(r, &dl_dt);
-                near_grazing = g.near_grazing;
-                return g.weights;
+                let mut weights = self.spare_grads.lock().ok().and_then(|mut v| v.pop());
+                let weights = weights.get_or_insert_default();
+                near_grazing = p.backward_into(r, &mut dl_dt, weights);
+                return std::mem::take(weights);
             }
             if let Some(order) = &self.analytic {
                 return analytic::backward(self.program, self.kernels, net, outcome, &dl_dt, order);
@@ -751,6 +756,10 @@ impl<'a> Trainer<'a> {
                     for (s, r) in silent.iter_mut().zip(&r.silent_outputs) {
                         *s |= r;
                     }
+                }
+                if let Ok(mut spare) = self.spare_grads.lock() {
+                    spare.extend(results.into_iter().filter_map(|r| r.grads));
+                    spare.truncate(batch.len());
                 }
                 let scale = 1.0 / batch.len() as f64;
                 grads.iter_mut().flatten().for_each(|g| *g *= scale);

@@ -11,28 +11,47 @@ impl Plan<'_> {
     /// First-spike gradients of one run by every weight; `dl_dt[id]` is the loss's derivative
     /// by the time of spike `id`.
     pub fn backward(&self, run: &Run, dl_dt: &[f64]) -> Gradients {
+        let mut weights = Vec::new();
+        let near_grazing = self.backward_into(run, &mut dl_dt.to_vec(), &mut weights);
+        Gradients {
+            weights,
+            near_grazing,
+        }
+    }
+
+    /// [`Plan::backward`] into buffers kept by the caller (training runs thousands of samples
+    /// an epoch): `weights` is reshaped to the weights' layout and its values replaced;
+    /// `dl_dt` serves as the spikes' derivatives as they accumulate (so its values change).
+    /// Returns how many spikes had a nearly flat threshold crossing.
+    pub fn backward_into(
+        &self,
+        run: &Run,
+        dl_dt: &mut Vec<f64>,
+        weights: &mut Vec<Vec<f64>>,
+    ) -> u32 {
+        weights.resize_with(self.net.projections.len(), Vec::new);
+        for (g, s) in weights.iter_mut().zip(&self.net.projections) {
+            g.clear();
+            g.resize(s.w.len(), 0.0);
+        }
         let mut grads = Gradients {
-            weights: self
-                .net
-                .projections
-                .iter()
-                .map(|s| vec![0.0; s.w.len()])
-                .collect(),
+            weights: std::mem::take(weights),
             near_grazing: 0,
         };
-        let mut lt = dl_dt.to_vec();
+        let lt = dl_dt;
         lt.resize(run.outcome.spikes.len(), 0.0);
         for &pop in self.order.iter().rev() {
             let layer = &run.layers[pop];
             match self.modes[pop].n {
-                1 => self.backward_layer::<1>(pop, layer, &mut lt, &mut grads),
-                2 => self.backward_layer::<2>(pop, layer, &mut lt, &mut grads),
-                3 => self.backward_layer::<3>(pop, layer, &mut lt, &mut grads),
-                4 => self.backward_layer::<4>(pop, layer, &mut lt, &mut grads),
+                1 => self.backward_layer::<1>(pop, layer, lt, &mut grads),
+                2 => self.backward_layer::<2>(pop, layer, lt, &mut grads),
+                3 => self.backward_layer::<3>(pop, layer, lt, &mut grads),
+                4 => self.backward_layer::<4>(pop, layer, lt, &mut grads),
                 n => unreachable!("Plan::new admits at most {MAX_STATES} states, not {n}"),
             }
         }
-        grads
+        *weights = grads.weights;
+        grads.near_grazing
     }
 
     /// One layer of [`Plan::backward`]: spiking neuron by spiking neuron, every arrival before

@@ -212,6 +212,8 @@ struct Work {
     coef: Vec<f64>,
     /// The layers of finished runs, for the next run to fill (see `Drop for Run`).
     spare: Vec<Vec<Layer>>,
+    /// The spike list of a finished run, for the next run's outcome.
+    spikes: Vec<SpikeRecord>,
 }
 
 /// Vectors kept from run to run by element type (a few types: intervals and arrivals for each
@@ -291,12 +293,16 @@ impl Drop for Run {
     /// Hands the layers' buffers back to this thread's next run (no allocation per sample).
     fn drop(&mut self) {
         let layers = std::mem::take(&mut self.layers);
+        let spikes = std::mem::take(&mut self.outcome.spikes);
         // `try_with`: during thread teardown the buffers are simply freed.
         let _ = WORK.try_with(|w| {
-            if let Ok(mut w) = w.try_borrow_mut()
-                && w.spare.len() < 4
-            {
-                w.spare.push(layers);
+            if let Ok(mut w) = w.try_borrow_mut() {
+                if w.spare.len() < 4 {
+                    w.spare.push(layers);
+                }
+                if spikes.capacity() > w.spikes.capacity() {
+                    w.spikes = spikes;
+                }
             }
         });
     }
@@ -494,11 +500,6 @@ impl<'a> Plan<'a> {
         let npops = self.program.populations.len();
         let neurons: usize = self.program.populations.iter().map(|p| p.size).sum();
         let given: usize = inputs.iter().map(|s| s.as_ref().len()).sum();
-        let mut outcome = Outcome {
-            spikes: Vec::with_capacity(given + neurons),
-            limit_hits: vec![0; npops],
-            log: None,
-        };
         // Negative (or NaN) times are the engine's business.
         if inputs
             .iter()
@@ -508,6 +509,14 @@ impl<'a> Plan<'a> {
             return None;
         }
         let mut work = WORK.with(|w| w.take());
+        let mut spikes = std::mem::take(&mut work.spikes);
+        spikes.clear();
+        spikes.reserve(given + neurons);
+        let mut outcome = Outcome {
+            spikes,
+            limit_hits: vec![0; npops],
+            log: None,
+        };
         // Spikes of every node as (time, index, id): inputs first, as the engine numbers them.
         let mut input_spikes = std::mem::take(&mut work.input_spikes);
         let mut pop_spikes = std::mem::take(&mut work.pop_spikes);
