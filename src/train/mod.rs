@@ -21,6 +21,11 @@ use crate::sim::rng::Rng;
 use data::Sample;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+thread_local! {
+    /// The loss's derivatives by spike time of the modal path's last sample, kept for the next.
+    static DL_DT: std::cell::RefCell<Vec<f64>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// Samples a thread takes at a time.
 const BLOCK: usize = 2;
 
@@ -503,7 +508,10 @@ impl<'a> Trainer<'a> {
                 &slow
             }
         };
-        let firsts = outcome.first_spikes(out_pop, size);
+        let firsts = match &fast {
+            Some((_, r)) => r.first_spikes(out_pop),
+            None => outcome.first_spikes(out_pop, size),
+        };
         let times: Vec<f64> = firsts.iter().map(|(t, _)| *t).collect();
         let (value, dl) = loss::first_spike_loss(
             &self.training.loss,
@@ -515,18 +523,27 @@ impl<'a> Trainer<'a> {
         let correct = prediction == Some(s.label);
         let mut near_grazing = 0;
         let grads = with_grad.then(|| {
-            let mut dl_dt = vec![0.0; outcome.spikes.len()];
-            for ((_, id), g) in firsts.iter().zip(&dl) {
-                if let Some(id) = id {
-                    dl_dt[*id as usize] = *g;
+            // The loss's derivative by the time of each spike (by id), into `dl_dt`.
+            let by_spike = |dl_dt: &mut Vec<f64>| {
+                dl_dt.clear();
+                dl_dt.resize(outcome.spikes.len(), 0.0);
+                for ((_, id), g) in firsts.iter().zip(&dl) {
+                    if let Some(id) = id {
+                        dl_dt[*id as usize] = *g;
+                    }
                 }
-            }
+            };
             if let Some((p, r)) = &fast {
                 let mut weights = self.spare_grads.lock().ok().and_then(|mut v| v.pop());
                 let weights = weights.get_or_insert_default();
-                near_grazing = p.backward_into(r, &mut dl_dt, weights);
+                DL_DT.with_borrow_mut(|dl_dt| {
+                    by_spike(dl_dt);
+                    near_grazing = p.backward_into(r, dl_dt, weights);
+                });
                 return std::mem::take(weights);
             }
+            let mut dl_dt = Vec::new();
+            by_spike(&mut dl_dt);
             if let Some(order) = &self.analytic {
                 return analytic::backward(self.program, self.kernels, net, outcome, &dl_dt, order);
             }

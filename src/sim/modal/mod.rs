@@ -278,6 +278,17 @@ impl Run {
         self.two_pass
     }
 
+    /// The first spike of each neuron of population `pop` as [`Outcome::first_spikes`] gives
+    /// it (time and spike id; infinite and `None` for a silent neuron), read from the layer
+    /// (each neuron spikes at most once here) instead of from the whole spike list.
+    pub fn first_spikes(&self, pop: usize) -> Vec<(f64, Option<u32>)> {
+        self.layers[pop]
+            .fired
+            .iter()
+            .map(|f| f.map_or((f64::INFINITY, None), |f| (f.t, Some(f.id))))
+            .collect()
+    }
+
     /// The spikes, without what the backward pass needs.
     pub fn into_outcome(mut self) -> Outcome {
         let empty = Outcome {
