@@ -2,19 +2,22 @@
 //! threads (about 60 µs a time on the 2-core machines, 79 times in a Yin-Yang epoch) and the
 //! helpers keep their buffers warm. Each helper has its own copy of the network and takes the
 //! batch's weights with the task; it claims blocks of the batch through the same counter as the
-//! calling thread ([`Trainer::take_blocks`]), and results go back by position, so a batch's
-//! results are the same whichever thread ran which sample.
+//! calling thread, and sends each block's results back as soon as it has run it. The calling
+//! thread hands the results on in sample order as soon as they are there, between its own
+//! blocks, so that summing a batch's gradients (about half a megabyte, half of it from the
+//! other processor's cache) overlaps the helpers' work instead of following it; whichever
+//! thread ran which sample, the results arrive in the same order.
 //!
 //! What it does not do: evaluation (two calls an epoch, which `Trainer::parallel` serves), or
 //! anything but the samples' forward and backward runs (the optimiser step stays with the
 //! caller).
 
 use super::data::Sample;
-use super::{BLOCK, SampleResult, TrainError, Trainer, in_order};
+use super::{BLOCK, SampleResult, TrainError, Trainer};
 use crate::sim::network::Network;
 use crate::sim::spin::receive;
 use std::sync::Arc;
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::thread::Scope;
 
@@ -27,7 +30,12 @@ struct Task {
     trials: u64,
 }
 
-type Reply = Result<Vec<(usize, SampleResult)>, TrainError>;
+/// A helper's message: the results of a block it ran (by position in the batch), or that it
+/// has claimed the last of its blocks.
+enum Reply {
+    Block(Vec<(usize, SampleResult)>),
+    Done(Result<(), TrainError>),
+}
 
 /// The helpers of one epoch; they stop when it is dropped.
 pub(super) struct Crew {
@@ -60,8 +68,12 @@ impl Crew {
                         }
                         let samples: Vec<&Sample> =
                             task.batch.iter().map(|&i| &trainer.train[i]).collect();
-                        let reply = trainer.run_share(&net, &samples, &task.next, task.trials);
-                        if replies.send(reply).is_err() {
+                        let done =
+                            trainer.run_share(&net, &samples, &task.next, task.trials, |b| {
+                                // A failed send means the epoch is over.
+                                let _ = replies.send(Reply::Block(b));
+                            });
+                        if replies.send(Reply::Done(done)).is_err() {
                             return;
                         }
                     }
@@ -73,15 +85,17 @@ impl Crew {
     }
 
     /// Forward and backward runs of the training samples at positions `batch`, on the calling
-    /// thread and the helpers; results in batch order. On the chip, sample `k` of the batch is
-    /// trial `trials + k`.
+    /// thread and the helpers; each result goes to `take` in batch order, on the calling
+    /// thread, as soon as it and those before it are there. On the chip, sample `k` of the
+    /// batch is trial `trials + k`. After an error, `take` may have seen some of the results.
     pub(super) fn run(
         &self,
         trainer: &Trainer,
         net: &Network,
         batch: &[usize],
         trials: u64,
-    ) -> Result<Vec<SampleResult>, TrainError> {
+        take: &mut dyn FnMut(SampleResult),
+    ) -> Result<(), TrainError> {
         let samples: Vec<&Sample> = batch.iter().map(|&i| &trainer.train[i]).collect();
         let busy = self
             .helpers
@@ -102,47 +116,105 @@ impl Crew {
                     .expect("a training thread panicked");
             }
         }
-        let mine = trainer.run_share(net, &samples, &next, trials);
-        // Every helper's reply is taken, even after an error, so none is left for the next
-        // batch.
-        let theirs = self.helpers[..busy]
-            .iter()
-            .map(|(_, replies)| receive(replies, self.spin).expect("a training thread panicked"));
-        let mut done = Vec::with_capacity(samples.len());
-        let mut error = None;
-        for reply in std::iter::once(mine).chain(theirs) {
-            match reply {
-                Ok(d) => done.extend(d),
-                Err(e) => error = error.or(Some(e)),
+        let mut order = InOrder::new(samples.len(), busy);
+        let mine = trainer.run_share(net, &samples, &next, trials, |b| {
+            order.add(b, take);
+            // What the helpers have sent meanwhile.
+            for (h, (_, replies)) in self.helpers[..busy].iter().enumerate() {
+                while let Ok(reply) = replies.try_recv() {
+                    order.file(h, reply, take);
+                }
+            }
+        });
+        // Every helper's messages are taken up to its last, even after an error, so that none
+        // is left for the next batch.
+        for (h, (_, replies)) in self.helpers[..busy].iter().enumerate() {
+            while !order.finished[h] {
+                let reply = receive(replies, self.spin).expect("a training thread panicked");
+                order.file(h, reply, take);
             }
         }
-        match error {
+        match mine.err().or(order.error) {
             Some(e) => Err(e),
-            None => Ok(in_order(done, samples.len())),
+            None => {
+                debug_assert_eq!(order.next, order.held.len());
+                Ok(())
+            }
+        }
+    }
+}
+
+/// A batch's results, held until those before them have arrived and then handed on in order;
+/// and which helpers have sent their last message, the first error among them.
+struct InOrder {
+    held: Vec<Option<SampleResult>>,
+    next: usize,
+    finished: Vec<bool>,
+    error: Option<TrainError>,
+}
+
+impl InOrder {
+    fn new(n: usize, helpers: usize) -> InOrder {
+        let mut held = Vec::new();
+        held.resize_with(n, || None);
+        InOrder {
+            held,
+            next: 0,
+            finished: vec![false; helpers],
+            error: None,
+        }
+    }
+
+    /// Holds `block` (results by position) and hands on every result now in order.
+    fn add(&mut self, block: Vec<(usize, SampleResult)>, take: &mut dyn FnMut(SampleResult)) {
+        for (k, r) in block {
+            self.held[k] = Some(r);
+        }
+        while let Some(r) = self.held.get_mut(self.next).and_then(Option::take) {
+            take(r);
+            self.next += 1;
+        }
+    }
+
+    /// A message of helper `h`.
+    fn file(&mut self, h: usize, reply: Reply, take: &mut dyn FnMut(SampleResult)) {
+        match reply {
+            Reply::Block(b) => self.add(b, take),
+            Reply::Done(r) => {
+                self.finished[h] = true;
+                self.error = self.error.take().or(r.err());
+            }
         }
     }
 }
 
 impl Trainer<'_> {
     /// One thread's share of a training batch: the blocks it claims through `next`, with
-    /// gradients.
+    /// gradients, each block's results (with their positions) to `block` as it is run.
     fn run_share(
         &self,
         net: &Network,
         samples: &[&Sample],
         next: &AtomicUsize,
         trials: u64,
-    ) -> Reply {
+        mut block: impl FnMut(Vec<(usize, SampleResult)>),
+    ) -> Result<(), TrainError> {
         let chip = self.configure(net)?;
         let plan = self.plan(net);
-        Ok(self.take_blocks(
-            net,
-            samples,
-            next,
-            true,
-            chip.as_ref(),
-            plan.as_ref(),
-            trials,
-        ))
+        loop {
+            let start = next.fetch_add(BLOCK, Ordering::Relaxed);
+            if start >= samples.len() {
+                return Ok(());
+            }
+            block(self.run_block(
+                net,
+                &samples[start..samples.len().min(start + BLOCK)],
+                start,
+                true,
+                chip.as_ref(),
+                plan.as_ref(),
+                trials,
+            ));
+        }
     }
 }

@@ -625,7 +625,8 @@ impl<'a> Trainer<'a> {
     }
 
     /// Runs blocks of `BLOCK` samples, claimed through `next`, until none is left; the results
-    /// with their positions in `samples`. Every thread working on one batch runs this.
+    /// with their positions in `samples`. Every thread working on one call of
+    /// [`Trainer::parallel`] runs this.
     #[allow(clippy::too_many_arguments)]
     fn take_blocks(
         &self,
@@ -643,11 +644,31 @@ impl<'a> Trainer<'a> {
             if start >= samples.len() {
                 return done;
             }
-            for (k, s) in samples.iter().enumerate().skip(start).take(BLOCK) {
-                let trial = trials.wrapping_add(k as u64);
-                done.push((k, self.sample(net, s, with_grad, chip, plan, trial)));
-            }
+            let block = &samples[start..samples.len().min(start + BLOCK)];
+            done.extend(self.run_block(net, block, start, with_grad, chip, plan, trials));
         }
+    }
+
+    /// The results of `block`, the samples at positions `start..` of their batch or set, with
+    /// those positions (on the chip, sample `k` is trial `trials + k`).
+    #[allow(clippy::too_many_arguments)]
+    fn run_block(
+        &self,
+        net: &Network,
+        block: &[&Sample],
+        start: usize,
+        with_grad: bool,
+        chip: Option<&crate::bss2::mock::Mock>,
+        plan: Option<&crate::sim::modal::Plan>,
+        trials: u64,
+    ) -> Vec<(usize, SampleResult)> {
+        (start..)
+            .zip(block)
+            .map(|(k, s)| {
+                let trial = trials.wrapping_add(k as u64);
+                (k, self.sample(net, s, with_grad, chip, plan, trial))
+            })
+            .collect()
     }
 
     /// Accuracy and mean loss on a set (forward only).
@@ -748,35 +769,36 @@ impl<'a> Trainer<'a> {
             let crew = crew::Crew::start(scope, self, net, self.threads - 1);
             for (b, batch) in order.chunks(tr.batch).enumerate() {
                 let trials = ((epoch as u64) << 24) + (b as u64) * (tr.batch as u64);
-                let results = crew.run(self, net, batch, trials)?;
                 let mut grads: Vec<Vec<f64>> = net
                     .projections
                     .iter()
                     .map(|s| vec![0.0; s.w.len()])
                     .collect();
                 let mut silent = vec![false; self.program.populations[tr.output.index()].size];
-                for r in &results {
+                // Each result as it comes, in sample order (the sums are the same whichever
+                // thread ran which sample); its gradient buffer then goes back to the pool.
+                let mut spare = Vec::new();
+                crew.run(self, net, batch, trials, &mut |r| {
                     done += 1;
                     loss_sum += r.loss;
                     correct += usize::from(r.correct);
                     spikes += r.spikes;
                     limit_hits += r.limit_hits;
                     grazing += r.near_grazing as u64;
-                    for (acc, g) in grads
-                        .iter_mut()
-                        .zip(r.grads.as_ref().expect("computed with gradients"))
-                    {
+                    let g = r.grads.expect("computed with gradients");
+                    for (acc, g) in grads.iter_mut().zip(&g) {
                         for (a, v) in acc.iter_mut().zip(g) {
                             *a += v;
                         }
                     }
+                    spare.push(g);
                     for (s, r) in silent.iter_mut().zip(&r.silent_outputs) {
                         *s |= r;
                     }
-                }
-                if let Ok(mut spare) = self.spare_grads.lock() {
-                    spare.extend(results.into_iter().filter_map(|r| r.grads));
-                    spare.truncate(batch.len());
+                })?;
+                if let Ok(mut pool) = self.spare_grads.lock() {
+                    pool.append(&mut spare);
+                    pool.truncate(batch.len());
                 }
                 let scale = 1.0 / batch.len() as f64;
                 grads.iter_mut().flatten().for_each(|g| *g *= scale);
