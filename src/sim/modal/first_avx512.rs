@@ -344,13 +344,17 @@ pub(super) fn first_spikes<const N: usize>(
         _mm512_add_pd(_mm512_mul_pd(ln8(z), _mm512_set1_pd(1.0 / a)), newton),
         t0,
     );
-    let (t, t1, slope) = (lanes(t), lanes(t1), lanes(slope));
-    for l in 0..WIDE {
-        let closing = o[l].interval as usize == last;
-        if !(t[l] < t1[l] || (closing && t[l] <= t1[l])) {
+    // Each spike inside its interval: before its end, or at it in the last interval.
+    let before = _mm512_cmp_pd_mask::<_CMP_LT_OQ>(t, t1);
+    if before != 0xff {
+        let closing = (0..WIDE).fold(0u8, |mask, l| {
+            mask | u8::from(o[l].interval as usize == last) << l
+        });
+        if before | (closing & _mm512_cmp_pd_mask::<_CMP_LE_OQ>(t, t1)) != 0xff {
             return false;
         }
     }
+    let (t, slope) = (lanes(t), lanes(slope));
     let (ps, q): ([[f64; WIDE]; N], [[f64; WIDE]; N]) = (
         std::array::from_fn(|m| lanes(ps[m])),
         std::array::from_fn(|m| lanes(q[m])),

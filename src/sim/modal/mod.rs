@@ -326,17 +326,15 @@ pub struct Gradients {
     pub near_grazing: u32,
 }
 
-/// The exponentials e^{lambda_m t} and e^{-lambda_m t} of a population's spikes, by neuron.
-type Carried<'c, const N: usize> = (&'c [[f64; N]], &'c [[f64; N]]);
-
 /// An arrival's weights by target and its d_m e^{-lambda_m s}.
 type Weighed<'w, const N: usize> = (&'w [f64], [f64; N]);
 
 /// The intervals of a layer whose arrivals all come through one projection `syn` (receptor
 /// jump `d` in modal coordinates, threshold row `g`), into `ivs` and `arr` (per arrival its
 /// weights by target and `dq` = d_m e^{-lambda_m s}, also written to `dqs`); `end` is the
-/// interval that ends at 0 and comes back as the last one pushed. The exponentials of an
-/// arrival come from its source spike (`carried`, by presynaptic neuron) or from `p_at`.
+/// interval that ends at 0 and comes back as the last one pushed. `exps` gives the
+/// exponentials e^{lambda_m t} and e^{-lambda_m t} of an arrival from its presynaptic neuron
+/// and time (from its source spike, or computed).
 /// Returns the number of arrivals taken (all of them). Kept out of the layer code so that
 /// its loop keeps its values in registers.
 #[allow(clippy::too_many_arguments)]
@@ -345,8 +343,7 @@ fn single_intervals<'w, const N: usize>(
     arrs: &[Arrival],
     syn: &'w super::network::Synapses,
     (d, g): ([f64; N], [f64; N]),
-    carried: Option<Carried<'_, N>>,
-    p_at: impl Fn(f64) -> ([f64; N], [f64; N]),
+    exps: impl Fn(usize, f64) -> ([f64; N], [f64; N]),
     dqs: &mut [[f64; N]],
     (ivs, arr): (&mut Vec<Interval<N>>, &mut Vec<Weighed<'w, N>>),
     end: &mut Interval<N>,
@@ -359,10 +356,7 @@ fn single_intervals<'w, const N: usize>(
     while next < arrivals {
         let t1 = arrs[next].t;
         let pre = arrs[next].pre as usize;
-        let (p1, q1) = match carried {
-            Some((p, q)) => (p[pre], q[pre]),
-            None => p_at(t1),
-        };
+        let (p1, q1) = exps(pre, t1);
         let start = next;
         let dq: [f64; N] = std::array::from_fn(|m| d[m] * q1[m]);
         loop {
@@ -773,19 +767,31 @@ impl<'a> Plan<'a> {
         // One projection: its arrivals in a loop of their own (the general one below then only
         // closes the last interval).
         if let Some((syn, d, carried)) = single {
-            next = single_intervals::<N>(
-                &layer.arrivals,
-                syn,
-                (d, g),
-                carried,
-                |t| {
-                    let p = p_at(t);
-                    (p, md.inverse(&p))
-                },
-                layer.dq.as_chunks_mut::<N>().0,
-                (&mut ivs, &mut arr),
-                &mut end,
-            );
+            let dqs = layer.dq.as_chunks_mut::<N>().0;
+            // One copy of the loop each way (one that calls `exp` keeps its values in memory).
+            next = match carried {
+                Some((p, q)) => single_intervals::<N>(
+                    &layer.arrivals,
+                    syn,
+                    (d, g),
+                    |pre, _| (p[pre], q[pre]),
+                    dqs,
+                    (&mut ivs, &mut arr),
+                    &mut end,
+                ),
+                None => single_intervals::<N>(
+                    &layer.arrivals,
+                    syn,
+                    (d, g),
+                    |_, t| {
+                        let p = p_at(t);
+                        (p, md.inverse(&p))
+                    },
+                    dqs,
+                    (&mut ivs, &mut arr),
+                    &mut end,
+                ),
+            };
         }
         loop {
             let closing = next == arrivals;
