@@ -249,6 +249,38 @@ fn relabel<A, B>(mut v: Vec<A>) -> Vec<B> {
         .collect()
 }
 
+/// Appends to `v` the values `fill` pushes into its [`Appender`], at most `room` of them, with
+/// the space reserved beforehand: the loop that pushes makes no call to grow the vector (such a
+/// call, cold as it is, has the loop keep its values in memory rather than in registers, and
+/// only a push past `room` panics instead).
+fn append<T, R>(v: &mut Vec<T>, room: usize, fill: impl FnOnce(&mut Appender<'_, T>) -> R) -> R {
+    v.reserve(room);
+    let len = v.len();
+    let mut out = Appender {
+        free: &mut v.spare_capacity_mut()[..room],
+        written: 0,
+    };
+    let r = fill(&mut out);
+    let written = out.written;
+    // SAFETY: `Appender::push` wrote the first `written` places past the length.
+    unsafe { v.set_len(len + written) };
+    r
+}
+
+/// The reserved places past a vector's end, written in order ([`append`]).
+struct Appender<'a, T> {
+    free: &'a mut [std::mem::MaybeUninit<T>],
+    written: usize,
+}
+
+impl<T> Appender<'_, T> {
+    #[inline(always)]
+    fn push(&mut self, value: T) {
+        self.free[self.written].write(value);
+        self.written += 1;
+    }
+}
+
 thread_local! {
     /// Each thread's buffers, kept from run to run (the finder keeps its prepared eigenvalues).
     static WORK: std::cell::RefCell<Work> = std::cell::RefCell::default();
@@ -336,7 +368,7 @@ type Weighed<'w, const N: usize> = (&'w [f64], [f64; N]);
 /// exponentials e^{lambda_m t} and e^{-lambda_m t} of an arrival from its presynaptic neuron
 /// and time (from its source spike, or computed).
 /// Returns the number of arrivals taken (all of them). Kept out of the layer code so that
-/// its loop keeps its values in registers.
+/// its loop keeps its values in registers (and writing through [`append`]).
 #[allow(clippy::too_many_arguments)]
 #[inline(never)]
 fn single_intervals<'w, const N: usize>(
@@ -349,38 +381,44 @@ fn single_intervals<'w, const N: usize>(
     end: &mut Interval<N>,
 ) -> usize {
     let arrivals = arrs.len();
-    // The last interval in locals, not behind `end`: each new one is built from the last one's
-    // end in registers (loads of a struct just written field by field stall the processor).
-    let mut last = *end;
-    let mut next = 0;
-    while next < arrivals {
-        let t1 = arrs[next].t;
-        let pre = arrs[next].pre as usize;
-        let (p1, q1) = exps(pre, t1);
-        let start = next;
-        let dq: [f64; N] = std::array::from_fn(|m| d[m] * q1[m]);
-        loop {
-            dqs[next] = dq;
-            arr.push((syn.row(arrs[next].pre as usize), dq));
-            next += 1;
-            if next == arrivals || arrs[next].t != t1 {
-                break;
+    // At most one interval per arrival.
+    append(ivs, arrivals, |ivs| {
+        append(arr, arrivals, |arr| {
+            // The last interval in locals, not behind `end`: each new one is built from the
+            // last one's end in registers (loads of a struct just written field by field stall
+            // the processor).
+            let mut last = *end;
+            let mut next = 0;
+            while next < arrivals {
+                let t1 = arrs[next].t;
+                let pre = arrs[next].pre as usize;
+                let (p1, q1) = exps(pre, t1);
+                let start = next;
+                let dq: [f64; N] = std::array::from_fn(|m| d[m] * q1[m]);
+                loop {
+                    dqs[next] = dq;
+                    arr.push((syn.row(arrs[next].pre as usize), dq));
+                    next += 1;
+                    if next == arrivals || arrs[next].t != t1 {
+                        break;
+                    }
+                }
+                last = Interval {
+                    t0: last.t1,
+                    t1,
+                    p0: last.p1,
+                    gp0: last.gp1,
+                    p1,
+                    gp1: std::array::from_fn(|m| g[m] * p1[m]),
+                    start,
+                    end: next,
+                };
+                ivs.push(last);
             }
-        }
-        last = Interval {
-            t0: last.t1,
-            t1,
-            p0: last.p1,
-            gp0: last.gp1,
-            p1,
-            gp1: std::array::from_fn(|m| g[m] * p1[m]),
-            start,
-            end: next,
-        };
-        ivs.push(last);
-    }
-    *end = last;
-    next
+            *end = last;
+            next
+        })
+    })
 }
 
 impl<'a> Plan<'a> {
@@ -554,27 +592,28 @@ impl<'a> Plan<'a> {
                     Node::Pop(p) => pop_spikes[p.index()].len(),
                 })
                 .sum();
-            layer.arrivals.reserve_exact(incoming);
-            for &k in &self.into[pop] {
-                let syn = &self.net.projections[k];
-                let source = match syn.pre {
-                    Node::Input(i) => &input_spikes[i.index()],
-                    Node::Pop(p) => &pop_spikes[p.index()],
-                };
-                // Every source reaches a target of a dense projection.
-                let dense = self.dense[k];
-                for &(t, idx, id) in source {
-                    let ta = t + syn.delay;
-                    if ta <= self.t_max && (dense || !syn.targets[idx as usize].is_empty()) {
-                        layer.arrivals.push(Arrival {
-                            t: ta,
-                            proj: k as u32,
-                            pre: idx,
-                            source: id,
-                        });
+            append(&mut layer.arrivals, incoming, |arrivals| {
+                for &k in &self.into[pop] {
+                    let syn = &self.net.projections[k];
+                    let source = match syn.pre {
+                        Node::Input(i) => &input_spikes[i.index()],
+                        Node::Pop(p) => &pop_spikes[p.index()],
+                    };
+                    // Every source reaches a target of a dense projection.
+                    let dense = self.dense[k];
+                    for &(t, idx, id) in source {
+                        let ta = t + syn.delay;
+                        if ta <= self.t_max && (dense || !syn.targets[idx as usize].is_empty()) {
+                            arrivals.push(Arrival {
+                                t: ta,
+                                proj: k as u32,
+                                pre: idx,
+                                source: id,
+                            });
+                        }
                     }
                 }
-            }
+            });
             // The keys are unique, so an unstable sort gives one order.
             // (Times are not negative, so their bits sort as they do.)
             // From one projection they often come sorted already, and from one undelayed
@@ -602,26 +641,30 @@ impl<'a> Plan<'a> {
             }
             let fired = &mut work.fired;
             fired.clear();
-            fired.extend(
-                layer
-                    .fired
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(j, f)| f.map(|f| (f.t, j as u32))),
-            );
-            sort_by_time(fired, self.t_max, &mut work.sort);
-            for &(t, j) in fired.iter() {
-                let id = outcome.spikes.len() as u32;
-                outcome.spikes.push(SpikeRecord {
-                    node: Node::Pop(PopId(pop as u32)),
-                    idx: j,
-                    t,
-                });
-                if let Some(f) = layer.fired[j as usize].as_mut() {
-                    f.id = id;
+            append(fired, layer.fired.len(), |out| {
+                for (j, f) in layer.fired.iter().enumerate() {
+                    if let Some(f) = f {
+                        out.push((f.t, j as u32));
+                    }
                 }
-                pop_spikes[pop].push((t, j, id));
-            }
+            });
+            sort_by_time(fired, self.t_max, &mut work.sort);
+            let first_id = outcome.spikes.len() as u32;
+            append(&mut outcome.spikes, fired.len(), |records| {
+                append(&mut pop_spikes[pop], fired.len(), |spikes| {
+                    for (&(t, j), id) in fired.iter().zip(first_id..) {
+                        records.push(SpikeRecord {
+                            node: Node::Pop(PopId(pop as u32)),
+                            idx: j,
+                            t,
+                        });
+                        if let Some(f) = layer.fired[j as usize].as_mut() {
+                            f.id = id;
+                        }
+                        spikes.push((t, j, id));
+                    }
+                })
+            });
             layers[pop] = layer;
         }
         work.input_spikes = input_spikes;
