@@ -174,6 +174,8 @@ impl Plan<'_> {
             reach[j] = f.applied as f64;
         }
         let gw = &mut grads.weights[proj];
+        // Dense: the weight from `pre` to `j` is at `pre * size + j`.
+        debug_assert!((0..=syn.n_pre).all(|pre| syn.offsets[pre] == pre * size));
         if let Node::Pop(_) = syn.pre {
             // Neuron by neuron, each over the arrivals that reached it before its spike (its k
             // in registers, no test per arrival): every weight and every source's derivative
@@ -184,7 +186,7 @@ impl Plan<'_> {
                 let lkj: [f64; N] = std::array::from_fn(|m| lk[m * size + j]);
                 let reached = reach[j] as usize;
                 for (a, dq) in layer.arrivals[..reached].iter().zip(dq) {
-                    let at = syn.offsets[a.pre as usize] + j;
+                    let at = a.pre as usize * size + j;
                     let (dw, ds) = terms(&kj, &lkj, dq);
                     gw[at] += dw;
                     lt[a.source as usize] += ds * syn.w[at];
