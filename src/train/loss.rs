@@ -10,12 +10,16 @@ use crate::sema::hir::Loss;
 
 /// Loss value and dL/dt for each output neuron (0 for silent ones).
 pub fn first_spike_loss(loss: &Loss, times: &[f64], label: usize, t_max: f64) -> (f64, Vec<f64>) {
-    let t: Vec<f64> = times
-        .iter()
-        .map(|t| if t.is_finite() { *t } else { t_max })
-        .collect();
-    let silent: Vec<bool> = times.iter().map(|t| !t.is_finite()).collect();
-    let mut grad = vec![0.0; t.len()];
+    // Silent outputs count as spiking at t_max.
+    let at = |k: usize| {
+        if times[k].is_finite() {
+            times[k]
+        } else {
+            t_max
+        }
+    };
+    let n = times.len();
+    let mut grad = vec![0.0; n];
     let value = match *loss {
         Loss::FirstSpikeCe {
             tau,
@@ -23,17 +27,21 @@ pub fn first_spike_loss(loss: &Loss, times: &[f64], label: usize, t_max: f64) ->
             beta,
             tau_reg,
         } => {
-            let m = t.iter().fold(f64::INFINITY, |a, b| a.min(*b));
-            let e: Vec<f64> = t.iter().map(|ti| (-(ti - m) / tau).exp()).collect();
-            let z: f64 = e.iter().sum();
-            let ce = (t[label] - m) / tau + z.ln();
-            for k in 0..t.len() {
-                // d/dt_k [t_label/tau + log sum exp(-t/tau)] = (delta - softmax_k) / tau
-                let softmax = e[k] / z;
-                grad[k] = (f64::from(u8::from(k == label)) - softmax) / tau;
+            let m = (0..n).fold(f64::INFINITY, |a, k| a.min(at(k)));
+            // exp(-(t_k - m) / tau) into `grad` first (one buffer a sample), then the
+            // derivatives from it.
+            for (k, g) in grad.iter_mut().enumerate() {
+                *g = (-(at(k) - m) / tau).exp();
             }
-            let reg = alpha * ((t[label] / (beta * tau_reg)).exp() - 1.0);
-            grad[label] += alpha * (t[label] / (beta * tau_reg)).exp() / (beta * tau_reg);
+            let z: f64 = grad.iter().sum();
+            let ce = (at(label) - m) / tau + z.ln();
+            for (k, g) in grad.iter_mut().enumerate() {
+                // d/dt_k [t_label/tau + log sum exp(-t/tau)] = (delta - softmax_k) / tau
+                let softmax = *g / z;
+                *g = (f64::from(u8::from(k == label)) - softmax) / tau;
+            }
+            let reg = alpha * ((at(label) / (beta * tau_reg)).exp() - 1.0);
+            grad[label] += alpha * (at(label) / (beta * tau_reg)).exp() / (beta * tau_reg);
             ce + reg
         }
         Loss::TargetMse {
@@ -42,11 +50,11 @@ pub fn first_spike_loss(loss: &Loss, times: &[f64], label: usize, t_max: f64) ->
             tau,
         } => {
             let mut v = 0.0;
-            for k in 0..t.len() {
+            for (k, g) in grad.iter_mut().enumerate() {
                 let target = if k == label { correct } else { wrong };
-                let d = (t[k] - target) / tau;
+                let d = (at(k) - target) / tau;
                 v += d * d;
-                grad[k] = 2.0 * d / tau;
+                *g = 2.0 * d / tau;
             }
             v
         }
@@ -54,9 +62,9 @@ pub fn first_spike_loss(loss: &Loss, times: &[f64], label: usize, t_max: f64) ->
             unreachable!("sema pairs time-discrete losses with the discrete mode")
         }
     };
-    for k in 0..grad.len() {
-        if silent[k] {
-            grad[k] = 0.0;
+    for (g, t) in grad.iter_mut().zip(times) {
+        if !t.is_finite() {
+            *g = 0.0;
         }
     }
     (value, grad)

@@ -495,6 +495,10 @@ impl<'a> Trainer<'a> {
                 .collect()
         });
         let fast = match (plan, &observed) {
+            // (The data alone, the common case, without a list to allocate.)
+            (Some(p), None) if self.fixed_inputs.len() == 1 => {
+                p.run(&[&s.spikes[..]]).map(|r| (p, r))
+            }
             (Some(p), None) => p.run(&self.input_views(s)).map(|r| (p, r)),
             _ => None,
         };
