@@ -1331,3 +1331,42 @@ impl<'a> Plan<'a> {
         self.search::<N>(pop, j, c, layer, (t, t1), (&p, gp1), closing, applied, work)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::append;
+
+    /// `append` keeps what was there, adds exactly what was pushed (fewer than the room
+    /// included, and nothing), and hands back the closure's value.
+    #[test]
+    fn append_adds_what_was_pushed() {
+        let mut v = vec![1u32, 2];
+        let r = append(&mut v, 5, |out| {
+            for x in [3, 4, 5] {
+                out.push(x);
+            }
+            "done"
+        });
+        assert_eq!((v.as_slice(), r), ([1, 2, 3, 4, 5].as_slice(), "done"));
+        append(&mut v, 3, |_| {});
+        assert_eq!(v, [1, 2, 3, 4, 5]);
+        let mut strings: Vec<String> = Vec::new();
+        append(&mut strings, 2, |out| {
+            out.push("a".to_string());
+            out.push("b".to_string());
+        });
+        assert_eq!(strings, ["a", "b"]);
+    }
+
+    /// A push past the room panics rather than writing past the reserved space.
+    #[test]
+    #[should_panic]
+    fn append_refuses_a_push_past_its_room() {
+        let mut v: Vec<u8> = Vec::with_capacity(64);
+        append(&mut v, 2, |out| {
+            for x in 0..3 {
+                out.push(x);
+            }
+        });
+    }
+}
