@@ -31,7 +31,7 @@ struct Task {
 }
 
 /// A helper's message: the results of a block it ran (by position in the batch), or that it
-/// has claimed the last of its blocks.
+/// has no more blocks to run (with the error that stopped it, if any).
 enum Reply {
     Block(Vec<(usize, SampleResult)>),
     Done(Result<(), TrainError>),
