@@ -8,9 +8,11 @@
 //! other processor's cache) overlaps the helpers' work instead of following it; whichever
 //! thread ran which sample, the results arrive in the same order.
 //!
-//! What it does not do: evaluation (two calls an epoch, which `Trainer::parallel` serves), or
-//! anything but the samples' forward and backward runs (the optimiser step stays with the
-//! caller).
+//! The same helpers run the epoch's evaluation of the validation and test sets (forward runs
+//! only), so that it neither spawns threads nor starts them with cold buffers.
+//!
+//! What it does not do: anything but the samples' forward (and backward) runs (the optimiser
+//! step and the statistics stay with the caller).
 
 use super::data::Sample;
 use super::{BLOCK, SampleResult, TrainError, Trainer};
@@ -21,13 +23,34 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::thread::Scope;
 
+/// Which of the trainer's sets a task's samples come from.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(super) enum Set {
+    Train,
+    Validation,
+    Test,
+}
+
+impl Set {
+    fn samples<'t>(self, trainer: &'t Trainer) -> &'t [Sample] {
+        match self {
+            Set::Train => &trainer.train,
+            Set::Validation => &trainer.validation,
+            Set::Test => &trainer.test,
+        }
+    }
+}
+
 /// One batch for one helper.
 struct Task {
     weights: Arc<Vec<Vec<f64>>>,
-    /// Positions of the batch's samples in the training set.
+    set: Set,
+    /// Positions of the batch's samples in `set`.
     batch: Arc<Vec<usize>>,
     next: Arc<AtomicUsize>,
     trials: u64,
+    /// Training runs (with gradients) or evaluation runs (forward only).
+    with_grad: bool,
 }
 
 /// A helper's message: the results of a block it ran (by position in the batch), or that it
@@ -66,13 +89,13 @@ impl Crew {
                         for (s, w) in net.projections.iter_mut().zip(task.weights.iter()) {
                             s.w.clone_from(w);
                         }
-                        let samples: Vec<&Sample> =
-                            task.batch.iter().map(|&i| &trainer.train[i]).collect();
-                        let done =
-                            trainer.run_share(&net, &samples, &task.next, task.trials, |b| {
-                                // A failed send means the epoch is over.
-                                let _ = replies.send(Reply::Block(b));
-                            });
+                        let set = task.set.samples(trainer);
+                        let samples: Vec<&Sample> = task.batch.iter().map(|&i| &set[i]).collect();
+                        let share = (task.trials, task.with_grad);
+                        let done = trainer.run_share(&net, &samples, &task.next, share, |b| {
+                            // A failed send means the epoch is over.
+                            let _ = replies.send(Reply::Block(b));
+                        });
                         if replies.send(Reply::Done(done)).is_err() {
                             return;
                         }
@@ -96,7 +119,45 @@ impl Crew {
         trials: u64,
         take: &mut dyn FnMut(SampleResult),
     ) -> Result<(), TrainError> {
-        let samples: Vec<&Sample> = batch.iter().map(|&i| &trainer.train[i]).collect();
+        self.share(trainer, net, (Set::Train, batch), (trials, true), take)
+    }
+
+    /// Accuracy and mean loss on `set` (forward runs only), as `Trainer::evaluate` gives them.
+    pub(super) fn evaluate(
+        &self,
+        trainer: &Trainer,
+        net: &Network,
+        set: Set,
+    ) -> Result<(f64, f64), TrainError> {
+        let n = set.samples(trainer).len();
+        if n == 0 {
+            return Ok((f64::NAN, f64::NAN));
+        }
+        let all: Vec<usize> = (0..n).collect();
+        let (mut correct, mut loss) = (0usize, 0.0);
+        let trials = (super::EVALUATION_TRIALS, false);
+        self.share(trainer, net, (set, &all), trials, &mut |r| {
+            correct += usize::from(r.correct);
+            loss += r.loss;
+        })?;
+        Ok((correct as f64 / n as f64, loss / n as f64))
+    }
+
+    /// The samples at positions `batch` of `set` on the calling thread and the helpers, with
+    /// gradients or not (`(trials, with_grad)`), results to `take` in order (see
+    /// [`Crew::run`]).
+    fn share(
+        &self,
+        trainer: &Trainer,
+        net: &Network,
+        (set, batch): (Set, &[usize]),
+        (trials, with_grad): (u64, bool),
+        take: &mut dyn FnMut(SampleResult),
+    ) -> Result<(), TrainError> {
+        let samples: Vec<&Sample> = {
+            let all = set.samples(trainer);
+            batch.iter().map(|&i| &all[i]).collect()
+        };
         let busy = self
             .helpers
             .len()
@@ -109,15 +170,17 @@ impl Crew {
                 tasks
                     .send(Task {
                         weights: Arc::clone(&weights),
+                        set,
                         batch: Arc::clone(&shared),
                         next: Arc::clone(&next),
                         trials,
+                        with_grad,
                     })
                     .expect("a training thread panicked");
             }
         }
         let mut order = InOrder::new(samples.len(), busy);
-        let mine = trainer.run_share(net, &samples, &next, trials, |b| {
+        let mine = trainer.run_share(net, &samples, &next, (trials, with_grad), |b| {
             order.add(b, take);
             // What the helpers have sent meanwhile.
             for (h, (_, replies)) in self.helpers[..busy].iter().enumerate() {
@@ -189,14 +252,14 @@ impl InOrder {
 }
 
 impl Trainer<'_> {
-    /// One thread's share of a training batch: the blocks it claims through `next`, with
-    /// gradients, each block's results (with their positions) to `block` as it is run.
+    /// One thread's share of a batch: the blocks it claims through `next`, with gradients or
+    /// not, each block's results (with their positions) to `block` as it is run.
     fn run_share(
         &self,
         net: &Network,
         samples: &[&Sample],
         next: &AtomicUsize,
-        trials: u64,
+        (trials, with_grad): (u64, bool),
         mut block: impl FnMut(Vec<(usize, SampleResult)>),
     ) -> Result<(), TrainError> {
         let chip = self.configure(net)?;
@@ -210,7 +273,7 @@ impl Trainer<'_> {
                 net,
                 &samples[start..samples.len().min(start + BLOCK)],
                 start,
-                true,
+                with_grad,
                 chip.as_ref(),
                 plan.as_ref(),
                 trials,

@@ -768,8 +768,8 @@ impl<'a> Trainer<'a> {
         let mut done = 0usize;
         let (mut loss_sum, mut correct, mut spikes, mut limit_hits, mut grazing) =
             (0.0, 0usize, 0usize, 0u64, 0u64);
-        // The helper threads stay for the epoch's batches.
-        std::thread::scope(|scope| {
+        // The helper threads stay for the epoch's batches and its evaluation.
+        let (val_acc, test_acc) = std::thread::scope(|scope| {
             let crew = crew::Crew::start(scope, self, net, self.threads - 1);
             for (b, batch) in order.chunks(tr.batch).enumerate() {
                 let trials = ((epoch as u64) << 24) + (b as u64) * (tr.batch as u64);
@@ -849,11 +849,12 @@ impl<'a> Trainer<'a> {
                     accuracy: correct as f64 / done as f64,
                 });
             }
-            Ok::<(), TrainError>(())
+            // The evaluation on the same threads (as `Trainer::evaluate` gives it).
+            let (validation, _) = crew.evaluate(self, net, crew::Set::Validation)?;
+            let (test, _) = crew.evaluate(self, net, crew::Set::Test)?;
+            Ok::<_, TrainError>((validation, test))
         })?;
         let n = self.train.len() as f64;
-        let (val_acc, _) = self.evaluate(net, &self.validation)?;
-        let (test_acc, _) = self.evaluate(net, &self.test)?;
         Ok(EpochStats {
             epoch,
             loss: loss_sum / n,
