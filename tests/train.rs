@@ -1,5 +1,6 @@
-//! Training runs end to end: results are bit-identical for any thread count, and a run
-//! interrupted after an epoch and resumed from its checkpoint ends bit-identically.
+//! Training runs end to end: results are bit-identical for any thread count, a run
+//! interrupted after an epoch and resumed from its checkpoint ends bit-identically, and an
+//! epoch's reported accuracies are those of its samples' own forward runs.
 
 mod common;
 
@@ -108,5 +109,42 @@ fn a_diverging_run_stops_with_a_clear_error() {
             msg.contains("`weights:hidden->out#0`") && msg.contains("in epoch 1, batch 1"),
             "{msg}"
         );
+    }
+}
+
+/// An epoch's validation and test accuracies (evaluated on the epoch's helper threads) are those
+/// of each sample's own forward run, counted one by one, on one thread as on two. The two sets
+/// differ in size, so a mix-up of the sets would show.
+#[test]
+fn an_epochs_accuracies_are_those_of_its_samples_one_by_one() {
+    use snnc::sim::kernels::ModelKernels;
+    use snnc::sim::network::Network;
+    use snnc::train::Trainer;
+    use snnc::train::optim::OptimState;
+    let src = source().replace("validation = 32", "validation = 40");
+    let program = common::program(&src);
+    let models = snnc::driver::lower(&program);
+    let kernels: Vec<ModelKernels> = models
+        .iter()
+        .map(|m| ModelKernels::new(m, Backend::Jit).unwrap())
+        .collect();
+    for threads in [1, 2] {
+        let trainer =
+            Trainer::with_models(&program, &kernels, threads, &models, Backend::Jit).unwrap();
+        let mut net = Network::build(&program, 0);
+        let shapes: Vec<usize> = net.projections.iter().map(|s| s.w.len()).collect();
+        let mut opt = OptimState::new(&shapes);
+        let stats = trainer.epoch(&mut net, &mut opt, 0).unwrap();
+        let one_by_one = |set: &[snnc::train::data::Sample]| {
+            let correct = set
+                .iter()
+                .filter(|s| {
+                    snnc::train::loss::predict(&trainer.output_times(&net, s)) == Some(s.label)
+                })
+                .count();
+            correct as f64 / set.len() as f64
+        };
+        assert_eq!(stats.validation_accuracy, one_by_one(&trainer.validation));
+        assert_eq!(stats.test_accuracy, one_by_one(&trainer.test));
     }
 }
