@@ -66,7 +66,8 @@
 //!
 //! This file holds the plan and the forward pass; `modes` derives a model's modal form,
 //! `bounds` holds the interval tests, `first` (with `first_avx2` and `first_avx512`) the
-//! two-pass layers, `backward` the gradients, `sort` the order of a layer's spikes.
+//! two-pass layers, `backward` the gradients, `sort` (with `sort_avx512`) the order of a
+//! layer's spikes.
 
 use super::event::{Outcome, SpikeRecord};
 use super::kernels::ModelKernels;
@@ -84,6 +85,8 @@ mod first_avx512;
 mod log;
 mod modes;
 mod sort;
+#[cfg(target_arch = "x86_64")]
+mod sort_avx512;
 
 use bounds::{LANES, Quad, QuadInterval, bound, bound_lanes, clearly_below, quad_bound};
 
@@ -648,7 +651,7 @@ impl<'a> Plan<'a> {
                     }
                 }
             });
-            sort_by_time(fired, self.t_max, &mut work.sort);
+            sort_by_time(fired, self.t_max, &mut work.sort, self.avx512);
             let first_id = outcome.spikes.len() as u32;
             append(&mut outcome.spikes, fired.len(), |records| {
                 append(&mut pop_spikes[pop], fired.len(), |spikes| {
