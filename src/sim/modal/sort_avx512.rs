@@ -59,7 +59,7 @@ pub(super) unsafe fn sort_by_time(items: &mut Vec<(f64, u32)>, sorted: &mut Vec<
     }
 }
 
-/// Sorts the first `8 R` keys (R a power of two, at most 16) in `R` registers: for each
+/// Sorts the first `8 R` keys (R a power of two from 4 to 16) in `R` registers: for each
 /// doubling span, a compare-exchange of every key with its mirror image in the span, then
 /// half-cleaners of falling distance, all in rising order (so no stage mixes directions).
 #[inline]
