@@ -32,6 +32,11 @@
 //! the run. (With eight neurons driven by the same inputs per register, `first_avx512` rarely
 //! rules out all of them, and the extra bound cost more than it saved there.)
 //!
+//! Up to a layer's first arrival all its neurons are at rest with the same coefficients, so
+//! the exact test gives all of them one answer on the first interval: where that rules the
+//! interval out (as at any rest below threshold), the first pass does not test it for each
+//! group. (Yin-Yang's hidden layer has six intervals, the first ending at the bias spike.)
+//!
 //! What it does not do: other models, resets that are not affine, layers with sparse
 //! projections or several receptors.
 
@@ -146,6 +151,17 @@ impl Plan<'_> {
         (q, c0, kappa): (Quad, [f64; N], (f64, f64)),
         opened: &mut Vec<Opened>,
     ) -> bool {
+        // Up to the first arrival every neuron is at rest, so the exact test of the first
+        // interval gives each the answer it gives `c0`; where that rules the interval out, the
+        // first passes test from the second one on.
+        let at_rest = quad_bound(
+            self.modes[pop].h_inf,
+            q,
+            c0[q.ia],
+            c0[q.ib],
+            &QuadInterval::new(q, &ivs[0]),
+        );
+        let tested = usize::from(clearly_below(at_rest, 0.0));
         #[cfg(target_arch = "x86_64")]
         if self.avx2 {
             let (h_inf, size) = (self.modes[pop].h_inf, layer.fired.len());
@@ -155,7 +171,14 @@ impl Plan<'_> {
                 // SAFETY: `avx512` is set only where the processor reports AVX-512F.
                 unsafe {
                     super::first_avx512::first_pass::<N>(
-                        h_inf, q, ivs, arr, c0, kappa, size, opened,
+                        h_inf,
+                        q,
+                        ivs,
+                        arr,
+                        c0,
+                        kappa,
+                        (size, tested),
+                        opened,
                     )
                 }
             } else {
@@ -170,7 +193,7 @@ impl Plan<'_> {
                     arr,
                     c0,
                     kappa,
-                    (from, size),
+                    (from, size, tested),
                     opened,
                 )
             };
@@ -179,7 +202,7 @@ impl Plan<'_> {
                 Self::open_spikes_avx2::<N>(&self.modes[pop], layer, ivs, opened, self.avx512)
             };
         }
-        self.first_pass::<N>(pop, ivs, arr, (q, c0, kappa), opened);
+        self.first_pass::<N>(pop, ivs, arr, (q, c0, kappa), tested, opened);
         Self::open_spikes::<N>(
             &self.modes[pop],
             layer,
@@ -189,8 +212,10 @@ impl Plan<'_> {
         )
     }
 
-    /// The first pass (see the module comment) into `opened`, in portable code (on x86-64
-    /// processors with AVX2, `first_avx2` does the same in vector instructions).
+    /// The first pass (see the module comment) into `opened`, testing the intervals from
+    /// `tested` on (the first one is left out where the exact test rules it out at rest), in
+    /// portable code (on x86-64 processors with AVX2, `first_avx2` does the same in vector
+    /// instructions).
     #[inline(never)]
     fn first_pass<const N: usize>(
         &self,
@@ -198,6 +223,7 @@ impl Plan<'_> {
         ivs: &[Interval<N>],
         arr: &[(&[f64], [f64; N])],
         (q, c0, kappa): (Quad, [f64; N], (f64, f64)),
+        tested: usize,
         opened: &mut Vec<Opened>,
     ) {
         let md = &self.modes[pop];
@@ -231,34 +257,36 @@ impl Plan<'_> {
             // The arrivals from which only the kicks are left (every live lane has opened).
             let mut rest = arr.len();
             for (i, iv) in ivs.iter().enumerate() {
-                // First the cheaper `bound` (each term at the larger of its values at the
-                // ends): where it rules out every live lane still waiting, none crosses zero
-                // here, and the exact test could only let the interval through without a root
-                // in it (the second pass would then give up), so the test is skipped.
-                let cheap_rules_out = (0..lanes).all(|l| {
-                    let c: [f64; N] = std::array::from_fn(|m| cl[m][l]);
-                    first[l] != f64::INFINITY
-                        || clearly_below(bound(md.h_inf, &c, &iv.gp0, &iv.gp1), 0.0)
-                });
-                let qi = QuadInterval::new(q, iv);
-                let (ca, cb) = (cl[q.ia], cl[q.ib]);
-                let mut newly = [false; LANES];
-                for l in 0..LANES {
-                    let b = quad_bound(md.h_inf, q, ca[l], cb[l], &qi);
-                    newly[l] =
-                        !cheap_rules_out & !clearly_below(b, 0.0) & (first[l] == f64::INFINITY);
-                }
-                for l in 0..LANES {
-                    first[l] = if newly[l] { i as f64 } else { first[l] };
-                }
-                for m in 0..N {
+                if i >= tested {
+                    // First the cheaper `bound` (each term at the larger of its values at the
+                    // ends): where it rules out every live lane still waiting, none crosses zero
+                    // here, and the exact test could only let the interval through without a root
+                    // in it (the second pass would then give up), so the test is skipped.
+                    let cheap_rules_out = (0..lanes).all(|l| {
+                        let c: [f64; N] = std::array::from_fn(|m| cl[m][l]);
+                        first[l] != f64::INFINITY
+                            || clearly_below(bound(md.h_inf, &c, &iv.gp0, &iv.gp1), 0.0)
+                    });
+                    let qi = QuadInterval::new(q, iv);
+                    let (ca, cb) = (cl[q.ia], cl[q.ib]);
+                    let mut newly = [false; LANES];
                     for l in 0..LANES {
-                        snap[m][l] = if newly[l] { cl[m][l] } else { snap[m][l] };
+                        let b = quad_bound(md.h_inf, q, ca[l], cb[l], &qi);
+                        newly[l] =
+                            !cheap_rules_out & !clearly_below(b, 0.0) & (first[l] == f64::INFINITY);
                     }
-                }
-                if first[..lanes].iter().all(|&f| f != f64::INFINITY) {
-                    rest = iv.start;
-                    break;
+                    for l in 0..LANES {
+                        first[l] = if newly[l] { i as f64 } else { first[l] };
+                    }
+                    for m in 0..N {
+                        for l in 0..LANES {
+                            snap[m][l] = if newly[l] { cl[m][l] } else { snap[m][l] };
+                        }
+                    }
+                    if first[..lanes].iter().all(|&f| f != f64::INFINITY) {
+                        rest = iv.start;
+                        break;
+                    }
                 }
                 for (row, dq) in &arr[iv.start..iv.end] {
                     let w = weights(row);

@@ -60,8 +60,8 @@ fn load(x: &[f64; LANES]) -> __m256d {
 
 /// The first pass over neurons `from..size` of a dense ratio-two layer (see `first`; `from` a
 /// multiple of `LANES`): per neuron its first interval that the exact test lets through, its
-/// coefficients there and its kicks, into `opened`. `h_inf`, `q`, `c0` and `(kmin, kmax)` as
-/// in `Plan::first_pass`.
+/// coefficients there and its kicks, into `opened`. `h_inf`, `q`, `c0`, `(kmin, kmax)` and
+/// `tested` (the first interval to test) as in `Plan::first_pass`.
 #[target_feature(enable = "avx2")]
 #[allow(clippy::too_many_arguments)]
 pub(super) fn first_pass<const N: usize>(
@@ -71,7 +71,7 @@ pub(super) fn first_pass<const N: usize>(
     arr: &[(&[f64], [f64; N])],
     c0: [f64; N],
     (kmin, kmax): (f64, f64),
-    (from, size): (usize, usize),
+    (from, size, tested): (usize, usize, usize),
     opened: &mut Vec<Opened>,
 ) {
     let kabs = kmin.abs().max(kmax.abs());
@@ -111,82 +111,88 @@ pub(super) fn first_pass<const N: usize>(
         // The arrivals from which only the kicks are left (every live lane has opened).
         let mut rest = arr.len();
         for (i, iv) in ivs.iter().enumerate() {
-            // First the cheaper bound of `bounds::bound` (each term at the larger of its values
-            // at the ends): where it rules out every lane still waiting, none crosses zero
-            // here, and the exact test could only let the interval through without a root in it
-            // (the second pass would then give up), so the test is skipped.
-            let waiting = _mm256_movemask_pd(_mm256_cmp_pd::<_CMP_EQ_OQ>(first, none));
-            let (mut sum, mut size) = (hv, habs);
-            for m in 0..N {
-                let top = _mm256_max_pd(
-                    _mm256_mul_pd(cl[m], _mm256_set1_pd(iv.gp1[m])),
-                    _mm256_mul_pd(cl[m], _mm256_set1_pd(iv.gp0[m])),
-                );
-                sum = _mm256_add_pd(sum, top);
-                size = _mm256_add_pd(size, abs(top));
-            }
-            let ruled_out = _mm256_movemask_pd(_mm256_cmp_pd::<_CMP_LT_OQ>(
-                _mm256_add_pd(sum, _mm256_mul_pd(slack, size)),
-                zero,
-            ));
-            if waiting & !ruled_out & ((1 << live) - 1) != 0 {
-                // As `QuadInterval::new`.
-                let (za, zb) = (iv.p0[q.ia], iv.p1[q.ia]);
-                let (zlo, zhi) = if za < zb { (za, zb) } else { (zb, za) };
-                let s0 = larger(iv.gp0[q.ia].abs(), iv.gp1[q.ia].abs());
-                let s1 = larger(iv.gp0[q.ib].abs(), iv.gp1[q.ib].abs());
-                let (ca, cb) = (cl[q.ia], cl[q.ib]);
-                // As `quad_bound`.
-                let h0 = _mm256_add_pd(
-                    hv,
-                    _mm256_add_pd(
-                        _mm256_mul_pd(ca, _mm256_set1_pd(iv.gp0[q.ia])),
-                        _mm256_mul_pd(cb, _mm256_set1_pd(iv.gp0[q.ib])),
-                    ),
-                );
-                let h1 = _mm256_add_pd(
-                    hv,
-                    _mm256_add_pd(
-                        _mm256_mul_pd(ca, _mm256_set1_pd(iv.gp1[q.ia])),
-                        _mm256_mul_pd(cb, _mm256_set1_pd(iv.gp1[q.ib])),
-                    ),
-                );
-                let sz = _mm256_add_pd(
-                    habs,
-                    _mm256_add_pd(
-                        _mm256_mul_pd(abs(ca), _mm256_set1_pd(s0)),
-                        _mm256_mul_pd(abs(cb), _mm256_set1_pd(s1)),
-                    ),
-                );
-                let ends = _mm256_add_pd(_mm256_max_pd(h1, h0), _mm256_mul_pd(slack, sz));
-                let (a, b) = (_mm256_mul_pd(ca, ga), _mm256_mul_pd(cb, gb));
-                let m2b = _mm256_mul_pd(_mm256_set1_pd(-2.0), b);
-                let inside = _mm256_and_pd(
-                    _mm256_cmp_pd::<_CMP_GT_OQ>(a, _mm256_mul_pd(_mm256_set1_pd(zlo), m2b)),
-                    _mm256_cmp_pd::<_CMP_LT_OQ>(a, _mm256_mul_pd(_mm256_set1_pd(zhi), m2b)),
-                );
-                let four_bh = _mm256_mul_pd(_mm256_mul_pd(_mm256_set1_pd(4.0), b), hv);
-                let aa = _mm256_mul_pd(a, a);
-                let disc = _mm256_sub_pd(aa, four_bh);
-                let crest = _mm256_and_pd(
-                    inside,
-                    _mm256_cmp_pd::<_CMP_GE_OQ>(
-                        _mm256_add_pd(disc, _mm256_mul_pd(slack, _mm256_add_pd(aa, abs(four_bh)))),
-                        zero,
-                    ),
-                );
-                let bound = _mm256_blendv_pd(ends, zero, crest);
-                // Not clearly below zero (NaN included), and no interval opened before.
-                let open = _mm256_cmp_pd::<_CMP_NLT_UQ>(_mm256_add_pd(bound, no_slack), zero);
-                let newly = _mm256_and_pd(open, _mm256_cmp_pd::<_CMP_EQ_OQ>(first, none));
-                first = _mm256_blendv_pd(first, _mm256_set1_pd(i as f64), newly);
-                for m in 0..N {
-                    snap[m] = _mm256_blendv_pd(snap[m], cl[m], newly);
-                }
+            // (Each lane's exact test gives `at_rest` on the first interval.)
+            if i >= tested {
+                // First the cheaper bound of `bounds::bound` (each term at the larger of its values
+                // at the ends): where it rules out every lane still waiting, none crosses zero
+                // here, and the exact test could only let the interval through without a root in it
+                // (the second pass would then give up), so the test is skipped.
                 let waiting = _mm256_movemask_pd(_mm256_cmp_pd::<_CMP_EQ_OQ>(first, none));
-                if waiting & ((1 << live) - 1) == 0 {
-                    rest = iv.start;
-                    break;
+                let (mut sum, mut size) = (hv, habs);
+                for m in 0..N {
+                    let top = _mm256_max_pd(
+                        _mm256_mul_pd(cl[m], _mm256_set1_pd(iv.gp1[m])),
+                        _mm256_mul_pd(cl[m], _mm256_set1_pd(iv.gp0[m])),
+                    );
+                    sum = _mm256_add_pd(sum, top);
+                    size = _mm256_add_pd(size, abs(top));
+                }
+                let ruled_out = _mm256_movemask_pd(_mm256_cmp_pd::<_CMP_LT_OQ>(
+                    _mm256_add_pd(sum, _mm256_mul_pd(slack, size)),
+                    zero,
+                ));
+                if waiting & !ruled_out & ((1 << live) - 1) != 0 {
+                    // As `QuadInterval::new`.
+                    let (za, zb) = (iv.p0[q.ia], iv.p1[q.ia]);
+                    let (zlo, zhi) = if za < zb { (za, zb) } else { (zb, za) };
+                    let s0 = larger(iv.gp0[q.ia].abs(), iv.gp1[q.ia].abs());
+                    let s1 = larger(iv.gp0[q.ib].abs(), iv.gp1[q.ib].abs());
+                    let (ca, cb) = (cl[q.ia], cl[q.ib]);
+                    // As `quad_bound`.
+                    let h0 = _mm256_add_pd(
+                        hv,
+                        _mm256_add_pd(
+                            _mm256_mul_pd(ca, _mm256_set1_pd(iv.gp0[q.ia])),
+                            _mm256_mul_pd(cb, _mm256_set1_pd(iv.gp0[q.ib])),
+                        ),
+                    );
+                    let h1 = _mm256_add_pd(
+                        hv,
+                        _mm256_add_pd(
+                            _mm256_mul_pd(ca, _mm256_set1_pd(iv.gp1[q.ia])),
+                            _mm256_mul_pd(cb, _mm256_set1_pd(iv.gp1[q.ib])),
+                        ),
+                    );
+                    let sz = _mm256_add_pd(
+                        habs,
+                        _mm256_add_pd(
+                            _mm256_mul_pd(abs(ca), _mm256_set1_pd(s0)),
+                            _mm256_mul_pd(abs(cb), _mm256_set1_pd(s1)),
+                        ),
+                    );
+                    let ends = _mm256_add_pd(_mm256_max_pd(h1, h0), _mm256_mul_pd(slack, sz));
+                    let (a, b) = (_mm256_mul_pd(ca, ga), _mm256_mul_pd(cb, gb));
+                    let m2b = _mm256_mul_pd(_mm256_set1_pd(-2.0), b);
+                    let inside = _mm256_and_pd(
+                        _mm256_cmp_pd::<_CMP_GT_OQ>(a, _mm256_mul_pd(_mm256_set1_pd(zlo), m2b)),
+                        _mm256_cmp_pd::<_CMP_LT_OQ>(a, _mm256_mul_pd(_mm256_set1_pd(zhi), m2b)),
+                    );
+                    let four_bh = _mm256_mul_pd(_mm256_mul_pd(_mm256_set1_pd(4.0), b), hv);
+                    let aa = _mm256_mul_pd(a, a);
+                    let disc = _mm256_sub_pd(aa, four_bh);
+                    let crest = _mm256_and_pd(
+                        inside,
+                        _mm256_cmp_pd::<_CMP_GE_OQ>(
+                            _mm256_add_pd(
+                                disc,
+                                _mm256_mul_pd(slack, _mm256_add_pd(aa, abs(four_bh))),
+                            ),
+                            zero,
+                        ),
+                    );
+                    let bound = _mm256_blendv_pd(ends, zero, crest);
+                    // Not clearly below zero (NaN included), and no interval opened before.
+                    let open = _mm256_cmp_pd::<_CMP_NLT_UQ>(_mm256_add_pd(bound, no_slack), zero);
+                    let newly = _mm256_and_pd(open, _mm256_cmp_pd::<_CMP_EQ_OQ>(first, none));
+                    first = _mm256_blendv_pd(first, _mm256_set1_pd(i as f64), newly);
+                    for m in 0..N {
+                        snap[m] = _mm256_blendv_pd(snap[m], cl[m], newly);
+                    }
+                    let waiting = _mm256_movemask_pd(_mm256_cmp_pd::<_CMP_EQ_OQ>(first, none));
+                    if waiting & ((1 << live) - 1) == 0 {
+                        rest = iv.start;
+                        break;
+                    }
                 }
             }
             for (row, dq) in &arr[iv.start..iv.end] {

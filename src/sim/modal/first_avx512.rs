@@ -39,7 +39,8 @@ fn lanes(x: __m512d) -> [f64; WIDE] {
 }
 
 /// The first pass (as `first_avx2::first_pass`) over neurons `0..WIDE * (size / WIDE)` of a
-/// dense ratio-two layer, into `opened`; returns the first neuron it left for the caller.
+/// dense ratio-two layer, into `opened`, testing intervals from `tested` on (see
+/// `Plan::run_first_spikes`); returns the first neuron it left for the caller.
 #[target_feature(enable = "avx512f")]
 #[allow(clippy::too_many_arguments)]
 pub(super) fn first_pass<const N: usize>(
@@ -49,7 +50,7 @@ pub(super) fn first_pass<const N: usize>(
     arr: &[(&[f64], [f64; N])],
     c0: [f64; N],
     (kmin, kmax): (f64, f64),
-    size: usize,
+    (size, tested): (usize, usize),
     opened: &mut Vec<Opened>,
 ) -> usize {
     let kabs = kmin.abs().max(kmax.abs());
@@ -83,62 +84,68 @@ pub(super) fn first_pass<const N: usize>(
         // The arrivals from which only the kicks are left (every lane has opened).
         let mut rest = arr.len();
         for (i, iv) in ivs.iter().enumerate() {
-            // As `QuadInterval::new`.
-            let (za, zb) = (iv.p0[q.ia], iv.p1[q.ia]);
-            let (zlo, zhi) = if za < zb { (za, zb) } else { (zb, za) };
-            let s0 = larger(iv.gp0[q.ia].abs(), iv.gp1[q.ia].abs());
-            let s1 = larger(iv.gp0[q.ib].abs(), iv.gp1[q.ib].abs());
-            let (ca, cb) = (cl[q.ia], cl[q.ib]);
-            // As `quad_bound`.
-            let h0 = _mm512_add_pd(
-                hv,
-                _mm512_add_pd(
-                    _mm512_mul_pd(ca, _mm512_set1_pd(iv.gp0[q.ia])),
-                    _mm512_mul_pd(cb, _mm512_set1_pd(iv.gp0[q.ib])),
-                ),
-            );
-            let h1 = _mm512_add_pd(
-                hv,
-                _mm512_add_pd(
-                    _mm512_mul_pd(ca, _mm512_set1_pd(iv.gp1[q.ia])),
-                    _mm512_mul_pd(cb, _mm512_set1_pd(iv.gp1[q.ib])),
-                ),
-            );
-            let sz = _mm512_add_pd(
-                habs,
-                _mm512_add_pd(
-                    _mm512_mul_pd(_mm512_abs_pd(ca), _mm512_set1_pd(s0)),
-                    _mm512_mul_pd(_mm512_abs_pd(cb), _mm512_set1_pd(s1)),
-                ),
-            );
-            let ends = _mm512_add_pd(_mm512_max_pd(h1, h0), _mm512_mul_pd(slack, sz));
-            let (a, b) = (_mm512_mul_pd(ca, ga), _mm512_mul_pd(cb, gb));
-            let m2b = _mm512_mul_pd(m2, b);
-            let inside =
-                _mm512_cmp_pd_mask::<_CMP_GT_OQ>(a, _mm512_mul_pd(_mm512_set1_pd(zlo), m2b))
-                    & _mm512_cmp_pd_mask::<_CMP_LT_OQ>(a, _mm512_mul_pd(_mm512_set1_pd(zhi), m2b));
-            let four_bh = _mm512_mul_pd(_mm512_mul_pd(four, b), hv);
-            let aa = _mm512_mul_pd(a, a);
-            let disc = _mm512_sub_pd(aa, four_bh);
-            let crest = inside
-                & _mm512_cmp_pd_mask::<_CMP_GE_OQ>(
+            // (Each lane's test gives `at_rest` on the first interval.)
+            if i >= tested {
+                // As `QuadInterval::new`.
+                let (za, zb) = (iv.p0[q.ia], iv.p1[q.ia]);
+                let (zlo, zhi) = if za < zb { (za, zb) } else { (zb, za) };
+                let s0 = larger(iv.gp0[q.ia].abs(), iv.gp1[q.ia].abs());
+                let s1 = larger(iv.gp0[q.ib].abs(), iv.gp1[q.ib].abs());
+                let (ca, cb) = (cl[q.ia], cl[q.ib]);
+                // As `quad_bound`.
+                let h0 = _mm512_add_pd(
+                    hv,
                     _mm512_add_pd(
-                        disc,
-                        _mm512_mul_pd(slack, _mm512_add_pd(aa, _mm512_abs_pd(four_bh))),
+                        _mm512_mul_pd(ca, _mm512_set1_pd(iv.gp0[q.ia])),
+                        _mm512_mul_pd(cb, _mm512_set1_pd(iv.gp0[q.ib])),
                     ),
-                    zero,
                 );
-            let bound = _mm512_mask_blend_pd(crest, ends, zero);
-            // Not clearly below zero (NaN included), and no interval opened before.
-            let open = _mm512_cmp_pd_mask::<_CMP_NLT_UQ>(_mm512_add_pd(bound, no_slack), zero);
-            let newly = open & _mm512_cmp_pd_mask::<_CMP_EQ_OQ>(first, none);
-            first = _mm512_mask_blend_pd(newly, first, _mm512_set1_pd(i as f64));
-            for m in 0..N {
-                snap[m] = _mm512_mask_blend_pd(newly, snap[m], cl[m]);
-            }
-            if _mm512_cmp_pd_mask::<_CMP_EQ_OQ>(first, none) == 0 {
-                rest = iv.start;
-                break;
+                let h1 = _mm512_add_pd(
+                    hv,
+                    _mm512_add_pd(
+                        _mm512_mul_pd(ca, _mm512_set1_pd(iv.gp1[q.ia])),
+                        _mm512_mul_pd(cb, _mm512_set1_pd(iv.gp1[q.ib])),
+                    ),
+                );
+                let sz = _mm512_add_pd(
+                    habs,
+                    _mm512_add_pd(
+                        _mm512_mul_pd(_mm512_abs_pd(ca), _mm512_set1_pd(s0)),
+                        _mm512_mul_pd(_mm512_abs_pd(cb), _mm512_set1_pd(s1)),
+                    ),
+                );
+                let ends = _mm512_add_pd(_mm512_max_pd(h1, h0), _mm512_mul_pd(slack, sz));
+                let (a, b) = (_mm512_mul_pd(ca, ga), _mm512_mul_pd(cb, gb));
+                let m2b = _mm512_mul_pd(m2, b);
+                let inside =
+                    _mm512_cmp_pd_mask::<_CMP_GT_OQ>(a, _mm512_mul_pd(_mm512_set1_pd(zlo), m2b))
+                        & _mm512_cmp_pd_mask::<_CMP_LT_OQ>(
+                            a,
+                            _mm512_mul_pd(_mm512_set1_pd(zhi), m2b),
+                        );
+                let four_bh = _mm512_mul_pd(_mm512_mul_pd(four, b), hv);
+                let aa = _mm512_mul_pd(a, a);
+                let disc = _mm512_sub_pd(aa, four_bh);
+                let crest = inside
+                    & _mm512_cmp_pd_mask::<_CMP_GE_OQ>(
+                        _mm512_add_pd(
+                            disc,
+                            _mm512_mul_pd(slack, _mm512_add_pd(aa, _mm512_abs_pd(four_bh))),
+                        ),
+                        zero,
+                    );
+                let bound = _mm512_mask_blend_pd(crest, ends, zero);
+                // Not clearly below zero (NaN included), and no interval opened before.
+                let open = _mm512_cmp_pd_mask::<_CMP_NLT_UQ>(_mm512_add_pd(bound, no_slack), zero);
+                let newly = open & _mm512_cmp_pd_mask::<_CMP_EQ_OQ>(first, none);
+                first = _mm512_mask_blend_pd(newly, first, _mm512_set1_pd(i as f64));
+                for m in 0..N {
+                    snap[m] = _mm512_mask_blend_pd(newly, snap[m], cl[m]);
+                }
+                if _mm512_cmp_pd_mask::<_CMP_EQ_OQ>(first, none) == 0 {
+                    rest = iv.start;
+                    break;
+                }
             }
             for (row, dq) in &arr[iv.start..iv.end] {
                 let w = weights(row);
