@@ -15,7 +15,7 @@
 //! step and the statistics stay with the caller).
 
 use super::data::Sample;
-use super::{BLOCK, SampleResult, TrainError, Trainer};
+use super::{BLOCK, EVALUATION_BLOCK, SampleResult, TrainError, Trainer};
 use crate::sim::network::Network;
 use crate::sim::spin::receive;
 use std::sync::Arc;
@@ -158,10 +158,12 @@ impl Crew {
             let all = set.samples(trainer);
             batch.iter().map(|&i| &all[i]).collect()
         };
-        let busy = self
-            .helpers
-            .len()
-            .min(samples.len().div_ceil(BLOCK).saturating_sub(1));
+        let busy = self.helpers.len().min(
+            samples
+                .len()
+                .div_ceil(block_size(with_grad))
+                .saturating_sub(1),
+        );
         let next = Arc::new(AtomicUsize::new(0));
         if busy > 0 {
             let weights = Arc::new(net.projections.iter().map(|s| s.w.clone()).collect());
@@ -205,6 +207,12 @@ impl Crew {
             }
         }
     }
+}
+
+/// Samples per claim: a training batch's blocks are small so that its end keeps both threads
+/// busy; a set's evaluation takes larger ones.
+fn block_size(with_grad: bool) -> usize {
+    if with_grad { BLOCK } else { EVALUATION_BLOCK }
 }
 
 /// A batch's results, held until those before them have arrived and then handed on in order;
@@ -264,14 +272,15 @@ impl Trainer<'_> {
     ) -> Result<(), TrainError> {
         let chip = self.configure(net)?;
         let plan = self.plan(net);
+        let size = block_size(with_grad);
         loop {
-            let start = next.fetch_add(BLOCK, Ordering::Relaxed);
+            let start = next.fetch_add(size, Ordering::Relaxed);
             if start >= samples.len() {
                 return Ok(());
             }
             block(self.run_block(
                 net,
-                &samples[start..samples.len().min(start + BLOCK)],
+                &samples[start..samples.len().min(start + size)],
                 start,
                 with_grad,
                 chip.as_ref(),
