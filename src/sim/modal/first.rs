@@ -538,7 +538,51 @@ impl Plan<'_> {
 #[cfg(test)]
 mod tests {
     use super::quadratic_range;
+    use crate::ir::crossing::ordered_roots;
     use crate::sim::rng::Rng;
+
+    /// The vector second passes (`first_avx2`, `first_avx512`) order the two roots of
+    /// c0 + c1 z + c2 z^2 by the signs of c2 and q instead of comparing the quotients, and
+    /// divide once for each: the same roots, bit for bit, in the same order as `ordered_roots`
+    /// gives wherever it has no doubt, down to discriminants just above its doubt.
+    #[test]
+    fn the_roots_order_by_signs() {
+        let by_signs = |c0: f64, c1: f64, c2: f64, a: f64| {
+            let disc = c1 * c1 - 4.0 * c2 * c0;
+            let q = -0.5 * (c1 + c1.signum() * disc.sqrt());
+            let (n1, d1, n2, d2) = if a < 0.0 {
+                (q, c2, c0, q)
+            } else {
+                (c0, q, q, c2)
+            };
+            if (c2.to_bits() ^ q.to_bits()) >> 63 == 1 {
+                (n2 / d2, n1 / d1)
+            } else {
+                (n1 / d1, n2 / d2)
+            }
+        };
+        let mut rng = Rng::new(17);
+        let mut checked = 0;
+        for _ in 0..200_000 {
+            let sign = |rng: &mut Rng| if rng.below(2) == 0 { -1.0 } else { 1.0 };
+            let c1 = sign(&mut rng) * 10f64.powf(6.0 * rng.uniform() - 3.0);
+            let c2 = sign(&mut rng) * 10f64.powf(6.0 * rng.uniform() - 3.0);
+            // disc = c1^2 eps, eps from 1e-10 to 2 (and below zero).
+            let eps = sign(&mut rng) * 10f64.powf(-10.0 + 10.3 * rng.uniform());
+            let c0 = c1 * c1 * (1.0 - eps) / (4.0 * c2);
+            for a in [-1.0, 1.0] {
+                if let Some(Some((first, second))) = ordered_roots([c0, c1, c2], a) {
+                    let (f, s) = by_signs(c0, c1, c2, a);
+                    assert_eq!(
+                        (f.to_bits(), s.to_bits()),
+                        (first.to_bits(), second.to_bits())
+                    );
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 100_000, "{checked}");
+    }
 
     /// The kernel's range holds every value sampled densely over [0, t_max], and is tight: its
     /// ends are within 1e-6 (relative) of the sampled extremes.

@@ -12,7 +12,10 @@
 //! pass does (see `first`), and loads the weights of a partial group (the 3-neuron output
 //! layer) with one masked load, whose missing lanes read as zero.
 //!
-//! The second pass's groups of four spikes ([`first_spikes`]) are written out the same way.
+//! The second pass's groups of four spikes ([`first_spikes`]) are written out the same way,
+//! with one difference: it orders the quadratic's two roots by signs instead of comparing
+//! them, and divides out the later root only where some lane takes it (the same roots, bit
+//! for bit, in the same order; see the comment there and `first`'s test).
 //!
 //! What it does not do: anything for processors without AVX2.
 
@@ -282,16 +285,23 @@ pub(super) fn first_spikes<const N: usize>(
         _mm256_set1_pd(-0.5),
         _mm256_add_pd(ca, _mm256_mul_pd(sign, _mm256_sqrt_pd(disc))),
     );
-    let (e1, e2) = (_mm256_div_pd(q, cb), _mm256_div_pd(hv, q));
-    // (e1 > e2) == (a < 0)
-    let keep = if a < 0.0 {
-        _mm256_cmp_pd::<_CMP_GT_OQ>(e1, e2)
+    // The roots e1 = q / cb and e2 = hv / q in time order, as `ordered_roots` orders them
+    // (e1 > e2 exactly where a < 0), with one division where every lane takes the earlier
+    // root. e1 - e2 = (q^2 - cb hv) / (cb q), and q^2 - cb hv = (disc + |ca| sqrt(disc)) / 2
+    // is positive, so e1 > e2 exactly where cb and q have the same sign. Wherever no doubt
+    // below sends the group to the exact loop (disc above 1e-9 of its terms), the roots differ
+    // by more than 6e-5 of their size, far above the quotients' rounding, so the comparison of
+    // the quotients in `ordered_roots` says the same. `differ` has its sign bit where the signs
+    // of cb and q differ.
+    let differ = _mm256_xor_pd(cb, q);
+    let (n1, d1, n2, d2) = if a < 0.0 {
+        (q, cb, hv, q)
     } else {
-        _mm256_cmp_pd::<_CMP_NGT_UQ>(e1, e2)
+        (hv, q, q, cb)
     };
-    let (first, second) = (
-        _mm256_blendv_pd(e2, e1, keep),
-        _mm256_blendv_pd(e1, e2, keep),
+    let first = _mm256_div_pd(
+        _mm256_blendv_pd(n1, n2, differ),
+        _mm256_blendv_pd(d1, d2, differ),
     );
     let within = |z: __m256d| {
         if a < 0.0 {
@@ -307,8 +317,16 @@ pub(super) fn first_spikes<const N: usize>(
         }
     };
     let take_first = _mm256_and_pd(_mm256_cmp_pd::<_CMP_GT_OQ>(first, zero), within(first));
-    let take_second = _mm256_and_pd(_mm256_cmp_pd::<_CMP_GT_OQ>(second, zero), within(second));
-    let z = _mm256_blendv_pd(second, first, take_first);
+    let (z, take_second) = if _mm256_movemask_pd(take_first) == 0b1111 {
+        (first, zero)
+    } else {
+        let second = _mm256_div_pd(
+            _mm256_blendv_pd(n2, n1, differ),
+            _mm256_blendv_pd(d2, d1, differ),
+        );
+        let take_second = _mm256_and_pd(_mm256_cmp_pd::<_CMP_GT_OQ>(second, zero), within(second));
+        (_mm256_blendv_pd(second, first, take_first), take_second)
+    };
     let doubts = [
         _mm256_cmp_pd::<_CMP_GE_OQ>(h0, zero),
         _mm256_cmp_pd::<_CMP_NGT_UQ>(horizon, zero),

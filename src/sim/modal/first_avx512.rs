@@ -9,7 +9,8 @@
 //! bits (`Plan::portable` runs the portable code; `tests/modal.rs` compares them).
 //!
 //! The second pass runs eight spikes to a register here too ([`first_spikes`]): half the
-//! groups, so half the square roots, divisions and logarithms, of the four-lane pass.
+//! groups, so half the square roots, divisions and logarithms, of the four-lane pass, with the
+//! roots ordered by signs as there.
 //!
 //! What it does not do: partial groups of the first pass (`first_avx2` takes them), or
 //! anything for processors without AVX-512.
@@ -21,9 +22,10 @@ use super::{Fired, Interval, Layer, MAX_STATES};
 use std::arch::x86_64::{
     __m512d, _CMP_EQ_OQ, _CMP_GE_OQ, _CMP_GT_OQ, _CMP_LE_OQ, _CMP_LT_OQ, _CMP_NGT_UQ, _CMP_NLT_UQ,
     _mm512_abs_pd, _mm512_add_pd, _mm512_and_si512, _mm512_castpd_si512, _mm512_castsi512_pd,
-    _mm512_cmp_pd_mask, _mm512_div_pd, _mm512_loadu_pd, _mm512_mask_blend_pd, _mm512_max_pd,
-    _mm512_mul_pd, _mm512_or_si512, _mm512_set1_epi64, _mm512_set1_pd, _mm512_setzero_pd,
-    _mm512_sqrt_pd, _mm512_storeu_pd, _mm512_sub_pd, _mm512_xor_si512,
+    _mm512_cmp_pd_mask, _mm512_cmplt_epi64_mask, _mm512_div_pd, _mm512_loadu_pd,
+    _mm512_mask_blend_pd, _mm512_max_pd, _mm512_mul_pd, _mm512_or_si512, _mm512_set1_epi64,
+    _mm512_set1_pd, _mm512_setzero_pd, _mm512_setzero_si512, _mm512_sqrt_pd, _mm512_storeu_pd,
+    _mm512_sub_pd, _mm512_xor_si512,
 };
 
 /// Neurons per register.
@@ -263,16 +265,21 @@ pub(super) fn first_spikes<const N: usize>(
         _mm512_set1_pd(-0.5),
         _mm512_add_pd(ca, _mm512_mul_pd(signum(ca), _mm512_sqrt_pd(disc))),
     );
-    let (e1, e2) = (_mm512_div_pd(q, cb), _mm512_div_pd(hv, q));
-    // (e1 > e2) == (a < 0)
-    let keep = if a < 0.0 {
-        _mm512_cmp_pd_mask::<_CMP_GT_OQ>(e1, e2)
+    // The roots e1 = q / cb and e2 = hv / q in time order, as `ordered_roots` orders them,
+    // with one division where every lane takes the earlier root (`first_avx2::first_spikes`
+    // says why their order follows from signs).
+    let differ = _mm512_cmplt_epi64_mask(
+        _mm512_xor_si512(_mm512_castpd_si512(cb), _mm512_castpd_si512(q)),
+        _mm512_setzero_si512(),
+    );
+    let (n1, d1, n2, d2) = if a < 0.0 {
+        (q, cb, hv, q)
     } else {
-        _mm512_cmp_pd_mask::<_CMP_NGT_UQ>(e1, e2)
+        (hv, q, q, cb)
     };
-    let (first, second) = (
-        _mm512_mask_blend_pd(keep, e2, e1),
-        _mm512_mask_blend_pd(keep, e1, e2),
+    let first = _mm512_div_pd(
+        _mm512_mask_blend_pd(differ, n1, n2),
+        _mm512_mask_blend_pd(differ, d1, d2),
     );
     let within = |z: __m512d| {
         if a < 0.0 {
@@ -282,8 +289,16 @@ pub(super) fn first_spikes<const N: usize>(
         }
     };
     let take_first = _mm512_cmp_pd_mask::<_CMP_GT_OQ>(first, zero) & within(first);
-    let take_second = _mm512_cmp_pd_mask::<_CMP_GT_OQ>(second, zero) & within(second);
-    let z = _mm512_mask_blend_pd(take_first, second, first);
+    let (z, take_second) = if take_first == 0xff {
+        (first, 0)
+    } else {
+        let second = _mm512_div_pd(
+            _mm512_mask_blend_pd(differ, n2, n1),
+            _mm512_mask_blend_pd(differ, d2, d1),
+        );
+        let take_second = _mm512_cmp_pd_mask::<_CMP_GT_OQ>(second, zero) & within(second);
+        (_mm512_mask_blend_pd(take_first, second, first), take_second)
+    };
     let doubts = _mm512_cmp_pd_mask::<_CMP_GE_OQ>(h0, zero)
         | _mm512_cmp_pd_mask::<_CMP_NGT_UQ>(horizon, zero)
         | _mm512_cmp_pd_mask::<_CMP_LE_OQ>(
