@@ -324,7 +324,9 @@ fn two_receptors_with_units_match_the_engine_and_eventprop() {
 /// relax towards `v_leak` above the threshold. So the first interval (before any arrival) is
 /// not ruled out at rest and the first passes test it too. The further `v_leak` lies above the
 /// threshold, the more output spikes fall in that first interval, before the earliest hidden
-/// spike.
+/// spike. Were that interval skipped, those spikes would not be lost (the second pass, finding
+/// no root where it looks, gives up and the exact loop runs the layer), so the test also
+/// requires both layers of every run in two passes.
 #[test]
 fn a_free_course_above_threshold_is_tested_from_the_first_interval() {
     let drift = |v_leak: f64| {
