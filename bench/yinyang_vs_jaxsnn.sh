@@ -5,7 +5,10 @@
 #
 # jaxsnn is installed into a virtualenv OUTSIDE the repository ($HOME/venvs/jaxsnn-0.3.0) the
 # first time. Epoch times for jaxsnn are taken from its log timestamps (its own "in X s" only
-# measures asynchronous dispatch); JIT warm-up is the first epoch and is reported separately.
+# measures asynchronous dispatch): the time from one "Epoch N:" line (logged when epoch N's
+# test result is in) to the next. So its first epoch, which includes JIT compilation, is left
+# out (EPOCHS - 1 epochs count), and so is the time after its last epoch (until its "Max acc"
+# line jaxsnn stacks the epochs' results, no training).
 # snnc runs first and then again after each round of jaxsnn (the analytical example in the
 # first round only, the EventProp one in every round), so that a machine whose speed drifts
 # during the script shows it; a Python loop timed at the start and the end says how fast the
@@ -16,6 +19,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 EPOCHS="${1:-3}"
 ROUNDS="${2:-1}"
+if [ "$EPOCHS" -lt 2 ]; then echo "EPOCHS must be at least 2 (jaxsnn's first epoch is left out)" >&2; exit 2; fi
 VENV="$HOME/venvs/jaxsnn-0.3.0"
 if [ ! -x "$VENV/bin/python" ]; then
     python3 -m venv "$VENV"
@@ -46,8 +50,8 @@ jaxsnn() {
     local log="$OUT/$1-$2.log"
     echo "== jaxsnn 0.3.0 $1, $EPOCHS epochs (round $2)"
     ( cd "$OUT" && "$VENV/bin/python" -u -m "jaxsnn.examples.event.$1" --epochs "$EPOCHS" 2>&1 ) | stamp > "$log" || true
-    # Seconds between consecutive lines that mention an epoch (the first includes JIT compilation).
-    grep -i "epoch" "$log" | awk '{ if (prev) printf "%.3f %s\n", $1 - prev, substr($0, index($0, $2)); prev = $1 }' | tail -n "$EPOCHS" > "$OUT/$1-$2.times"
+    # Seconds between consecutive "Epoch N:" lines: the epochs after the first.
+    grep -E "Epoch [0-9]+:" "$log" | awk '{ if (prev) printf "%.3f %s\n", $1 - prev, substr($0, index($0, $2)); prev = $1 }' > "$OUT/$1-$2.times"
     sed 's/^\([^ ]*\) /  epoch wall time \1 s: /' "$OUT/$1-$2.times"
     grep -iE "acc" "$log" | tail -n 2 | cut -d' ' -f2- | sed 's/^/  /'
 }
