@@ -32,6 +32,11 @@ pub fn update(
 ) {
     state.step += 1;
     let t = state.step as i32;
+    // The same operations per weight as written out, with the bias corrections taken once.
+    let corrections = match *opt {
+        Optimizer::Adam { beta1, beta2, .. } => (1.0 - beta1.powi(t), 1.0 - beta2.powi(t)),
+        Optimizer::Sgd { .. } => (1.0, 1.0),
+    };
     for (k, (w, g)) in params.iter_mut().zip(grads).enumerate() {
         for i in 0..w.len() {
             if !mask[k][i] {
@@ -52,8 +57,8 @@ pub fn update(
                     let v = &mut state.v[k][i];
                     *m = beta1 * *m + (1.0 - beta1) * gi;
                     *v = beta2 * *v + (1.0 - beta2) * gi * gi;
-                    let mh = *m / (1.0 - beta1.powi(t));
-                    let vh = *v / (1.0 - beta2.powi(t));
+                    let mh = *m / corrections.0;
+                    let vh = *v / corrections.1;
                     w[i] -= lr * lr_scale * mh / (vh.sqrt() + eps);
                 }
                 Optimizer::Sgd { lr, momentum } => {
