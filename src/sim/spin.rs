@@ -9,8 +9,12 @@ use std::sync::mpsc::{Receiver, RecvError, TryRecvError};
 use std::time::{Duration, Instant};
 
 /// How long a thread spins for the next message before it sleeps on the channel: longer than
-/// the serial work between two messages (an optimiser step, a step's merge of spikes).
-const SPIN: Duration = Duration::from_micros(100);
+/// the serial work between two messages (an optimiser step, a step's merge of spikes) even on
+/// a machine ten times slower than usual. (100 us was enough on a quiet 2-core VM; on the
+/// slowed VMs of later sessions a training helper slept 13-95 times a Yin-Yang epoch with it,
+/// and 0-5 times with 2 ms, and the two-thread epoch took 8 % longer on average, from 5 %
+/// shorter to 31 % longer, in alternating runs: see BENCHMARKS.md, session 18.)
+const SPIN: Duration = Duration::from_millis(2);
 
 /// The next message on `rx`: spun for up to [`SPIN`] when `spin`, then waited for.
 pub(crate) fn receive<T>(rx: &Receiver<T>, spin: bool) -> Result<T, RecvError> {
