@@ -70,3 +70,96 @@ pub fn update(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ADAM: Optimizer = Optimizer::Adam {
+        lr: 0.01,
+        beta1: 0.9,
+        beta2: 0.999,
+        eps: 1e-8,
+    };
+
+    /// Kingma & Ba's Adam by hand for two steps: the first step moves each weight by lr against
+    /// its gradient's sign (m_hat = g, v_hat = g^2), the second by lr m_hat / sqrt(v_hat) with
+    /// both bias corrections taken at t = 2.
+    #[test]
+    fn adam_follows_the_bias_corrected_moments_step_by_step() {
+        let mut state = OptimState::new(&[2]);
+        let mut w = vec![vec![1.0, -2.0]];
+        let mask = vec![vec![true, true]];
+        update(
+            &ADAM,
+            &mut state,
+            &mut w,
+            &[vec![0.5, -4.0]],
+            1.0,
+            None,
+            &mask,
+        );
+        assert!((w[0][0] - 0.99).abs() < 1e-9, "{}", w[0][0]);
+        assert!((w[0][1] - -1.99).abs() < 1e-9, "{}", w[0][1]);
+        let w1 = w[0].clone();
+        update(
+            &ADAM,
+            &mut state,
+            &mut w,
+            &[vec![0.25, 0.0]],
+            1.0,
+            None,
+            &mask,
+        );
+        // m = 0.9 * 0.05 + 0.1 * 0.25 = 0.07, v = 0.999 * 0.00025 + 0.001 * 0.0625 = 0.00031225;
+        // m_hat = 0.07 / 0.19, v_hat = 0.00031225 / 0.001999.
+        let step = 0.01 * (0.07 / 0.19) / ((0.000_312_25_f64 / 0.001_999).sqrt() + 1e-8);
+        assert!(
+            (w[0][0] - (w1[0] - step)).abs() < 1e-15,
+            "{} vs {}",
+            w[0][0],
+            w1[0] - step
+        );
+        // m = 0.9 * -0.4, v = 0.999 * 0.016: the moments alone keep moving the weight.
+        let step = 0.01 * (-0.36 / 0.19) / ((0.015_984_f64 / 0.001_999).sqrt() + 1e-8);
+        assert!((w[0][1] - (w1[1] - step)).abs() < 1e-15, "{}", w[0][1]);
+    }
+
+    #[test]
+    fn masked_weights_stay_and_clipping_and_momentum_apply() {
+        let sgd = Optimizer::Sgd {
+            lr: 0.1,
+            momentum: 0.5,
+        };
+        let mut state = OptimState::new(&[2]);
+        let mut w = vec![vec![1.0, 1.0]];
+        let mask = vec![vec![true, false]];
+        update(
+            &sgd,
+            &mut state,
+            &mut w,
+            &[vec![3.0, 3.0]],
+            0.5,
+            Some(2.0),
+            &mask,
+        );
+        // Clipped to 2, lr scaled to 0.05: 1 - 0.05 * 2.
+        assert!(
+            (w[0][0] - 0.9).abs() < 1e-15 && w[0][1] == 1.0,
+            "{:?}",
+            w[0]
+        );
+        update(
+            &sgd,
+            &mut state,
+            &mut w,
+            &[vec![0.0, 3.0]],
+            0.5,
+            Some(2.0),
+            &mask,
+        );
+        // The momentum 0.5 * 2 = 1 moves it on without a gradient.
+        assert!((w[0][0] - 0.85).abs() < 1e-15, "{}", w[0][0]);
+        assert_eq!(w[0][1], 1.0);
+    }
+}
