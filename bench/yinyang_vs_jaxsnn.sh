@@ -51,9 +51,14 @@ jaxsnn() {
     echo "== jaxsnn 0.3.0 $1, $EPOCHS epochs (round $2)"
     ( cd "$OUT" && "$VENV/bin/python" -u -m "jaxsnn.examples.event.$1" --epochs "$EPOCHS" 2>&1 ) | stamp > "$log" || true
     # Seconds between consecutive "Epoch N:" lines: the epochs after the first.
-    grep -E "Epoch [0-9]+:" "$log" | awk '{ if (prev) printf "%.3f %s\n", $1 - prev, substr($0, index($0, $2)); prev = $1 }' > "$OUT/$1-$2.times"
+    grep -E "Epoch [0-9]+:" "$log" | awk '{ if (prev) printf "%.3f %s\n", $1 - prev, substr($0, index($0, $2)); prev = $1 }' > "$OUT/$1-$2.times" || true
+    if [ ! -s "$OUT/$1-$2.times" ]; then
+        echo "jaxsnn $1 (round $2) logged fewer than two epochs; its log: $log" >&2
+        tail -n 5 "$log" >&2
+        exit 1
+    fi
     sed 's/^\([^ ]*\) /  epoch wall time \1 s: /' "$OUT/$1-$2.times"
-    grep -iE "acc" "$log" | tail -n 2 | cut -d' ' -f2- | sed 's/^/  /'
+    grep -iE "acc" "$log" | tail -n 2 | cut -d' ' -f2- | sed 's/^/  /' || true
 }
 
 echo "machine: a Python loop of 10^6 additions took $(probe) s (0.05-0.07 s on a quiet machine of sessions 1-14)"
