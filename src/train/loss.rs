@@ -10,6 +10,20 @@ use crate::sema::hir::Loss;
 
 /// Loss value and dL/dt for each output neuron (0 for silent ones).
 pub fn first_spike_loss(loss: &Loss, times: &[f64], label: usize, t_max: f64) -> (f64, Vec<f64>) {
+    let mut grad = Vec::new();
+    let value = first_spike_loss_into(loss, times, label, t_max, &mut grad);
+    (value, grad)
+}
+
+/// [`first_spike_loss`] with dL/dt into `grad` (its values replaced; training keeps one buffer
+/// per thread instead of allocating one per sample).
+pub fn first_spike_loss_into(
+    loss: &Loss,
+    times: &[f64],
+    label: usize,
+    t_max: f64,
+    grad: &mut Vec<f64>,
+) -> f64 {
     // Silent outputs count as spiking at t_max.
     let at = |k: usize| {
         if times[k].is_finite() {
@@ -19,7 +33,8 @@ pub fn first_spike_loss(loss: &Loss, times: &[f64], label: usize, t_max: f64) ->
         }
     };
     let n = times.len();
-    let mut grad = vec![0.0; n];
+    grad.clear();
+    grad.resize(n, 0.0);
     let value = match *loss {
         Loss::FirstSpikeCe {
             tau,
@@ -67,7 +82,7 @@ pub fn first_spike_loss(loss: &Loss, times: &[f64], label: usize, t_max: f64) ->
             *g = 0.0;
         }
     }
-    (value, grad)
+    value
 }
 
 /// The predicted class: the earliest output spike (silent outputs never win; ties go to the

@@ -24,6 +24,17 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 thread_local! {
     /// The loss's derivatives by spike time of the modal path's last sample, kept for the next.
     static DL_DT: std::cell::RefCell<Vec<f64>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// The output layer's lists of the last sample, kept for the next.
+    static OUTPUTS: std::cell::RefCell<Outputs> = std::cell::RefCell::default();
+}
+
+/// One sample's output first spikes (time and spike id), their times alone, and the loss's
+/// derivatives by them: buffers a thread keeps from sample to sample.
+#[derive(Default)]
+struct Outputs {
+    firsts: Vec<(f64, Option<u32>)>,
+    times: Vec<f64>,
+    dl: Vec<f64>,
 }
 
 /// Samples a thread takes at a time.
@@ -119,9 +130,49 @@ struct SampleResult {
     correct: bool,
     grads: Option<Vec<Vec<f64>>>,
     spikes: usize,
-    silent_outputs: Vec<bool>,
+    silent_outputs: Silent,
     limit_hits: u64,
     near_grazing: u32,
+}
+
+/// Which outputs of one sample stayed silent (for weight bumping): a bit per output up to 64
+/// of them, so that no list is allocated per sample (and freed by another thread); a list
+/// beyond.
+enum Silent {
+    Bits(u64),
+    List(Vec<bool>),
+}
+
+impl Silent {
+    const NONE: Silent = Silent::Bits(0);
+
+    /// The outputs whose first-spike time is not finite.
+    fn of(times: &[f64]) -> Silent {
+        if times.len() <= 64 {
+            Silent::Bits(
+                (times.iter().enumerate())
+                    .fold(0, |bits, (k, t)| bits | u64::from(!t.is_finite()) << k),
+            )
+        } else {
+            Silent::List(times.iter().map(|t| !t.is_finite()).collect())
+        }
+    }
+
+    /// Marks the silent outputs in `silent` (one flag per output).
+    fn mark(&self, silent: &mut [bool]) {
+        match self {
+            Silent::Bits(bits) => {
+                for (k, s) in silent.iter_mut().enumerate().take(64) {
+                    *s |= bits >> k & 1 == 1;
+                }
+            }
+            Silent::List(list) => {
+                for (s, r) in silent.iter_mut().zip(list) {
+                    *s |= r;
+                }
+            }
+        }
+    }
 }
 
 /// Hardware in the loop: forward passes run on the BrainScaleS-2 mock (the configuration
@@ -480,10 +531,7 @@ impl<'a> Trainer<'a> {
                 correct: l.prediction == s.label,
                 grads,
                 spikes,
-                silent_outputs: vec![
-                    false;
-                    self.program.populations[self.training.output.index()].size
-                ],
+                silent_outputs: Silent::NONE,
                 limit_hits: 0,
                 near_grazing: 0,
             };
@@ -518,18 +566,22 @@ impl<'a> Trainer<'a> {
                 &slow
             }
         };
-        let firsts = match &fast {
-            Some((_, r)) => r.first_spikes(out_pop),
-            None => outcome.first_spikes(out_pop, size),
-        };
-        let times: Vec<f64> = firsts.iter().map(|(t, _)| *t).collect();
-        let (value, dl) = loss::first_spike_loss(
+        let mut outputs = OUTPUTS.take();
+        let Outputs { firsts, times, dl } = &mut outputs;
+        match &fast {
+            Some((_, r)) => r.first_spikes_into(out_pop, firsts),
+            None => *firsts = outcome.first_spikes(out_pop, size),
+        }
+        times.clear();
+        times.extend(firsts.iter().map(|(t, _)| *t));
+        let value = loss::first_spike_loss_into(
             &self.training.loss,
-            &times,
+            times,
             s.label,
             self.program.simulation.t_max,
+            dl,
         );
-        let prediction = loss::predict(&times);
+        let prediction = loss::predict(times);
         let correct = prediction == Some(s.label);
         let mut near_grazing = 0;
         let grads = with_grad.then(|| {
@@ -537,7 +589,7 @@ impl<'a> Trainer<'a> {
             let by_spike = |dl_dt: &mut Vec<f64>| {
                 dl_dt.clear();
                 dl_dt.resize(outcome.spikes.len(), 0.0);
-                for ((_, id), g) in firsts.iter().zip(&dl) {
+                for ((_, id), g) in firsts.iter().zip(dl.iter()) {
                     if let Some(id) = id {
                         dl_dt[*id as usize] = *g;
                     }
@@ -568,16 +620,18 @@ impl<'a> Trainer<'a> {
             near_grazing = g.near_grazing;
             g.weights
         });
-        SampleResult {
+        let result = SampleResult {
             loss: value,
             prediction,
             correct,
             grads,
             spikes: outcome.spikes.len(),
-            silent_outputs: times.iter().map(|t| !t.is_finite()).collect(),
+            silent_outputs: Silent::of(times),
             limit_hits: outcome.limit_hits.iter().sum(),
             near_grazing,
-        }
+        };
+        OUTPUTS.set(outputs);
+        result
     }
 
     /// Loss of one sample and its exact gradient by every weight (EventProp on the event engine,
@@ -802,9 +856,7 @@ impl<'a> Trainer<'a> {
                         }
                     }
                     spare.push(g);
-                    for (s, r) in silent.iter_mut().zip(&r.silent_outputs) {
-                        *s |= r;
-                    }
+                    r.silent_outputs.mark(&mut silent);
                 })?;
                 if let Ok(mut pool) = self.spare_grads.lock() {
                     pool.append(&mut spare);
@@ -872,5 +924,31 @@ impl<'a> Trainer<'a> {
             limit_hits,
             near_grazing: grazing,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Silent;
+
+    /// The bits and the list mark the same outputs as the times say, and only add marks.
+    #[test]
+    fn silent_outputs_are_marked_as_their_times_say() {
+        for n in [3, 64, 65, 130] {
+            let times: Vec<f64> = (0..n)
+                .map(|k| if k % 3 == 1 { f64::INFINITY } else { k as f64 })
+                .collect();
+            let silent = Silent::of(&times);
+            assert_eq!(matches!(silent, Silent::Bits(_)), n <= 64);
+            let mut marks = vec![false; n];
+            marks[0] = true;
+            silent.mark(&mut marks);
+            for (k, m) in marks.iter().enumerate() {
+                assert_eq!(*m, k == 0 || k % 3 == 1, "output {k} of {n}");
+            }
+        }
+        let mut marks = vec![false; 3];
+        Silent::NONE.mark(&mut marks);
+        assert_eq!(marks, [false; 3]);
     }
 }

@@ -217,6 +217,8 @@ struct Work {
     spare: Vec<Vec<Layer>>,
     /// The spike list of a finished run, for the next run's outcome.
     spikes: Vec<SpikeRecord>,
+    /// The spike-limit counts of a finished run, likewise.
+    limit_hits: Vec<u64>,
 }
 
 /// Vectors kept from run to run by element type (a few types: intervals and arrivals for each
@@ -317,11 +319,20 @@ impl Run {
     /// it (time and spike id; infinite and `None` for a silent neuron), read from the layer
     /// (each neuron spikes at most once here) instead of from the whole spike list.
     pub fn first_spikes(&self, pop: usize) -> Vec<(f64, Option<u32>)> {
-        self.layers[pop]
-            .fired
-            .iter()
-            .map(|f| f.map_or((f64::INFINITY, None), |f| (f.t, Some(f.id))))
-            .collect()
+        let mut out = Vec::new();
+        self.first_spikes_into(pop, &mut out);
+        out
+    }
+
+    /// [`Run::first_spikes`] into `out` (its contents replaced).
+    pub fn first_spikes_into(&self, pop: usize, out: &mut Vec<(f64, Option<u32>)>) {
+        out.clear();
+        out.extend(
+            self.layers[pop]
+                .fired
+                .iter()
+                .map(|f| f.map_or((f64::INFINITY, None), |f| (f.t, Some(f.id)))),
+        );
     }
 
     /// The spikes, without what the backward pass needs.
@@ -340,6 +351,7 @@ impl Drop for Run {
     fn drop(&mut self) {
         let layers = std::mem::take(&mut self.layers);
         let spikes = std::mem::take(&mut self.outcome.spikes);
+        let limit_hits = std::mem::take(&mut self.outcome.limit_hits);
         // `try_with`: during thread teardown the buffers are simply freed.
         let _ = WORK.try_with(|w| {
             if let Ok(mut w) = w.try_borrow_mut() {
@@ -348,6 +360,9 @@ impl Drop for Run {
                 }
                 if spikes.capacity() > w.spikes.capacity() {
                     w.spikes = spikes;
+                }
+                if limit_hits.capacity() > w.limit_hits.capacity() {
+                    w.limit_hits = limit_hits;
                 }
             }
         });
@@ -558,9 +573,12 @@ impl<'a> Plan<'a> {
         let mut spikes = std::mem::take(&mut work.spikes);
         spikes.clear();
         spikes.reserve(given + neurons);
+        let mut limit_hits = std::mem::take(&mut work.limit_hits);
+        limit_hits.clear();
+        limit_hits.resize(npops, 0);
         let mut outcome = Outcome {
             spikes,
-            limit_hits: vec![0; npops],
+            limit_hits,
             log: None,
         };
         // Spikes of every node as (time, index, id): inputs first, as the engine numbers them.
