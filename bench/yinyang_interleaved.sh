@@ -11,12 +11,7 @@ cd "$(dirname "$0")/.."
 EPOCHS="${1:-11}"
 SNNC_EPOCHS="${2:-3}"
 if [ "$EPOCHS" -lt 2 ]; then echo "EPOCHS must be at least 2 (jaxsnn's first epoch is left out)" >&2; exit 2; fi
-VENV="$HOME/venvs/jaxsnn-0.3.0"
-if [ ! -x "$VENV/bin/python" ]; then
-    python3 -m venv "$VENV"
-    "$VENV/bin/pip" install --quiet jaxsnn==0.3.0 jax optax tree-math
-fi
-export PYTHONHASHSEED=0 MPLBACKEND=Agg
+. bench/jaxsnn_venv.sh
 cargo build --release --quiet
 # jaxsnn's own log (its epochs' details, warnings) is left out; a failure's traceback is not.
 "$VENV/bin/python" -u bench/jaxsnn_interleaved.py "$PWD/target/release/snnc" "$PWD" "$EPOCHS" "$SNNC_EPOCHS" 2>&1 \

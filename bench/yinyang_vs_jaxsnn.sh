@@ -20,12 +20,7 @@ cd "$(dirname "$0")/.."
 EPOCHS="${1:-3}"
 ROUNDS="${2:-1}"
 if [ "$EPOCHS" -lt 2 ]; then echo "EPOCHS must be at least 2 (jaxsnn's first epoch is left out)" >&2; exit 2; fi
-VENV="$HOME/venvs/jaxsnn-0.3.0"
-if [ ! -x "$VENV/bin/python" ]; then
-    python3 -m venv "$VENV"
-    "$VENV/bin/pip" install --quiet jaxsnn==0.3.0 jax optax tree-math
-fi
-export PYTHONHASHSEED=0 MPLBACKEND=Agg
+. bench/jaxsnn_venv.sh
 OUT="$(mktemp -d)"
 
 stamp() { while IFS= read -r line; do printf '%s %s\n' "$(date +%s.%N)" "$line"; done; }
