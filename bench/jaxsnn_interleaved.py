@@ -42,6 +42,8 @@ def probe():
 
 
 def main():
+    if len(sys.argv) != 5 or int(sys.argv[3]) < 2:
+        sys.exit(__doc__.split("What it measures")[0] + "(EPOCHS at least 2: the first is left out)")
     snnc, repo, epochs, snnc_epochs = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
     work = tempfile.mkdtemp(prefix="snnc-interleaved-")
     os.chdir(work)  # the example may write files into the working directory
@@ -50,10 +52,12 @@ def main():
 
     def run_snnc():
         out = os.path.join(work, f"snnc-{len(runs)}")
-        subprocess.run(
+        done = subprocess.run(
             [snnc, "run", os.path.join(repo, "examples/yinyang.snn"), "--epochs", snnc_epochs,
              "--no-plot", "--out", out],
-            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        if done.returncode != 0:
+            sys.exit(f"snnc run failed (exit {done.returncode}):\n{done.stderr[-2000:]}")
         with open(os.path.join(out, "metrics.csv")) as f:
             rows = list(csv.DictReader(f))
         runs.append([float(r["seconds"]) for r in rows])

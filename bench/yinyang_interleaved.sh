@@ -13,6 +13,12 @@ SNNC_EPOCHS="${2:-3}"
 if [ "$EPOCHS" -lt 2 ]; then echo "EPOCHS must be at least 2 (jaxsnn's first epoch is left out)" >&2; exit 2; fi
 . bench/jaxsnn_venv.sh
 cargo build --release --quiet
-# jaxsnn's own log (its epochs' details, warnings) is left out; a failure's traceback is not.
-"$VENV/bin/python" -u bench/jaxsnn_interleaved.py "$PWD/target/release/snnc" "$PWD" "$EPOCHS" "$SNNC_EPOCHS" 2>&1 \
-    | grep -vE "^\s|^(INFO|WARNING):|^$"
+# Shown: the script's own lines (jaxsnn's log of each epoch and its warnings are left out); the
+# whole output goes to a log, whose end is shown if the run fails.
+LOG="$(mktemp)"
+if ! "$VENV/bin/python" -u bench/jaxsnn_interleaved.py "$PWD/target/release/snnc" "$PWD" "$EPOCHS" "$SNNC_EPOCHS" 2>&1 \
+    | tee "$LOG" | grep -vE "^\s|^(INFO|WARNING):|^$"; then
+    echo "the run failed; its whole output: $LOG" >&2
+    tail -n 30 "$LOG" >&2
+    exit 1
+fi
