@@ -61,6 +61,29 @@ struct Checkpoint {
     program_hash: String,
 }
 
+/// The columns of `metrics.csv`. `train_seconds` (the epoch's training alone, without its
+/// evaluation) came last, after the others.
+const METRICS_HEADER: &str = "epoch,loss,train_accuracy,validation_accuracy,test_accuracy,seconds,spikes_per_sample,limit_hits,near_grazing,train_seconds";
+
+/// The metrics of a checkpoint in today's columns: a checkpoint written before `train_seconds`
+/// existed gets the column, empty in its rows, so that the epochs still to run line up.
+fn with_current_header(csv: String) -> String {
+    let Some((header, rows)) = csv.split_once('\n') else {
+        return csv;
+    };
+    if header == METRICS_HEADER || !METRICS_HEADER.starts_with(header) {
+        return csv;
+    }
+    let missing = METRICS_HEADER[header.len()..].matches(',').count();
+    let mut out = format!("{METRICS_HEADER}\n");
+    for row in rows.lines() {
+        out.push_str(row);
+        out.push_str(&",".repeat(missing));
+        out.push('\n');
+    }
+    out
+}
+
 fn save_checkpoint(
     dir: &ResultsDir,
     net: &Network,
@@ -677,9 +700,7 @@ pub fn train(
             .as_bytes(),
     )?;
     let mut first_epoch = 0;
-    let mut csv = String::from(
-        "epoch,loss,train_accuracy,validation_accuracy,test_accuracy,seconds,spikes_per_sample,limit_hits,near_grazing\n",
-    );
+    let mut csv = format!("{METRICS_HEADER}\n");
     // One array per projection, named `PRE_to_POST_K`, in one `.npz` per weight set.
     let write_weights = |dir: &ResultsDir, file: &str, net: &Network| -> Result<(), RunError> {
         let entries: Vec<(String, Vec<u8>)> = net
@@ -701,7 +722,7 @@ pub fn train(
         if let Some(cp) = load_checkpoint(&dir, &mut net, &mut opt, &mut best.1, &hash)? {
             first_epoch = cp.epochs_done;
             best.0 = cp.best_selection;
-            csv = cp.metrics_csv;
+            csv = with_current_header(cp.metrics_csv);
             progress.line(&format!(
                 "resuming after epoch {first_epoch} from {}",
                 opts.out.display()
@@ -722,7 +743,7 @@ pub fn train(
             .map_err(|e| RunError::Sim(e.to_string()))?;
         let _ = writeln!(
             csv,
-            "{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{}",
             s.epoch + 1,
             s.loss,
             s.train_accuracy,
@@ -731,17 +752,19 @@ pub fn train(
             s.seconds,
             s.spikes_per_sample,
             s.limit_hits,
-            s.near_grazing
+            s.near_grazing,
+            s.train_seconds
         );
         dir.write("metrics.csv", csv.as_bytes())?;
         progress.line(&format!(
-            "epoch {:>3}: loss {:.4}  train {:.2} %  validation {:.2} %  test {:.2} %  {:.2} s  {:.1} spikes/sample",
+            "epoch {:>3}: loss {:.4}  train {:.2} %  validation {:.2} %  test {:.2} %  {:.3} s (training {:.3} s)  {:.1} spikes/sample",
             s.epoch + 1,
             s.loss,
             100.0 * s.train_accuracy,
             100.0 * s.validation_accuracy,
             100.0 * s.test_accuracy,
             s.seconds,
+            s.train_seconds,
             s.spikes_per_sample
         ));
         let selection = if s.validation_accuracy.is_nan() {
@@ -852,4 +875,25 @@ fn write_test_details(
     dir.write("test_spikes_neuron.npy", &npy_i64(&neuron, &[n]))?;
     dir.write("test_spikes_time.npy", &npy_f64(&time, &[n]))?;
     Ok(saved)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{METRICS_HEADER, with_current_header};
+
+    /// A checkpoint's metrics from before `train_seconds` get the column, empty in old rows;
+    /// today's metrics stay as they are.
+    #[test]
+    fn old_metrics_get_the_new_column() {
+        let old_header = METRICS_HEADER.strip_suffix(",train_seconds").unwrap();
+        let old = format!("{old_header}\n1,0.5,0.8,0.8,0.8,0.2,128,0,0\n");
+        let new = with_current_header(old);
+        assert_eq!(
+            new,
+            format!("{METRICS_HEADER}\n1,0.5,0.8,0.8,0.8,0.2,128,0,0,\n")
+        );
+        let columns = |l: &str| l.split(',').count();
+        assert!(new.lines().all(|l| columns(l) == columns(METRICS_HEADER)));
+        assert_eq!(with_current_header(new.clone()), new);
+    }
 }

@@ -112,7 +112,11 @@ pub struct EpochStats {
     pub train_accuracy: f64,
     pub validation_accuracy: f64,
     pub test_accuracy: f64,
+    /// Wall time of the whole epoch: training, then the evaluation of the validation and test
+    /// sets.
     pub seconds: f64,
+    /// Wall time of its training alone (shuffle and batches, up to the last optimiser step).
+    pub train_seconds: f64,
     pub spikes_per_sample: f64,
     pub limit_hits: u64,
     pub near_grazing: u64,
@@ -829,6 +833,7 @@ impl<'a> Trainer<'a> {
         let (mut loss_sum, mut correct, mut spikes, mut limit_hits, mut grazing) =
             (0.0, 0usize, 0usize, 0u64, 0u64);
         // The helper threads stay for the epoch's batches and its evaluation.
+        let mut train_seconds = 0.0;
         let (val_acc, test_acc) = std::thread::scope(|scope| {
             let crew = crew::Crew::start(scope, self, net, self.threads - 1);
             for (b, batch) in order.chunks(tr.batch).enumerate() {
@@ -907,6 +912,7 @@ impl<'a> Trainer<'a> {
                     accuracy: correct as f64 / done as f64,
                 });
             }
+            train_seconds = start.elapsed().as_secs_f64();
             // The evaluation on the same threads (as `Trainer::evaluate` gives it).
             let (validation, _) = crew.evaluate(self, net, crew::Set::Validation)?;
             let (test, _) = crew.evaluate(self, net, crew::Set::Test)?;
@@ -920,6 +926,7 @@ impl<'a> Trainer<'a> {
             validation_accuracy: val_acc,
             test_accuracy: test_acc,
             seconds: start.elapsed().as_secs_f64(),
+            train_seconds,
             spikes_per_sample: spikes as f64 / n,
             limit_hits,
             near_grazing: grazing,
