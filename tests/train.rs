@@ -78,6 +78,21 @@ fn thread_count_does_not_change_results() {
             .collect::<Vec<_>>()
     };
     assert_eq!(metrics(&a), metrics(&b));
+    // Every row has the header's columns, and the training time is part of the epoch's.
+    let text = std::fs::read_to_string(a.join("metrics.csv")).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let column = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let (seconds, train_seconds) = (column("seconds"), column("train_seconds"));
+    for row in lines {
+        let f: Vec<&str> = row.split(',').collect();
+        assert_eq!(f.len(), header.len(), "{row}");
+        let (whole, training): (f64, f64) = (
+            f[seconds].parse().unwrap(),
+            f[train_seconds].parse().unwrap(),
+        );
+        assert!(training > 0.0 && training <= whole, "{row}");
+    }
 }
 
 #[test]
